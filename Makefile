@@ -37,7 +37,7 @@ system-deps:
 	   || [ "$$(command -v apache2 mkfs.xfs sfdisk chromium shellcheck dot | wc -l)" -lt 6 ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	  else \
 	    echo "not root: integration tests that need $(SYSTEM_PACKAGES) will be skipped"; \
 	  fi; \

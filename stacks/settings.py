@@ -32,9 +32,7 @@ _CDK_CONTEXT_PREFIXES = ("@", "aws:", "aws-cdk:", "cdk:", "cdk-")
 
 _EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-_ACM_ARN = re.compile(
-    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$"
-)
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
 _WAF_ARN = re.compile(r"^arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global/webacl/[\w-]+/[0-9a-f-]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # File signatures of the image formats every browser shows.
@@ -107,7 +105,7 @@ def _tags(name: str, value: Any) -> dict[str, str]:
         try:
             value = json.loads(value) if value.strip() else {}
         except json.JSONDecodeError:
-            raise _fail(name, value, 'must be a JSON object of strings, e.g. {"team":"web"}')
+            raise _fail(name, value, 'must be a JSON object of strings, e.g. {"team":"web"}') from None
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
@@ -194,9 +192,7 @@ class SiteSettings:
             if name not in known:
                 hint = difflib.get_close_matches(name, known, n=1)
                 allowed = f"did you mean '{hint[0]}'?" if hint else "not a known setting"
-                raise SettingsError(
-                    f"unknown setting '{name}': {allowed} Known settings: {', '.join(known)}"
-                )
+                raise SettingsError(f"unknown setting '{name}': {allowed} Known settings: {', '.join(known)}")
             values[name] = known[name](name, raw)
         settings = cls(**{k: v for k, v in values.items() if v is not None})
         settings._check_combinations()

@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Entry point of the CDK app: settings from context, then the site's stacks."""
+
+import sys
+
+import aws_cdk as cdk
+
+from stacks.settings import SettingsError, SiteSettings
+from stacks.site_app import add_site_stacks
+
+
+def main() -> int:
+    app = cdk.App()
+    try:
+        settings = SiteSettings.from_context(app.node.get_all_context())
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    add_site_stacks(app, settings)
+    try:
+        app.synth()
+    except RuntimeError as error:
+        # The validation report was printed above; the traceback adds nothing.
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

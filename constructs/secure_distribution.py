@@ -1,0 +1,129 @@
+"""A CloudFront distribution with the defaults every distribution of the site shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+from constructs.nag import acknowledge
+
+PRICE_CLASSES = {
+    "100": cloudfront.PriceClass.PRICE_CLASS_100,
+    "200": cloudfront.PriceClass.PRICE_CLASS_200,
+    "All": cloudfront.PriceClass.PRICE_CLASS_ALL,
+}
+
+
+class SecureDistribution(Construct):
+    """HTTPS only, HTTP/2 and HTTP/3, security headers, access logs; WAF and geo rules optional.
+
+    Without a custom domain the distribution uses the *.cloudfront.net certificate, whose
+    minimum protocol version CloudFront fixes at TLSv1; a domain and an ACM certificate
+    raise it to TLSv1.2_2021.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        origin: cloudfront.IOrigin,
+        cache_policy: cloudfront.ICachePolicy,
+        comment: str,
+        price_class: str,
+        log_bucket: s3.IBucket,
+        log_prefix: str,
+        content_security_policy: str,
+        origin_request_policy: cloudfront.IOriginRequestPolicy | None = None,
+        allowed_methods: cloudfront.AllowedMethods = cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+        default_root_object: str | None = None,
+        web_acl_arn: str | None = None,
+        geo_allowlist: Sequence[str] = (),
+        domain_name: str | None = None,
+        certificate_arn: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.headers = cloudfront.ResponseHeadersPolicy(
+            self,
+            "SecurityHeaders",
+            comment=f"Security headers: {comment}",
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=Duration.days(730),
+                    include_subdomains=True,
+                    override=True,
+                ),
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+                frame_options=cloudfront.ResponseHeadersFrameOptions(
+                    frame_option=cloudfront.HeadersFrameOption.DENY, override=True
+                ),
+                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+                    referrer_policy=cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN,
+                    override=True,
+                ),
+                content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+                    content_security_policy=content_security_policy, override=True
+                ),
+            ),
+        )
+        custom_domain = {}
+        if domain_name and certificate_arn:
+            custom_domain = {
+                "domain_names": [domain_name],
+                "certificate": acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn),
+                "minimum_protocol_version": cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            }
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Distribution",
+            comment=comment,
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origin,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                compress=True,
+                cache_policy=cache_policy,
+                origin_request_policy=origin_request_policy,
+                response_headers_policy=self.headers,
+                allowed_methods=allowed_methods,
+            ),
+            default_root_object=default_root_object,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            price_class=PRICE_CLASSES[price_class],
+            enable_logging=True,
+            log_bucket=log_bucket,
+            log_file_prefix=log_prefix,
+            web_acl_id=web_acl_arn,
+            geo_restriction=cloudfront.GeoRestriction.allowlist(*geo_allowlist) if geo_allowlist else None,
+            **custom_domain,
+        )
+        resource = self.distribution.node.default_child
+        if not custom_domain:
+            acknowledge(
+                resource,
+                "AwsSolutions-CFR4",
+                "No custom domain is configured, so viewers get the default *.cloudfront.net "
+                "certificate, for which CloudFront cannot enforce a TLSv1.2 minimum; setting "
+                "domain_name and certificate_arn raises it to TLSv1.2_2021.",
+            )
+        if not web_acl_arn:
+            acknowledge(
+                resource,
+                "AwsSolutions-CFR2",
+                "WAF is optional (setting waf_web_acl_arn): a web ACL costs at least USD 5 a "
+                "month plus rules, more than the rest of this small static site together.",
+            )
+        if not geo_allowlist:
+            acknowledge(
+                resource,
+                "AwsSolutions-CFR1",
+                "The site is public worldwide by design; a country allowlist can be set with "
+                "the geo_allowlist setting when the audience is known.",
+            )
+
+    @property
+    def domain_name(self) -> str:
+        return self.distribution.distribution_domain_name

@@ -1,0 +1,135 @@
+"""The site's S3 buckets: a private image bucket and the log bucket that records access to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
+from constructs import Construct
+from constructs.nag import acknowledge
+
+# Settings shared by every bucket of the site: private, encrypted, TLS only.
+_PRIVATE_BUCKET = {
+    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+    "encryption": s3.BucketEncryption.S3_MANAGED,
+    "enforce_ssl": True,
+    "minimum_tls_version": 1.2,
+}
+
+
+def _removal(destroy: bool) -> dict:
+    """Destroy empties and deletes the bucket with the stack; otherwise the bucket is kept."""
+    if destroy:
+        return {"removal_policy": RemovalPolicy.DESTROY, "auto_delete_objects": True}
+    return {"removal_policy": RemovalPolicy.RETAIN}
+
+
+class AccessLogBucket(Construct):
+    """Receives S3 server access logs and CloudFront standard logs, expiring them after a while.
+
+    CloudFront standard logging writes with object ACLs, so this bucket alone keeps ACLs
+    enabled (ObjectWriter); public access stays blocked and nothing else is stored here.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, retention_days: int, destroy_on_delete: bool
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireLogs",
+                    expiration=Duration.days(retention_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            **_PRIVATE_BUCKET,
+            **_removal(destroy_on_delete),
+        )
+
+
+class ImageBucket(Construct):
+    """The private bucket holding the site's image, uploaded from assets/ at deploy time."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        image_file: Path,
+        image_key: str,
+        log_bucket: s3.IBucket,
+        destroy_on_delete: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.image_key = image_key
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            server_access_logs_bucket=log_bucket,
+            server_access_logs_prefix="s3-access/image-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireOldVersions",
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            **_PRIVATE_BUCKET,
+            **_removal(destroy_on_delete),
+        )
+        self.deployment = s3deploy.BucketDeployment(
+            self,
+            "Upload",
+            destination_bucket=self.bucket,
+            sources=[s3deploy.Source.asset(str(image_file.parent), exclude=["*", f"!{image_file.name}"])],
+            destination_key_prefix=image_key.rsplit("/", 1)[0] + "/",
+            # Never delete what someone else stored in the bucket.
+            prune=False,
+            retain_on_delete=not destroy_on_delete,
+        )
+        self._acknowledge_deployment_handler()
+
+    def _acknowledge_deployment_handler(self) -> None:
+        """The upload runs in a Lambda function that aws-cdk-lib defines and maintains."""
+        role = self.deployment.handler_role
+        handler = role.node.scope
+        policy = role.node.find_child("DefaultPolicy").node.default_child
+        acknowledge(
+            role.node.default_child,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "The upload function of BucketDeployment writes its own CloudWatch logs; the "
+            "AWS-managed basic execution policy grants exactly that and nothing more.",
+        )
+        acknowledge(
+            handler.node.default_child,
+            "AwsSolutions-L1",
+            "The BucketDeployment upload function's runtime is pinned by aws-cdk-lib, which "
+            "moves it forward with the library; it runs only while the stack deploys.",
+        )
+        wildcard_reasons = {
+            "Action::s3:GetObject*": "reads the image asset from the CDK staging bucket",
+            "Action::s3:GetBucket*": "reads the location of the staging and image buckets",
+            "Action::s3:List*": "lists the staging bucket and the image prefix to copy",
+            "Action::s3:DeleteObject*": "replaces the image object under images/ on update",
+            "Action::s3:Abort*": "aborts its own failed multipart uploads of the image",
+            "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*": (
+                "reads staged assets, whose keys are content hashes unknown until synth"
+            ),
+            f"Resource::<{Stack.of(self).get_logical_id(self.bucket.node.default_child)}.Arn>/*": (
+                "writes objects of the image bucket only"
+            ),
+        }
+        for finding, why in wildcard_reasons.items():
+            acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[{finding}]",
+                f"Granted by aws-cdk-lib's BucketDeployment, scoped to two buckets: it {why}.",
+            )

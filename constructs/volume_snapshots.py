@@ -1,0 +1,57 @@
+"""Daily snapshots of tagged volumes by Data Lifecycle Manager, kept for a set number of days."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnTag
+from aws_cdk import aws_dlm as dlm
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+from constructs.nag import acknowledge
+
+
+class VolumeSnapshotSchedule(Construct):
+    """Snapshots every volume tagged ``tag_key=tag_value`` once a day at 03:00 UTC."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, tag_key: str, tag_value: str, retain_days: int
+    ) -> None:
+        super().__init__(scope, construct_id)
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("dlm.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AWSDataLifecycleManagerServiceRole"
+                )
+            ],
+        )
+        acknowledge(
+            role.node.default_child,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole]",
+            "AWSDataLifecycleManagerServiceRole is the service role policy AWS documents for "
+            "Data Lifecycle Manager snapshot policies; it grants only EC2 snapshot actions.",
+        )
+        self.policy = dlm.CfnLifecyclePolicy(
+            self,
+            "Policy",
+            description=f"Daily snapshots of {tag_value} document root volumes",
+            state="ENABLED",
+            execution_role_arn=role.role_arn,
+            policy_details=dlm.CfnLifecyclePolicy.PolicyDetailsProperty(
+                policy_type="EBS_SNAPSHOT_MANAGEMENT",
+                resource_types=["VOLUME"],
+                target_tags=[CfnTag(key=tag_key, value=tag_value)],
+                schedules=[
+                    dlm.CfnLifecyclePolicy.ScheduleProperty(
+                        name="Daily",
+                        copy_tags=True,
+                        create_rule=dlm.CfnLifecyclePolicy.CreateRuleProperty(
+                            interval=24, interval_unit="HOURS", times=["03:00"]
+                        ),
+                        # One snapshot a day, so keeping N snapshots keeps N days.
+                        retain_rule=dlm.CfnLifecyclePolicy.RetainRuleProperty(count=retain_days),
+                    )
+                ],
+            ),
+        )

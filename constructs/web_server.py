@@ -1,0 +1,111 @@
+"""The Apache web server: Amazon Linux 2023, no SSH, reachable only through CloudFront."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+from constructs.nag import acknowledge
+
+
+class WebServer(Construct):
+    """An instance administered through SSM Session Manager: no key pair, no port 22.
+
+    The AMI is the latest Amazon Linux 2023 for the instance type's CPU architecture,
+    resolved from the public SSM parameter at deploy time (no lookup at synth).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnet: ec2.ISubnet,
+        instance_type: str,
+        arm64: bool,
+        user_data: ec2.UserData,
+        termination_protection: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="Web server: HTTP from CloudFront only, no SSH",
+            # Egress for packages, SSM and the EC2 API (attaching the document-root volume).
+            allow_all_outbound=True,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="Web server: SSM Session Manager and attaching its own document-root volume",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
+        )
+        acknowledge(
+            self.role.node.default_child,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
+            "AmazonSSMManagedInstanceCore is the AWS-maintained minimum for Session Manager, "
+            "which replaces SSH here; AWS keeps it current as the agent's needs change.",
+        )
+        cpu = ec2.AmazonLinuxCpuType.ARM_64 if arm64 else ec2.AmazonLinuxCpuType.X86_64
+        self.instance = ec2.Instance(
+            self,
+            "Instance",
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnets=[subnet]),
+            instance_type=ec2.InstanceType(instance_type),
+            machine_image=ec2.MachineImage.latest_amazon_linux2023(cpu_type=cpu),
+            security_group=self.security_group,
+            role=self.role,
+            user_data=user_data,
+            # New user data means a new instance: the boot scripts run once per instance.
+            user_data_causes_replacement=True,
+            require_imdsv2=True,
+            detailed_monitoring=True,
+            disable_api_termination=termination_protection,
+            associate_public_ip_address=True,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        8, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3, delete_on_termination=True
+                    ),
+                )
+            ],
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadVolumeState",
+                actions=["ec2:DescribeVolumes"],
+                resources=["*"],
+            )
+        )
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ec2:DescribeVolumes, which the boot script uses to wait for the volume, supports "
+            "no resource-level permissions in IAM; it is read-only.",
+        )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
+            "ec2:AttachVolume is limited by a resource-tag condition to this instance and its "
+            "document-root volume; naming the instance would make it depend on its own role.",
+        )
+        if not termination_protection:
+            acknowledge(
+                self.instance.node.default_child,
+                "AwsSolutions-EC29",
+                "Outside production the instance is meant to be replaced or destroyed freely: "
+                "its data lives on the retained document-root volume, not on the instance.",
+            )
+
+    def allow_http_from_prefix_list(self, prefix_list_id: str) -> None:
+        self.security_group.add_ingress_rule(
+            ec2.Peer.prefix_list(prefix_list_id),
+            ec2.Port.tcp(80),
+            "HTTP from CloudFront origin-facing servers",
+        )

@@ -1,0 +1,56 @@
+"""The content stack: the image bucket and the CloudFront distribution that serves it.
+
+It holds the long-lived, user-visible data (the image, the logs) and changes rarely, so it
+deploys on its own and the web server stack builds on its outputs.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from constructs import Construct
+from constructs.secure_distribution import SecureDistribution
+from constructs.site_buckets import AccessLogBucket, ImageBucket
+
+from stacks.settings import SiteSettings
+
+
+class SiteContentStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: SiteSettings, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        destroy = settings.effective_bucket_removal_policy == "destroy"
+        self.logs = AccessLogBucket(
+            self, "AccessLogs", retention_days=settings.log_retention_days, destroy_on_delete=destroy
+        )
+        self.images = ImageBucket(
+            self,
+            "Images",
+            image_file=settings.image_file,
+            image_key=settings.image_key,
+            log_bucket=self.logs.bucket,
+            destroy_on_delete=destroy,
+        )
+        self.cdn = SecureDistribution(
+            self,
+            "ImageCdn",
+            origin=origins.S3BucketOrigin.with_origin_access_control(self.images.bucket),
+            cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+            comment=f"Site images ({settings.environment})",
+            price_class=settings.price_class,
+            log_bucket=self.logs.bucket,
+            log_prefix="cloudfront/images/",
+            content_security_policy="default-src 'none'; img-src 'self'; frame-ancestors 'none'",
+            web_acl_arn=settings.waf_web_acl_arn,
+            geo_allowlist=settings.geo_allowlist,
+        )
+        self.image_url = f"https://{self.cdn.domain_name}/{settings.image_key}"
+
+        CfnOutput(
+            self,
+            "ImageBucketName",
+            value=self.images.bucket.bucket_name,
+            description="Bucket holding the image",
+        )
+        CfnOutput(self, "ImageUrl", value=self.image_url, description="The image through CloudFront")
+        CfnOutput(self, "ImageDistributionId", value=self.cdn.distribution.distribution_id)

@@ -1,0 +1,43 @@
+"""Composes the site's stacks into an app and puts every stack under cdk-nag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import App, Tags, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.content_stack import SiteContentStack
+from stacks.settings import SiteSettings
+from stacks.web_server_stack import WebServerStack
+
+
+@dataclass(frozen=True)
+class SiteStacks:
+    content: SiteContentStack
+    web_server: WebServerStack
+
+
+def add_site_stacks(app: App, settings: SiteSettings) -> SiteStacks:
+    protect = settings.is_production
+    content = SiteContentStack(
+        app,
+        settings.stack_name("Content"),
+        settings=settings,
+        description="Site image bucket and its CloudFront distribution (Origin Access Control)",
+        termination_protection=protect,
+    )
+    web_server = WebServerStack(
+        app,
+        settings.stack_name("WebServer"),
+        settings=settings,
+        image_url=content.image_url,
+        image_domain=content.cdn.domain_name,
+        log_bucket=content.logs.bucket,
+        description="Apache web server with its document root on a retained EBS volume, behind CloudFront",
+        termination_protection=protect,
+    )
+    for key, value in settings.all_tags.items():
+        Tags.of(app).add(key, value)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return SiteStacks(content=content, web_server=web_server)
