@@ -29,7 +29,7 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.runtime
 	touch $@
 
 synth: $(VENV)/.runtime node_modules/.installed
-	npx cdk synth --all --quiet
+	npx cdk synth --quiet
 
 # Debian packages the integration tests drive for real (root only; skipped when present).
 system-deps:

@@ -1,0 +1,72 @@
+"""Session fixtures: each app variant is synthesized once and shared by every unit test."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.settings import SiteSettings
+from stacks.site_app import SiteStacks, add_site_stacks
+
+# A deployment with every optional feature switched on, to test what they add.
+PROD_CONTEXT = {
+    "environment": "prod",
+    "instance_type": "t3.small",
+    "domain_name": "www.example.com",
+    "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
+    "alarm_email": "ops@example.com",
+    "waf_web_acl_arn": (
+        "arn:aws:wafv2:us-east-1:123456789012:global/webacl/site/11111111-2222-3333-4444-555555555555"
+    ),
+    "geo_allowlist": "US,CA",
+    "snapshot_retention_days": "14",
+    "tags": '{"team": "web"}',
+}
+
+
+@dataclass(frozen=True)
+class SynthesizedApp:
+    settings: SiteSettings
+    stacks: SiteStacks
+    outdir: Path
+    templates: dict[str, dict[str, Any]]
+
+    def template(self, stack: cdk.Stack) -> Template:
+        return Template.from_json(self.templates[stack.stack_name])
+
+    def raw(self, stack: cdk.Stack) -> dict[str, Any]:
+        return self.templates[stack.stack_name]
+
+    @property
+    def validation_report(self) -> dict[str, Any]:
+        return json.loads((self.outdir / "validation-report.json").read_text())
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The feature flags the CLI passes from cdk.json: tests must synthesize exactly what `cdk synth` does.
+CDK_JSON_CONTEXT = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+
+
+def synthesize(context: dict[str, str], outdir: Path) -> SynthesizedApp:
+    app = cdk.App(outdir=str(outdir), context={**CDK_JSON_CONTEXT, **context})
+    settings = SiteSettings.from_context(app.node.get_all_context())
+    stacks = add_site_stacks(app, settings)
+    assembly = app.synth()
+    templates = {stack.stack_name: stack.template for stack in assembly.stacks}
+    return SynthesizedApp(settings=settings, stacks=stacks, outdir=outdir, templates=templates)
+
+
+@pytest.fixture(scope="session")
+def dev_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    return synthesize({}, tmp_path_factory.mktemp("cdk-dev"))
+
+
+@pytest.fixture(scope="session")
+def prod_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    return synthesize(PROD_CONTEXT, tmp_path_factory.mktemp("cdk-prod"))

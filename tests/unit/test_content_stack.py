@@ -1,0 +1,144 @@
+"""The image bucket and its distribution: private bucket, Origin Access Control, HTTPS."""
+
+from __future__ import annotations
+
+from aws_cdk.assertions import Match
+from template_queries import only_resource, resources_of
+
+MANAGED_CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+
+def _image_bucket(dev_app):
+    content = dev_app.stacks.content
+    logical_id = content.get_logical_id(content.images.bucket.node.default_child)
+    return logical_id, dev_app.raw(content)["Resources"][logical_id]
+
+
+def test_every_bucket_blocks_public_access_and_is_encrypted(dev_app):
+    buckets = resources_of(dev_app.raw(dev_app.stacks.content), "AWS::S3::Bucket")
+    assert len(buckets) == 2  # images and access logs
+    for bucket in buckets.values():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+def test_no_public_read_acl_anywhere(dev_app):
+    for stack in (dev_app.stacks.content, dev_app.stacks.web_server):
+        text = str(dev_app.raw(stack))
+        assert "PublicRead" not in text
+        assert "AllUsers" not in text
+
+
+def test_image_bucket_disables_acls_and_keeps_versions_and_access_logs(dev_app):
+    _, bucket = _image_bucket(dev_app)
+    props = bucket["Properties"]
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["LoggingConfiguration"]["LogFilePrefix"] == "s3-access/image-bucket/"
+
+
+def test_every_bucket_policy_denies_plain_http(dev_app):
+    template = dev_app.template(dev_app.stacks.content)
+    policies = resources_of(dev_app.raw(dev_app.stacks.content), "AWS::S3::BucketPolicy")
+    assert len(policies) == 2
+    template.resource_properties_count_is(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                                "Principal": {"AWS": "*"},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+        2,
+    )
+
+
+def test_bucket_policy_lets_only_this_distribution_read_through_oac(dev_app):
+    content = dev_app.stacks.content
+    template = dev_app.template(content)
+    bucket_id, _ = _image_bucket(dev_app)
+    distribution_id = content.get_logical_id(content.cdn.distribution.node.default_child)
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": {"Ref": bucket_id},
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "s3:GetObject",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudfront.amazonaws.com"},
+                            "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/*"]]},
+                            "Condition": {
+                                "StringEquals": {
+                                    "AWS:SourceArn": {
+                                        "Fn::Join": Match.array_with(
+                                            [Match.array_with([{"Ref": distribution_id}])]
+                                        )
+                                    }
+                                }
+                            },
+                        }
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_distribution_uses_origin_access_control_not_identity(dev_app):
+    raw = dev_app.raw(dev_app.stacks.content)
+    oac = only_resource(raw, "AWS::CloudFront::OriginAccessControl")["Properties"]
+    config = oac["OriginAccessControlConfig"]
+    assert config["OriginAccessControlOriginType"] == "s3"
+    assert config["SigningBehavior"] == "always"
+    assert config["SigningProtocol"] == "sigv4"
+    assert not resources_of(raw, "AWS::CloudFront::CloudFrontOriginAccessIdentity")
+    origin = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"][
+        "Origins"
+    ][0]
+    assert "OriginAccessControlId" in origin
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+
+
+def test_image_distribution_is_https_only_compressed_cached_and_logged(dev_app):
+    raw = dev_app.raw(dev_app.stacks.content)
+    config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behavior["Compress"] is True
+    assert behavior["CachePolicyId"] == MANAGED_CACHING_OPTIMIZED
+    assert "ResponseHeadersPolicyId" in behavior
+    assert config["HttpVersion"] == "http2and3"
+    assert config["PriceClass"] == "PriceClass_100"
+    assert config["Logging"]["Prefix"] == "cloudfront/images/"
+
+
+def test_image_is_uploaded_under_its_key_without_pruning(dev_app):
+    raw = dev_app.raw(dev_app.stacks.content)
+    deployment = only_resource(raw, "Custom::CDKBucketDeployment")["Properties"]
+    assert deployment["DestinationBucketKeyPrefix"] == "images/"
+    assert deployment["Prune"] is False
+    assert dev_app.settings.image_key == "images/site-image.jpg"
+
+
+def test_content_outputs(dev_app):
+    outputs = dev_app.raw(dev_app.stacks.content)["Outputs"]
+    assert {"ImageBucketName", "ImageUrl", "ImageDistributionId"} <= set(outputs)
