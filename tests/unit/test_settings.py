@@ -108,6 +108,14 @@ BAD_VALUES = [
     ({"snapshot_retention_days": "-3"}, "setting 'snapshot_retention_days' = '-3': must be a whole number"),
     ({"snapshot_retention_days": "seven"}, "setting 'snapshot_retention_days' = 'seven'"),
     (
+        {"log_retention_days": "0"},
+        "setting 'log_retention_days' = '0': must be a whole number from 1 to 3650",
+    ),
+    (
+        {"bucket_removal_policy": "snapshot"},
+        "setting 'bucket_removal_policy' = 'snapshot': allowed values are destroy",
+    ),
+    (
         {"volume_removal_policy": "destroy"},
         "setting 'volume_removal_policy' = 'destroy': allowed values are snapshot",
     ),
