@@ -26,6 +26,7 @@ def add_site_stacks(app: App, settings: SiteSettings) -> SiteStacks:
         settings=settings,
         description="Site image bucket and its CloudFront distribution (Origin Access Control)",
         termination_protection=protect,
+        tags=settings.all_tags,
     )
     web_server = WebServerStack(
         app,
@@ -36,7 +37,10 @@ def add_site_stacks(app: App, settings: SiteSettings) -> SiteStacks:
         log_bucket=content.logs.bucket,
         description="Apache web server with its document root on a retained EBS volume, behind CloudFront",
         termination_protection=protect,
+        tags=settings.all_tags,
     )
+    # Stack tags reach every resource CloudFormation can tag (even aws-cdk-lib's own
+    # provider roles); Tags.of also writes them into each template, where they can be read.
     for key, value in settings.all_tags.items():
         Tags.of(app).add(key, value)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

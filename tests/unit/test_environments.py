@@ -1,0 +1,155 @@
+"""dev and prod: what `cdk destroy` deletes or keeps, protection, tags, optional features."""
+
+from __future__ import annotations
+
+import json
+
+from template_queries import only_resource, resources_of
+
+# CloudFormation types without a Tags property, so Tags.of(app) cannot reach them.
+UNTAGGABLE = {
+    "AWS::CloudFront::OriginAccessControl",
+    "AWS::CloudFront::ResponseHeadersPolicy",
+    "AWS::EC2::Route",
+    "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::SubnetRouteTableAssociation",
+    "AWS::EC2::VPCGatewayAttachment",
+    "AWS::EC2::LaunchTemplate",
+    "AWS::IAM::InstanceProfile",
+    "AWS::IAM::Policy",
+    "AWS::S3::BucketPolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SNS::Subscription",
+    "AWS::Lambda::LayerVersion",
+}
+
+
+# Resources aws-cdk-lib writes as raw CfnResource, out of reach of Tags.of().
+CDK_PROVIDER_PREFIXES = (
+    "CustomS3AutoDeleteObjectsCustomResourceProvider",
+    "CustomVpcRestrictDefaultSGCustomResourceProvider",
+)
+
+
+def _all_resources(app):
+    for stack in (app.stacks.content, app.stacks.web_server):
+        yield from app.raw(stack)["Resources"].items()
+
+
+def test_dev_destroy_empties_and_deletes_buckets_but_snapshots_the_volume(dev_app):
+    content = dev_app.raw(dev_app.stacks.content)
+    for bucket in resources_of(content, "AWS::S3::Bucket").values():
+        assert bucket["DeletionPolicy"] == "Delete"
+    assert len(resources_of(content, "Custom::S3AutoDeleteObjects")) == 2
+    volume = only_resource(dev_app.raw(dev_app.stacks.web_server), "AWS::EC2::Volume")
+    assert (volume["DeletionPolicy"], volume["UpdateReplacePolicy"]) == ("Snapshot", "Snapshot")
+    deployment = only_resource(content, "Custom::CDKBucketDeployment")["Properties"]
+    assert deployment.get("RetainOnDelete") is False
+
+
+def test_prod_destroy_keeps_buckets_and_volume(prod_app):
+    content = prod_app.raw(prod_app.stacks.content)
+    for bucket in resources_of(content, "AWS::S3::Bucket").values():
+        assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert not resources_of(content, "Custom::S3AutoDeleteObjects")
+    volume = only_resource(prod_app.raw(prod_app.stacks.web_server), "AWS::EC2::Volume")
+    assert (volume["DeletionPolicy"], volume["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_no_resource_is_ever_deleted_with_its_data_on_replacement(dev_app, prod_app):
+    for app in (dev_app, prod_app):
+        volume = only_resource(app.raw(app.stacks.web_server), "AWS::EC2::Volume")
+        assert volume["UpdateReplacePolicy"] in ("Snapshot", "Retain")
+
+
+def test_termination_protection_only_in_prod(dev_app, prod_app):
+    for app, protected in ((dev_app, False), (prod_app, True)):
+        instance = only_resource(app.raw(app.stacks.web_server), "AWS::EC2::Instance")
+        assert instance["Properties"]["DisableApiTermination"] is protected
+        manifest = json.loads((app.outdir / "manifest.json").read_text())
+        for stack in (app.stacks.content, app.stacks.web_server):
+            assert (
+                manifest["artifacts"][stack.artifact_id]["properties"]["terminationProtection"] is protected
+            )
+
+
+def test_stack_names_carry_the_environment_and_no_physical_names_collide(dev_app, prod_app):
+    assert {dev_app.stacks.content.stack_name, dev_app.stacks.web_server.stack_name} == {
+        "SiteContent-dev",
+        "SiteWebServer-dev",
+    }
+    assert prod_app.stacks.web_server.stack_name == "SiteWebServer-prod"
+    for app in (dev_app, prod_app):
+        for bucket in resources_of(app.raw(app.stacks.content), "AWS::S3::Bucket").values():
+            assert "BucketName" not in bucket["Properties"]
+
+
+def test_web_server_stack_deploys_after_content_stack(dev_app):
+    manifest = json.loads((dev_app.outdir / "manifest.json").read_text())
+    web = manifest["artifacts"][dev_app.stacks.web_server.artifact_id]
+    assert dev_app.stacks.content.artifact_id in web["dependencies"]
+    content = manifest["artifacts"][dev_app.stacks.content.artifact_id]
+    assert dev_app.stacks.web_server.artifact_id not in content.get("dependencies", [])
+
+
+def test_stacks_carry_the_tags_so_cloudformation_propagates_them(dev_app, prod_app):
+    for app in (dev_app, prod_app):
+        manifest = json.loads((app.outdir / "manifest.json").read_text())
+        for stack in (app.stacks.content, app.stacks.web_server):
+            tags = manifest["artifacts"][stack.artifact_id]["properties"]["tags"]
+            assert tags["project"] == "ebs-cloudfront-site"
+            assert tags["environment"] == app.settings.environment
+
+
+def test_every_taggable_resource_carries_project_and_environment(dev_app, prod_app):
+    for app in (dev_app, prod_app):
+        expected = {"project": "ebs-cloudfront-site", "environment": app.settings.environment}
+        for logical_id, resource in _all_resources(app):
+            tags = resource.get("Properties", {}).get("Tags")
+            if tags is None and logical_id.startswith(CDK_PROVIDER_PREFIXES):
+                continue  # aws-cdk-lib's raw provider resources: tagged through the stack tags
+            if tags is None:
+                assert resource["Type"] in UNTAGGABLE or resource["Type"].startswith("Custom::"), (
+                    f"{logical_id} ({resource['Type']}) has no tags"
+                )
+                continue
+            as_dict = tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
+            assert expected.items() <= as_dict.items(), logical_id
+    prod_bucket = next(iter(resources_of(prod_app.raw(prod_app.stacks.content), "AWS::S3::Bucket").values()))
+    assert {"Key": "team", "Value": "web"} in prod_bucket["Properties"]["Tags"]
+
+
+def test_custom_domain_gets_its_certificate_and_tls_1_2(prod_app):
+    raw = prod_app.raw(prod_app.stacks.web_server)
+    config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
+    assert config["Aliases"] == ["www.example.com"]
+    certificate = config["ViewerCertificate"]
+    assert certificate["AcmCertificateArn"].startswith("arn:aws:acm:us-east-1:")
+    assert certificate["MinimumProtocolVersion"] == "TLSv1.2_2021"
+    assert certificate["SslSupportMethod"] == "sni-only"
+    assert raw["Outputs"]["SiteUrl"]["Value"] == "https://www.example.com/"
+
+
+def test_waf_and_geo_restriction_apply_to_both_distributions(prod_app, dev_app):
+    for stack in (prod_app.stacks.content, prod_app.stacks.web_server):
+        config = only_resource(prod_app.raw(stack), "AWS::CloudFront::Distribution")["Properties"][
+            "DistributionConfig"
+        ]
+        assert config["WebACLId"] == prod_app.settings.waf_web_acl_arn
+        assert config["Restrictions"]["GeoRestriction"] == {
+            "RestrictionType": "whitelist",
+            "Locations": ["US", "CA"],
+        }
+    dev_config = only_resource(dev_app.raw(dev_app.stacks.web_server), "AWS::CloudFront::Distribution")
+    assert "WebACLId" not in dev_config["Properties"]["DistributionConfig"]
+
+
+def test_alarm_email_gets_an_encrypted_topic_on_both_alarms(prod_app, dev_app):
+    raw = prod_app.raw(prod_app.stacks.web_server)
+    topic_id, topic = next(iter(resources_of(raw, "AWS::SNS::Topic").items()))
+    assert "KmsMasterKeyId" in topic["Properties"]
+    subscription = only_resource(raw, "AWS::SNS::Subscription")["Properties"]
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
+    for alarm in resources_of(raw, "AWS::CloudWatch::Alarm").values():
+        assert {"Ref": topic_id} in alarm["Properties"]["AlarmActions"]
+    assert not resources_of(dev_app.raw(dev_app.stacks.web_server), "AWS::SNS::Topic")

@@ -1,0 +1,51 @@
+"""Static checks: ruff on Python, shellcheck on every shell script of the project."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_SKIP = {".venv", "node_modules", "cdk.out"}
+SHELL_SCRIPTS = [
+    *sorted(p for p in PROJECT_ROOT.glob("**/*.sh") if not _SKIP & set(p.parts)),
+    PROJECT_ROOT / ".ci" / "run",
+]
+RUFF = [sys.executable, "-m", "ruff"]
+
+
+def _run(command):
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_ruff_lint():
+    result = _run([*RUFF, "check", "."])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format():
+    result = _run([*RUFF, "format", "--check", "."])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_there_are_shell_scripts_to_check():
+    assert any(p.name == "boot.sh" for p in SHELL_SCRIPTS)
+
+
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None, reason="shellcheck is not installed (make system-deps)"
+)
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
+def test_shellcheck(script):
+    result = _run(["shellcheck", "--external-sources", "--source-path=SCRIPTDIR", str(script)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
+def test_shell_scripts_are_strict(script):
+    lines = [line for line in script.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert lines[0] == "set -euo pipefail", f"{script.name} must start with set -euo pipefail"
