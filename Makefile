@@ -13,7 +13,7 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 PYTHON_SYSTEM ?= python3
 SYSTEM_PACKAGES := apache2 xfsprogs fdisk chromium shellcheck graphviz
 
-.PHONY: synth test lint system-deps diagram bench clean
+.PHONY: synth test system-deps diagram bench snapshot-update clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON_SYSTEM) -m venv $(VENV)
@@ -45,6 +45,19 @@ system-deps:
 
 test: $(VENV)/.dev node_modules/.installed system-deps
 	$(BIN)/python -m pytest
+
+# Redraw docs/architecture.png from the synthesized app (cdk-dia + Debian graphviz).
+diagram: synth system-deps
+	npx cdk-dia --tree cdk.out/tree.json --target docs/architecture.png >/dev/null
+	rm -f docs/architecture.dot
+
+# Synth and test speed against the CDK floor, boot-script speed, template sizes.
+bench: $(VENV)/.dev node_modules/.installed system-deps
+	$(BIN)/python benchmarks/bench.py
+
+# Rewrite the template snapshots after an intended infrastructure change; review the diff.
+snapshot-update: $(VENV)/.dev
+	$(BIN)/python -m pytest tests/unit/test_snapshots.py --snapshot-update -q
 
 clean:
 	rm -rf cdk.out build .pytest_cache .ruff_cache
