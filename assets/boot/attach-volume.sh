@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Attach the document-root EBS volume to this instance.
+#
+# The volume has no CloudFormation attachment: the instance attaches it to
+# itself. During an instance replacement the old instance still holds the
+# volume until CloudFormation terminates it, so AWS answers VolumeInUse (or
+# IncorrectState while it detaches); keep retrying until ATTACH_WAIT_SECONDS.
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+STEP=attach-volume
+enable_error_trap
+
+[[ -n $VOLUME_ID ]] || die "VOLUME_ID is not set"
+require_command aws
+resolve_identity
+
+# Prints "<state> <attached instance or None> <attachment state or None>".
+describe_volume() {
+  aws ec2 describe-volumes --region "$AWS_REGION" --volume-ids "$VOLUME_ID" \
+    --query 'Volumes[0].[State,Attachments[0].InstanceId,Attachments[0].State]' \
+    --output text
+}
+
+deadline=$(($(now_ms) + ATTACH_WAIT_SECONDS * 1000))
+attach_requested=false
+while :; do
+  if ! desc=$(describe_volume 2>&1); then
+    die "describe-volumes failed: $desc"
+  fi
+  read -r vol_state holder attach_state <<<"$desc"
+  if [[ $holder == "$INSTANCE_ID" ]]; then
+    if [[ $attach_state == attached ]]; then
+      if [[ $attach_requested == true ]]; then
+        log "volume $VOLUME_ID is attached to $INSTANCE_ID as $DEVICE_NAME"
+      else
+        log "volume $VOLUME_ID is already attached to this instance ($INSTANCE_ID); nothing to do"
+      fi
+      exit 0
+    fi
+    log "volume $VOLUME_ID attachment to $INSTANCE_ID is '$attach_state'; waiting"
+  elif [[ $attach_requested == true && $vol_state != available && $holder == None ]]; then
+    # Accepted, not yet visible in the attachment list.
+    log "volume $VOLUME_ID is '$vol_state'; waiting for the attachment to appear"
+  else
+    log "attaching volume $VOLUME_ID to $INSTANCE_ID as $DEVICE_NAME (volume state: $vol_state, held by: $holder)"
+    if out=$(aws ec2 attach-volume --region "$AWS_REGION" --volume-id "$VOLUME_ID" \
+      --instance-id "$INSTANCE_ID" --device "$DEVICE_NAME" --output text 2>&1); then
+      attach_requested=true
+      log "attach-volume accepted for $VOLUME_ID"
+      continue
+    fi
+    case $out in
+    *VolumeInUse* | *IncorrectState*)
+      log "volume $VOLUME_ID is still in use (held by: $holder); the previous instance has not released it yet"
+      ;;
+    *)
+      die "attach-volume failed: $out"
+      ;;
+    esac
+  fi
+  if (($(now_ms) >= deadline)); then
+    die "volume $VOLUME_ID was not attached to $INSTANCE_ID within ${ATTACH_WAIT_SECONDS}s (last state: $vol_state, held by: $holder)"
+  fi
+  sleep "$ATTACH_POLL_SECONDS"
+done

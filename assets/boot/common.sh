@@ -1,0 +1,111 @@
+# shellcheck shell=bash
+# Shared settings and helpers for the boot scripts. Sourced, never executed.
+#
+# Every host path is read from the environment so the scripts can be exercised
+# against a loop device and a scratch directory; the defaults are the real
+# values on the EC2 instance.
+
+DOCROOT=${DOCROOT:-/var/www/html}
+FSTAB=${FSTAB:-/etc/fstab}
+BY_ID_DIR=${BY_ID_DIR:-/dev/disk/by-id}
+SYSTEMD_DIR=${SYSTEMD_DIR:-/etc/systemd/system}
+LOG_FILE=${LOG_FILE:-/var/log/site-boot.log}
+LOCK_FILE=${LOCK_FILE:-/run/site-boot.lock}
+DEVICE_NAME=${DEVICE_NAME:-/dev/sdf}
+DEVICE_CANDIDATES=${DEVICE_CANDIDATES:-/dev/sdf /dev/xvdf}
+DEVICE_WAIT_SECONDS=${DEVICE_WAIT_SECONDS:-180}
+DEVICE_POLL_SECONDS=${DEVICE_POLL_SECONDS:-1}
+ATTACH_WAIT_SECONDS=${ATTACH_WAIT_SECONDS:-1800}
+ATTACH_POLL_SECONDS=${ATTACH_POLL_SECONDS:-10}
+IMDS_ENDPOINT=${IMDS_ENDPOINT:-http://169.254.169.254}
+FS_TYPE=${FS_TYPE:-xfs}
+FS_LABEL=${FS_LABEL:-site-docroot}
+HTTPD_SERVICE=${HTTPD_SERVICE:-httpd}
+VOLUME_ID=${VOLUME_ID:-}
+IMAGE_URL=${IMAGE_URL:-}
+INSTANCE_ID=${INSTANCE_ID:-}
+AWS_REGION=${AWS_REGION:-}
+BOOT_DIR=${BOOT_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+PAGE_TEMPLATE=${PAGE_TEMPLATE:-$BOOT_DIR/index.html.tmpl}
+export DOCROOT FSTAB BY_ID_DIR SYSTEMD_DIR LOG_FILE LOCK_FILE DEVICE_NAME \
+  DEVICE_CANDIDATES DEVICE_WAIT_SECONDS DEVICE_POLL_SECONDS ATTACH_WAIT_SECONDS \
+  ATTACH_POLL_SECONDS IMDS_ENDPOINT FS_TYPE FS_LABEL HTTPD_SERVICE VOLUME_ID \
+  IMAGE_URL INSTANCE_ID AWS_REGION BOOT_DIR PAGE_TEMPLATE
+# The AWS CLI must never wait for a pager on a console without a terminal.
+export AWS_PAGER=""
+
+STEP=${STEP:-boot}
+# The block device being worked on, named in error messages once known.
+CURRENT_DEVICE=${CURRENT_DEVICE:-}
+
+log() {
+  local line
+  line="$(date -u +%Y-%m-%dT%H:%M:%SZ) site-boot[$STEP]: $*"
+  printf '%s\n' "$line" >&2
+  # The log file is a convenience; failing to write it must not stop the boot.
+  { mkdir -p "$(dirname "$LOG_FILE")" && printf '%s\n' "$line" >>"$LOG_FILE"; } 2>/dev/null || true
+}
+
+# What the step is working on, for error messages.
+subject() {
+  local s="volume ${VOLUME_ID:-<unset>}"
+  if [[ -n $CURRENT_DEVICE ]]; then
+    s+=" (device $CURRENT_DEVICE)"
+  fi
+  printf '%s' "$s"
+}
+
+die() {
+  log "ERROR: step $STEP failed for $(subject): $*"
+  exit 1
+}
+
+on_unexpected_error() {
+  local rc=$1 line=$2 cmd=$3
+  log "ERROR: step $STEP failed for $(subject): command '$cmd' exited with $rc (line $line)"
+  exit "$rc"
+}
+
+# Turn on the error trap; call once at the top of every executable script.
+# Command substitutions fail like any other command (inherit_errexit).
+enable_error_trap() {
+  set -E
+  shopt -s inherit_errexit
+  trap 'on_unexpected_error $? $LINENO "$BASH_COMMAND"' ERR
+}
+
+require_command() {
+  local c
+  for c in "$@"; do
+    command -v "$c" >/dev/null 2>&1 || die "required command '$c' is not installed"
+  done
+}
+
+# IMDSv2: fetch a session token, then one metadata path.
+imds_get() {
+  local path=$1 token
+  token=$(curl -fsS --max-time 5 --retry 5 --retry-delay 1 -X PUT \
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' \
+    "$IMDS_ENDPOINT/latest/api/token") || return 1
+  curl -fsS --max-time 5 --retry 5 --retry-delay 1 \
+    -H "X-aws-ec2-metadata-token: $token" \
+    "$IMDS_ENDPOINT/latest/meta-data/$path"
+}
+
+# Fill INSTANCE_ID and AWS_REGION from the instance metadata service unless set.
+resolve_identity() {
+  if [[ -z $INSTANCE_ID ]]; then
+    INSTANCE_ID=$(imds_get instance-id) || die "cannot read the instance id from IMDS at $IMDS_ENDPOINT"
+  fi
+  if [[ -z $AWS_REGION ]]; then
+    AWS_REGION=$(imds_get placement/region) || die "cannot read the region from IMDS at $IMDS_ENDPOINT"
+  fi
+  export INSTANCE_ID AWS_REGION
+}
+
+# Milliseconds since the epoch, for bounded waits (whole seconds would cut a
+# short wait by up to one second).
+now_ms() {
+  local t=${EPOCHREALTIME//[!0-9]/}
+  printf '%s\n' $((10#$t / 1000))
+}
