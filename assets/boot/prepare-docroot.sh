@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Find the document-root volume's block device, give it a filesystem only if
+# it is provably blank, record it in fstab by UUID and mount it on DOCROOT.
+#
+# Data safety: a device is only partitioned when blkid's low-level probe finds
+# no signature, there is no partition table and its first MiB is all zeros.
+# A partition only gets a filesystem under the same proof. Anything else that
+# carries a filesystem is mounted as it is; anything unrecognised stops the
+# boot without writing to the device.
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+STEP=prepare-docroot
+enable_error_trap
+
+[[ -n $VOLUME_ID ]] || die "VOLUME_ID is not set"
+[[ $DOCROOT == /* && $DOCROOT != *[[:space:]]* ]] || die "DOCROOT must be an absolute path without whitespace: '$DOCROOT'"
+require_command blkid blockdev sfdisk partx mount mountpoint "mkfs.$FS_TYPE"
+
+# --- finding the device -----------------------------------------------------
+
+# Nitro instances expose EBS volumes as NVMe; udev names them after the volume
+# id without its dash. Xen instances use the requested name (/dev/sdf is a
+# link to /dev/xvdf).
+BY_ID_LINK="$BY_ID_DIR/nvme-Amazon_Elastic_Block_Store_${VOLUME_ID/-/}"
+
+# Size in bytes of a block device, 0 when it has no media or is unreadable.
+device_size() {
+  blockdev --getsize64 "$1" 2>/dev/null || echo 0
+}
+
+# An NVMe device whose controller serial names another volume is not ours.
+serial_matches() {
+  local dev=$1 serial_file serial
+  serial_file="/sys/class/block/$(basename "$dev")/device/serial"
+  [[ -r $serial_file ]] || return 0
+  serial=$(tr -d '[:space:]' <"$serial_file")
+  [[ $serial != vol* || $serial == "${VOLUME_ID/-/}" ]]
+}
+
+# Set DISK to the resolved block device of the volume if it is present and
+# has a non-zero size (a block node alone is not proof of a disk).
+probe_device() {
+  local candidate dev
+  # DEVICE_CANDIDATES is a space-separated list: word splitting is intended.
+  # shellcheck disable=SC2086
+  for candidate in "$BY_ID_LINK" $DEVICE_CANDIDATES; do
+    [[ -e $candidate ]] || continue
+    dev=$(readlink -f "$candidate")
+    [[ -b $dev ]] || continue
+    (($(device_size "$dev") > 0)) || continue
+    serial_matches "$dev" || continue
+    DISK=$dev
+    return 0
+  done
+  return 1
+}
+
+wait_for_device() {
+  local deadline
+  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
+  probe_device && return 0
+  log "no block device for $VOLUME_ID yet; waiting up to ${DEVICE_WAIT_SECONDS}s for $BY_ID_LINK or one of: $DEVICE_CANDIDATES"
+  until probe_device; do
+    if (($(now_ms) >= deadline)); then
+      CURRENT_DEVICE="$BY_ID_LINK or one of: $DEVICE_CANDIDATES"
+      die "no non-empty block device appeared within ${DEVICE_WAIT_SECONDS}s"
+    fi
+    sleep "$DEVICE_POLL_SECONDS"
+  done
+}
+
+# --- probing ----------------------------------------------------------------
+
+# Partition device nodes of a disk in partition-number order, from sysfs.
+list_partitions() {
+  local disk=$1 base entry
+  base=$(basename "$disk")
+  for entry in /sys/class/block/"$base"/"$base"*; do
+    [[ -r $entry/partition ]] || continue
+    printf '%s /dev/%s\n' "$(<"$entry/partition")" "$(basename "$entry")"
+  done | sort -n | cut -d' ' -f2-
+}
+
+# Low-level probe of the device itself (never blkid's cache), in KEY=value
+# form, into PROBE. Returns 0 when a signature (filesystem, partition table,
+# RAID member, swap, ...) was found, 2 when there is none, anything else for
+# a probe error or an ambiguous result. What blkid reports about the
+# partition-table entry of a partition (PART_ENTRY_*) is not a signature of
+# the partition's content, and neither is the device name.
+probe() {
+  local rc=0
+  PROBE=$(blkid -p -o export "$1") || rc=$?
+  ((rc == 0)) || return "$rc"
+  PROBE=$(grep -v -e '^DEVNAME=' -e '^PART_ENTRY_' <<<"$PROBE" || true)
+  [[ -n $PROBE ]] || return 2
+}
+
+probe_value() {
+  sed -n "s/^$1=//p" <<<"$PROBE" | head -n 1
+}
+
+first_mib_is_zero() {
+  local nonzero
+  nonzero=$(head -c 1048576 "$1" | tr -d '\0' | wc -c)
+  ((nonzero == 0))
+}
+
+# Blank means: no signature from the low-level probe, no partition table, no
+# partitions known to the kernel and only zeros in the first MiB.
+is_blank() {
+  local dev=$1 rc=0
+  probe "$dev" || rc=$?
+  ((rc == 2)) || return 1
+  [[ -z $(list_partitions "$dev") ]] || return 1
+  first_mib_is_zero "$dev"
+}
+
+# /dev/nvme1n1 -> /dev/nvme1n1p1, /dev/loop0 -> /dev/loop0p1, /dev/xvdf -> /dev/xvdf1
+partition_node() {
+  local disk=$1 number=$2
+  if [[ $disk == *[0-9] ]]; then
+    printf '%sp%s\n' "$disk" "$number"
+  else
+    printf '%s%s\n' "$disk" "$number"
+  fi
+}
+
+wait_for_node() {
+  local node=$1 deadline
+  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
+  until [[ -b $node ]] && (($(device_size "$node") > 0)); do
+    if (($(now_ms) >= deadline)); then
+      die "partition node $node did not appear within ${DEVICE_WAIT_SECONDS}s"
+    fi
+    sleep "$DEVICE_POLL_SECONDS"
+  done
+}
+
+make_filesystem() {
+  local dev=$1
+  CURRENT_DEVICE=$dev
+  is_blank "$dev" || die "refusing to create a filesystem on $dev: it is not provably blank"
+  log "creating a $FS_TYPE filesystem labelled $FS_LABEL on blank $dev"
+  # No -f: mkfs itself refuses to overwrite any signature it finds.
+  case $FS_TYPE in
+  xfs) mkfs.xfs -q -K -L "$FS_LABEL" "$dev" >&2 ;;
+  ext4) mkfs.ext4 -q -L "$FS_LABEL" "$dev" >&2 ;;
+  *) die "unsupported FS_TYPE '$FS_TYPE'" ;;
+  esac
+}
+
+# A disk with a partition table: use the partition labelled FS_LABEL, else the
+# first partition holding a filesystem, else give the first provably blank
+# partition a filesystem. Sets FSDEV.
+use_partition() {
+  local disk=$1 part labelled="" first_fs="" blank="" parts=()
+  # The kernel may not have read the table (or cannot parse it itself).
+  partx -u "$disk" >/dev/null 2>&1 || true
+  mapfile -t parts < <(list_partitions "$disk")
+  ((${#parts[@]} > 0)) ||
+    die "$disk has a partition table without partitions; refusing to modify it"
+  for part in "${parts[@]}"; do
+    if probe "$part" && [[ $(probe_value USAGE) == filesystem ]]; then
+      [[ -n $first_fs ]] || first_fs=$part
+      if [[ -z $labelled && $(probe_value LABEL) == "$FS_LABEL" ]]; then
+        labelled=$part
+      fi
+    elif [[ -z $blank ]] && is_blank "$part"; then
+      blank=$part
+    fi
+  done
+  if [[ -n $labelled ]]; then
+    FSDEV=$labelled
+  elif [[ -n $first_fs ]]; then
+    FSDEV=$first_fs
+  elif [[ -n $blank ]]; then
+    log "partition $blank of $disk is blank"
+    make_filesystem "$blank"
+    FSDEV=$blank
+  else
+    die "no partition of $disk holds a filesystem or is provably blank; refusing to modify it"
+  fi
+  log "using partition $FSDEV of $disk"
+}
+
+# A provably blank disk: GPT with one partition, then the filesystem. Sets FSDEV.
+initialise_blank_disk() {
+  local disk=$1 part
+  log "$disk is blank: creating a GPT partition table with one partition"
+  printf 'label: gpt\ntype=L, name="%s"\n' "$FS_LABEL" |
+    sfdisk --quiet --wipe never "$disk" >&2
+  # Make the kernel see the new partition; sfdisk's re-read is not enough
+  # everywhere. partx -a covers kernels that had no partitions yet.
+  partx -u "$disk" >/dev/null 2>&1 || partx -a "$disk" >/dev/null 2>&1 || true
+  part=$(partition_node "$disk" 1)
+  wait_for_node "$part"
+  make_filesystem "$part"
+  FSDEV=$part
+}
+
+# Decide which device holds (or will hold) the document root. Sets FSDEV.
+select_filesystem_device() {
+  local disk=$1 rc=0
+  probe "$disk" || rc=$?
+  case $rc in
+  0)
+    if [[ $(probe_value USAGE) == filesystem ]]; then
+      log "$disk carries a whole-disk $(probe_value TYPE) filesystem; using it as it is"
+      FSDEV=$disk
+    elif [[ -n $(probe_value PTTYPE) ]]; then
+      use_partition "$disk"
+    else
+      die "$disk carries a '$(probe_value TYPE)' signature that is not a filesystem; refusing to modify it"
+    fi
+    ;;
+  2)
+    if [[ -n $(list_partitions "$disk") ]]; then
+      use_partition "$disk"
+    elif first_mib_is_zero "$disk"; then
+      initialise_blank_disk "$disk"
+    else
+      die "$disk has no recognised signature but its first MiB is not all zeros; refusing to format it"
+    fi
+    ;;
+  *)
+    die "blkid could not classify $disk (exit $rc); refusing to modify it"
+    ;;
+  esac
+}
+
+# --- fstab ------------------------------------------------------------------
+
+# Keep exactly one fstab entry for DOCROOT, the wanted line, in the place of
+# the first existing one. Other entries for the same mount point are dropped;
+# every other line stays byte for byte. Unchanged content is not rewritten.
+ensure_fstab_entry() {
+  local wanted=$1 line found=false old new fields=() lines=()
+  touch "$FSTAB"
+  while IFS= read -r line || [[ -n $line ]]; do
+    read -r -a fields <<<"$line" || true
+    if ((${#fields[@]} >= 2)) && [[ ${fields[0]} != \#* && ${fields[1]%/} == "${DOCROOT%/}" ]]; then
+      if [[ $found == true ]]; then
+        log "dropping duplicate fstab entry for $DOCROOT: $line"
+        continue
+      fi
+      found=true
+      [[ $line == "$wanted" ]] || log "replacing stale fstab entry for $DOCROOT: $line"
+      lines+=("$wanted")
+      continue
+    fi
+    lines+=("$line")
+  done <"$FSTAB"
+  [[ $found == true ]] || lines+=("$wanted")
+  new=$(printf '%s\n' "${lines[@]}" && printf x)
+  new=${new%x}
+  old=$(cat "$FSTAB" && printf x)
+  old=${old%x}
+  if [[ $new == "$old" ]]; then
+    log "fstab already has the entry for $DOCROOT"
+    return 0
+  fi
+  [[ ! -s $FSTAB ]] || cp -p "$FSTAB" "$FSTAB.site-boot.bak"
+  # Rewrite in place, never rename over it: the file may be a bind mount.
+  printf '%s' "$new" >"$FSTAB"
+  log "wrote fstab entry: $wanted"
+}
+
+# --- main -------------------------------------------------------------------
+
+log "looking for the block device of volume $VOLUME_ID"
+DISK="" FSDEV="" PROBE=""
+wait_for_device
+CURRENT_DEVICE=$DISK
+log "volume $VOLUME_ID is $DISK ($(device_size "$DISK") bytes)"
+
+select_filesystem_device "$DISK"
+CURRENT_DEVICE=$FSDEV
+
+probe "$FSDEV" || die "cannot probe the filesystem on $FSDEV"
+fs_uuid=$(probe_value UUID)
+fs_type=$(probe_value TYPE)
+[[ -n $fs_uuid && -n $fs_type ]] || die "the filesystem on $FSDEV has no UUID or type"
+log "document root filesystem: $fs_type UUID=$fs_uuid on $FSDEV"
+
+case $fs_type in
+xfs) pass=0 ;; # fsck.xfs is a no-op; xfs replays its log at mount time
+*) pass=2 ;;
+esac
+ensure_fstab_entry "UUID=$fs_uuid $DOCROOT $fs_type defaults,nofail 0 $pass"
+
+mkdir -p "$DOCROOT"
+wanted_dev=$(<"/sys/class/block/$(basename "$FSDEV")/dev")
+if mountpoint -q "$DOCROOT"; then
+  mounted_dev=$(mountpoint -d "$DOCROOT")
+  [[ $mounted_dev == "$wanted_dev" ]] ||
+    die "$DOCROOT is already mounted from device $mounted_dev, not from $FSDEV ($wanted_dev)"
+  log "$DOCROOT is already mounted from $FSDEV"
+else
+  # Mount through the fstab entry itself: proves the entry works for reboots.
+  mount --fstab "$FSTAB" --target "$DOCROOT" || die "mounting $DOCROOT through $FSTAB failed"
+  mountpoint -q "$DOCROOT" || die "$DOCROOT is not a mount point after mounting"
+  mounted_dev=$(mountpoint -d "$DOCROOT")
+  [[ $mounted_dev == "$wanted_dev" ]] ||
+    die "$DOCROOT was mounted from device $mounted_dev instead of $FSDEV ($wanted_dev)"
+  log "mounted $FSDEV on $DOCROOT"
+fi
+
+# With SELinux enforcing (AL2023 ships it permissive), the root of a new
+# filesystem needs httpd's label; only the root directory is relabelled.
+if command -v selinuxenabled >/dev/null && selinuxenabled && command -v restorecon >/dev/null; then
+  restorecon "$DOCROOT" || log "restorecon $DOCROOT failed; continuing"
+fi
