@@ -4,6 +4,7 @@
 # Every host path is read from the environment so the scripts can be exercised
 # against a loop device and a scratch directory; the defaults are the real
 # values on the EC2 instance.
+set -euo pipefail
 
 DOCROOT=${DOCROOT:-/var/www/html}
 FSTAB=${FSTAB:-/etc/fstab}
