@@ -1,0 +1,54 @@
+"""Static contract of the boot scripts and of the test harness' shell code."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from bootharness import BOOT_SRC, DRIVER, SHIMS, SYSTEM_PATH, run
+
+EXECUTABLE = sorted(p for p in BOOT_SRC.glob("*.sh") if p.name != "common.sh")
+HARNESS_SHELL = [DRIVER, *sorted(SHIMS.iterdir())]
+
+
+def test_every_step_script_is_strict_bash():
+    names = {p.name for p in EXECUTABLE}
+    assert {
+        "boot.sh",
+        "attach-volume.sh",
+        "prepare-docroot.sh",
+        "configure-httpd.sh",
+        "seed-page.sh",
+    } <= names
+    for script in EXECUTABLE:
+        lines = script.read_text().splitlines()
+        assert lines[0] == "#!/usr/bin/env bash", script.name
+        assert "set -euo pipefail" in lines[:20], script.name
+        assert script.stat().st_mode & 0o111, f"{script.name} is not executable"
+
+
+def test_host_paths_come_from_the_environment_with_aws_defaults():
+    common = (BOOT_SRC / "common.sh").read_text()
+    for name, default in {
+        "DOCROOT": "/var/www/html",
+        "FSTAB": "/etc/fstab",
+        "BY_ID_DIR": "/dev/disk/by-id",
+        "SYSTEMD_DIR": "/etc/systemd/system",
+        "LOG_FILE": "/var/log/site-boot.log",
+        "DEVICE_CANDIDATES": "/dev/sdf /dev/xvdf",
+        "DEVICE_WAIT_SECONDS": "180",
+        "ATTACH_WAIT_SECONDS": "1800",
+    }.items():
+        assert re.search(rf"^{name}=\$\{{{name}:-{re.escape(default)}\}}$", common, re.M), name
+    assert re.search(r"^PAGE_TEMPLATE=\$\{PAGE_TEMPLATE:-\$BOOT_DIR/index.html.tmpl\}$", common, re.M)
+
+
+@pytest.mark.parametrize(
+    "script", [*EXECUTABLE, BOOT_SRC / "common.sh", *HARNESS_SHELL], ids=lambda p: p.name
+)
+def test_shellcheck_is_clean(script):
+    if shutil.which("shellcheck", path=SYSTEM_PATH) is None:
+        pytest.skip("shellcheck is not installed")
+    result = run("shellcheck", "-x", script.name, cwd=script.parent, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
