@@ -140,6 +140,7 @@ class SiteSettings:
     volume_iops: int | None = None
     volume_throughput_mibps: int | None = None
     price_class: str = "100"
+    page_cache_seconds: int = 0
     snapshot_retention_days: int = 7
     log_retention_days: int = 90
     volume_removal_policy: str | None = None
@@ -294,6 +295,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "volume_iops": _optional_number(100, 256000),
     "volume_throughput_mibps": _optional_number(125, 2000),
     "price_class": lambda n, v: _choice(n, v, PRICE_CLASSES),
+    "page_cache_seconds": lambda n, v: _whole_number(n, v, 0, 31536000),
     "snapshot_retention_days": lambda n, v: _whole_number(n, v, 1, 1000),
     "log_retention_days": lambda n, v: _whole_number(n, v, 1, 3650),
     "volume_removal_policy": _optional_choice(VOLUME_REMOVAL_POLICIES),

@@ -6,7 +6,7 @@ stacks deploy in order with no cycle.
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
@@ -89,8 +89,7 @@ class WebServerStack(Stack):
                 self.server.instance.instance_public_dns_name,
                 protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
             ),
-            # The page is served live from the volume: never cached, so edits show at once.
-            cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+            cache_policy=self._page_cache_policy(settings.page_cache_seconds),
             origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
             comment=f"Site pages ({settings.environment})",
             price_class=settings.price_class,
@@ -126,3 +125,18 @@ class WebServerStack(Stack):
         )
         CfnOutput(self, "DocumentRootVolumeId", value=self.document_root.volume_id)
         CfnOutput(self, "SiteDistributionDomain", value=self.cdn.domain_name)
+
+    def _page_cache_policy(self, seconds: int) -> cloudfront.ICachePolicy:
+        """Pages are served live from the volume: not cached unless page_cache_seconds says so."""
+        if seconds == 0:
+            return cloudfront.CachePolicy.CACHING_DISABLED
+        return cloudfront.CachePolicy(
+            self,
+            "PageCache",
+            comment="Site pages, cached for a configured time",
+            default_ttl=Duration.seconds(seconds),
+            max_ttl=Duration.seconds(seconds),
+            min_ttl=Duration.seconds(0),
+            enable_accept_encoding_gzip=True,
+            enable_accept_encoding_brotli=True,
+        )

@@ -26,6 +26,7 @@ PROD_CONTEXT = {
     ),
     "geo_allowlist": "US,CA",
     "snapshot_retention_days": "14",
+    "page_cache_seconds": "60",
     "tags": '{"team": "web"}',
 }
 

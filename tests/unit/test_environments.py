@@ -8,6 +8,7 @@ from template_queries import only_resource, resources_of
 
 # CloudFormation types without a Tags property, so Tags.of(app) cannot reach them.
 UNTAGGABLE = {
+    "AWS::CloudFront::CachePolicy",
     "AWS::CloudFront::OriginAccessControl",
     "AWS::CloudFront::ResponseHeadersPolicy",
     "AWS::EC2::Route",
@@ -153,3 +154,17 @@ def test_alarm_email_gets_an_encrypted_topic_on_both_alarms(prod_app, dev_app):
     for alarm in resources_of(raw, "AWS::CloudWatch::Alarm").values():
         assert {"Ref": topic_id} in alarm["Properties"]["AlarmActions"]
     assert not resources_of(dev_app.raw(dev_app.stacks.web_server), "AWS::SNS::Topic")
+
+
+def test_page_caching_is_off_unless_configured(dev_app, prod_app):
+    def behavior(app):
+        raw = app.raw(app.stacks.web_server)
+        config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
+        return raw, config["DefaultCacheBehavior"]
+
+    _, dev_behavior = behavior(dev_app)
+    assert dev_behavior["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+    raw, prod_behavior = behavior(prod_app)
+    policy_id = prod_behavior["CachePolicyId"]["Ref"]
+    config = raw["Resources"][policy_id]["Properties"]["CachePolicyConfig"]
+    assert (config["DefaultTTL"], config["MaxTTL"], config["MinTTL"]) == (60, 60, 0)

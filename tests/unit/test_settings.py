@@ -103,6 +103,10 @@ BAD_VALUES = [
     ({"volume_type": "gp2", "volume_iops": "3000"}, "setting 'volume_iops' = 3000: only gp3, io1 and io2"),
     ({"volume_type": "gp2", "volume_throughput_mibps": "200"}, "only gp3 volumes take a throughput"),
     ({"volume_type": "io2"}, "setting 'volume_iops' = None: required for io2"),
+    (
+        {"page_cache_seconds": "-1"},
+        "setting 'page_cache_seconds' = '-1': must be a whole number from 0 to 31536000",
+    ),
     ({"price_class": "300"}, "setting 'price_class' = '300': allowed values are 100, 200, All"),
     ({"snapshot_retention_days": "0"}, "setting 'snapshot_retention_days' = '0': must be a whole number"),
     ({"snapshot_retention_days": "-3"}, "setting 'snapshot_retention_days' = '-3': must be a whole number"),

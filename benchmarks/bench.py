@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Benchmarks: synth and unit-test speed against the CDK floor, boot-script speed, template sizes.
+
+Run with `make bench`. Prints a Markdown table; nothing here is a test, nothing asserts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+ENV = {
+    **os.environ,
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    "CDK_DISABLE_VERSION_CHECK": "1",
+    "CDK_DISABLE_CLI_TELEMETRY": "1",
+}
+EMPTY_APP = """\
+import aws_cdk as cdk
+
+app = cdk.App()
+cdk.Stack(app, "Empty")
+app.synth()
+"""
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=ENV, check=True, capture_output=True, timeout=600)
+    return time.perf_counter() - start
+
+
+def cdk_synth(app_command: str | None, outdir: Path) -> list[str]:
+    command = ["npx", "cdk", "synth", "--quiet", "-o", str(outdir)]
+    return [*command, "--app", app_command] if app_command else command
+
+
+def synth_and_tests(work: Path) -> dict[str, list[float]]:
+    """Full app and empty app through the same CLI and Node, alternating; then the unit suite."""
+    empty_dir = work / "empty"
+    empty_dir.mkdir()
+    (empty_dir / "app.py").write_text(EMPTY_APP)
+    full = cdk_synth(None, work / "full.out")
+    empty = cdk_synth(f"{sys.executable} {empty_dir / 'app.py'}", work / "empty.out")
+    times: dict[str, list[float]] = {"full": [], "empty": [], "unit": []}
+    timed(full, ROOT)  # warm the file cache and Python bytecode once, untimed
+    timed(empty, ROOT)
+    for _ in range(RUNS):
+        times["full"].append(timed(full, ROOT))
+        times["empty"].append(timed(empty, ROOT))
+    unit = [sys.executable, "-m", "pytest", "tests/unit", "-q", "-p", "no:cacheprovider"]
+    for _ in range(max(3, RUNS // 2)):
+        times["unit"].append(timed(unit, ROOT))
+    return times
+
+
+def template_sizes(outdir: Path) -> list[tuple[str, int, int]]:
+    rows = []
+    for template in sorted(outdir.glob("*.template.json")):
+        body = json.loads(template.read_text())
+        rows.append(
+            (template.name.removesuffix(".template.json"), template.stat().st_size, len(body["Resources"]))
+        )
+    return rows
+
+
+def boot_times() -> tuple[list[float], list[float]] | None:
+    """Boot scripts to a mounted document root on a loop device: first boot and re-run."""
+    if os.geteuid() != 0:
+        return None
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    try:
+        import bootharness  # the same harness the integration tests use
+    except ImportError:
+        return None
+    return bootharness.benchmark_boot(RUNS)
+
+
+def main() -> int:
+    if shutil.which("npx", path=ENV["PATH"]) is None:
+        print("npx not found: run `make synth` first", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="site-bench-") as tmp:
+        work = Path(tmp)
+        times = synth_and_tests(work)
+        sizes = template_sizes(work / "full.out")
+    boots = boot_times()
+
+    full, empty, unit = (statistics.median(times[k]) for k in ("full", "empty", "unit"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    print(
+        f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{subprocess.run(['node', '--version'], env=ENV, capture_output=True, text=True).stdout.strip()}; "
+        f"median of {RUNS} alternating runs\n"
+    )
+    print("| measure | value | goal |")
+    print("|---|---|---|")
+    print(f"| `cdk synth`, full app | {full:.2f} s | |")
+    print(f"| `cdk synth`, empty one-stack app | {empty:.2f} s | |")
+    print(f"| ratio full / empty | {full / empty:.2f} | ≤ 1.4 |")
+    print(f"| unit suite (`pytest tests/unit`) | {unit:.2f} s | |")
+    print(f"| ratio unit suite / empty synth | {unit / empty:.2f} | ≤ 2.5 |")
+    if boots:
+        first, rerun = (statistics.median(b) for b in boots)
+        print(f"| boot to mounted document root, blank volume | {first:.2f} s | ≤ 1.5 s |")
+        print(f"| boot to mounted document root, re-run | {rerun:.2f} s | ≤ 0.3 s |")
+    else:
+        print("| boot scripts | not measured (needs root and the integration harness) | |")
+    for name, size, count in sizes:
+        print(f"| `{name}` template | {size:,} bytes, {count} resources | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
