@@ -44,7 +44,9 @@ def boot_archive(files: list[Path]) -> bytes:
     return buffer.getvalue()
 
 
-def boot_user_data(*, volume_id: str, image_url: str, device_name: str) -> ec2.UserData:
+def boot_user_data(
+    *, volume_id: str, image_url: str, device_name: str, origin_verify_token: str
+) -> ec2.UserData:
     """Unpack the boot files into BOOT_DIR_ON_HOST, then run boot.sh with the deployment's values."""
     encoded = base64.b64encode(boot_archive(boot_files())).decode()
     user_data = ec2.UserData.for_linux()
@@ -55,6 +57,7 @@ def boot_user_data(*, volume_id: str, image_url: str, device_name: str) -> ec2.U
         + "\n".join(textwrap.wrap(encoded, 76))
         + f"\n{_HEREDOC_END}",
         f"export VOLUME_ID='{volume_id}' IMAGE_URL='{image_url}' DEVICE_NAME='{device_name}'",
+        f"export ORIGIN_VERIFY_TOKEN='{origin_verify_token}'",
         f"{BOOT_DIR_ON_HOST}/boot.sh",
     )
     return user_data

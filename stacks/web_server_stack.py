@@ -6,7 +6,7 @@ stacks deploy in order with no cycle.
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import Aws, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
@@ -25,6 +25,8 @@ from stacks.settings import SiteSettings
 
 # The device name requested in attach-volume; Nitro instances expose it as NVMe.
 DOCUMENT_ROOT_DEVICE = "/dev/sdf"
+# Header CloudFront adds to every origin request; Apache refuses requests without it.
+ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
 
 
 class WebServerStack(Stack):
@@ -61,6 +63,10 @@ class WebServerStack(Stack):
             tag_value=settings.environment,
             retain_days=settings.snapshot_retention_days,
         )
+        # Any CloudFront distribution may reach the origin-facing prefix list; only this one
+        # knows the token: the UUID of this stack's id, resolved at deploy time, never in the
+        # template text.
+        origin_verify_token = Fn.select(2, Fn.split("/", Aws.STACK_ID))
         self.server = WebServer(
             self,
             "WebServer",
@@ -72,6 +78,7 @@ class WebServerStack(Stack):
                 volume_id=self.document_root.volume_id,
                 image_url=image_url,
                 device_name=DOCUMENT_ROOT_DEVICE,
+                origin_verify_token=origin_verify_token,
             ),
             termination_protection=settings.is_production,
         )
@@ -88,6 +95,7 @@ class WebServerStack(Stack):
             origin=origins.HttpOrigin(
                 self.server.instance.instance_public_dns_name,
                 protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
+                custom_headers={ORIGIN_VERIFY_HEADER: origin_verify_token},
             ),
             cache_policy=self._page_cache_policy(settings.page_cache_seconds),
             origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
@@ -109,7 +117,8 @@ class WebServerStack(Stack):
             "AwsSolutions-CFR5",
             "The origin is the web server itself, which has no TLS certificate: CloudFront "
             "reaches it on HTTP port 80, which its security group admits only from CloudFront's "
-            "origin-facing addresses; viewers are always on HTTPS.",
+            "origin-facing addresses, and Apache only with this distribution's secret header; "
+            "viewers are always on HTTPS.",
         )
         site_domain = settings.domain_name or self.cdn.domain_name
 

@@ -269,3 +269,16 @@ def test_outputs_a_user_can_click_or_copy(dev_app):
     image_url = outputs["ImageUrl"]["Value"]["Fn::Join"][1]
     assert image_url[0] == "https://"
     assert image_url[-1] == "/images/site-image.jpg"
+
+
+def test_only_this_distribution_knows_the_origin_token(dev_app):
+    raw = _web(dev_app)
+    token = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
+    assert config["Origins"][0]["OriginCustomHeaders"] == [
+        {"HeaderName": "X-Origin-Verify", "HeaderValue": token}
+    ]
+    parts = _user_data_parts(dev_app)
+    index = parts.index(token)
+    assert parts[index - 1].endswith("export ORIGIN_VERIFY_TOKEN='")
+    assert parts[index + 1].startswith("'\n")
