@@ -7,8 +7,10 @@
 # volume until CloudFormation terminates it, so AWS answers VolumeInUse (or
 # IncorrectState while it detaches); keep retrying until ATTACH_WAIT_SECONDS.
 set -euo pipefail
+SCRIPT_DIR=${BASH_SOURCE[0]%/*}
+[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
 # shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$SCRIPT_DIR/common.sh"
 STEP=attach-volume
 enable_error_trap
 
@@ -23,7 +25,8 @@ describe_volume() {
     --output text
 }
 
-deadline=$(($(now_ms) + ATTACH_WAIT_SECONDS * 1000))
+now_ms
+deadline=$((NOW_MS + ATTACH_WAIT_SECONDS * 1000))
 attach_requested=false
 while :; do
   if ! desc=$(describe_volume 2>&1); then
@@ -60,7 +63,8 @@ while :; do
       ;;
     esac
   fi
-  if (($(now_ms) >= deadline)); then
+  now_ms
+  if ((NOW_MS >= deadline)); then
     die "volume $VOLUME_ID was not attached to $INSTANCE_ID within ${ATTACH_WAIT_SECONDS}s (last state: $vol_state, held by: $holder)"
   fi
   sleep "$ATTACH_POLL_SECONDS"

@@ -12,7 +12,10 @@
 # The step scripts sit next to this file and are run with bash, so they work
 # even where the copy lost its executable bits.
 set -euo pipefail
-BOOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The directory of this file, absolute (user data runs it by its full path).
+BOOT_DIR=${BASH_SOURCE[0]%/*}
+[[ $BOOT_DIR != "${BASH_SOURCE[0]}" ]] || BOOT_DIR=.
+[[ $BOOT_DIR == /* ]] || BOOT_DIR=$(cd "$BOOT_DIR" && pwd)
 export BOOT_DIR
 # shellcheck source=common.sh
 source "$BOOT_DIR/common.sh"
@@ -23,7 +26,7 @@ enable_error_trap
 [[ -n $IMAGE_URL ]] || die "IMAGE_URL is not set"
 
 # One boot sequence at a time (a manual re-run may overlap a running one).
-mkdir -p "$(dirname "$LOCK_FILE")"
+[[ $LOCK_FILE != */* || -d ${LOCK_FILE%/*} ]] || mkdir -p "${LOCK_FILE%/*}"
 exec 9>>"$LOCK_FILE"
 flock -w 600 9 || die "another boot sequence holds $LOCK_FILE"
 

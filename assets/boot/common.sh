@@ -39,12 +39,17 @@ STEP=${STEP:-boot}
 # The block device being worked on, named in error messages once known.
 CURRENT_DEVICE=${CURRENT_DEVICE:-}
 
+# Builtins only (printf's %()T, no date or dirname): the boot logs a few dozen
+# lines and a process per line was most of a re-run's time.
 log() {
   local line
-  line="$(date -u +%Y-%m-%dT%H:%M:%SZ) site-boot[$STEP]: $*"
+  TZ=UTC0 printf -v line '%(%Y-%m-%dT%H:%M:%SZ)T site-boot[%s]: %s' -1 "$STEP" "$*"
   printf '%s\n' "$line" >&2
   # The log file is a convenience; failing to write it must not stop the boot.
-  { mkdir -p "$(dirname "$LOG_FILE")" && printf '%s\n' "$line" >>"$LOG_FILE"; } 2>/dev/null || true
+  if [[ $LOG_FILE == */* && ! -d ${LOG_FILE%/*} ]]; then
+    mkdir -p "${LOG_FILE%/*}" 2>/dev/null || true
+  fi
+  { printf '%s\n' "$line" >>"$LOG_FILE"; } 2>/dev/null || true
 }
 
 # What the step is working on, for error messages.
@@ -104,9 +109,12 @@ resolve_identity() {
   export INSTANCE_ID AWS_REGION
 }
 
-# Milliseconds since the epoch, for bounded waits (whole seconds would cut a
-# short wait by up to one second).
+# Milliseconds since the epoch into NOW_MS, for bounded waits (whole seconds
+# would cut a short wait by up to one second). Sets a variable rather than
+# printing, so callers need no subshell.
 now_ms() {
   local t=${EPOCHREALTIME//[!0-9]/}
-  printf '%s\n' $((10#$t / 1000))
+  # shellcheck disable=SC2034 # read by the scripts that source this file
+  NOW_MS=$((10#$t / 1000))
 }
+

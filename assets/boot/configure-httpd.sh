@@ -12,8 +12,10 @@
 # boot.sh runs "install" before waiting for the volume, so that during an
 # instance replacement the package download is not part of the downtime.
 set -euo pipefail
+SCRIPT_DIR=${BASH_SOURCE[0]%/*}
+[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
 # shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$SCRIPT_DIR/common.sh"
 mode=${1:-all}
 case $mode in
 install) STEP=install-httpd ;;

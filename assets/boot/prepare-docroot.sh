@@ -9,8 +9,10 @@
 # carries a filesystem is mounted as it is; anything unrecognised stops the
 # boot without writing to the device.
 set -euo pipefail
+SCRIPT_DIR=${BASH_SOURCE[0]%/*}
+[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
 # shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$SCRIPT_DIR/common.sh"
 STEP=prepare-docroot
 enable_error_trap
 
@@ -59,11 +61,13 @@ probe_device() {
 
 wait_for_device() {
   local deadline
-  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
+  now_ms
+  deadline=$((NOW_MS + DEVICE_WAIT_SECONDS * 1000))
   probe_device && return 0
   log "no block device for $VOLUME_ID yet; waiting up to ${DEVICE_WAIT_SECONDS}s for $BY_ID_LINK or one of: $DEVICE_CANDIDATES"
   until probe_device; do
-    if (($(now_ms) >= deadline)); then
+    now_ms
+    if ((NOW_MS >= deadline)); then
       CURRENT_DEVICE="$BY_ID_LINK or one of: $DEVICE_CANDIDATES"
       die "no non-empty block device appeared within ${DEVICE_WAIT_SECONDS}s"
     fi
@@ -129,9 +133,11 @@ partition_node() {
 
 wait_for_node() {
   local node=$1 deadline
-  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
+  now_ms
+  deadline=$((NOW_MS + DEVICE_WAIT_SECONDS * 1000))
   until [[ -b $node ]] && (($(device_size "$node") > 0)); do
-    if (($(now_ms) >= deadline)); then
+    now_ms
+    if ((NOW_MS >= deadline)); then
       die "partition node $node did not appear within ${DEVICE_WAIT_SECONDS}s"
     fi
     sleep "$DEVICE_POLL_SECONDS"

@@ -10,8 +10,10 @@
 # as it is; the fresh rendering goes to index.html.sample-new instead.
 # No other file in DOCROOT is touched.
 set -euo pipefail
+SCRIPT_DIR=${BASH_SOURCE[0]%/*}
+[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
 # shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$SCRIPT_DIR/common.sh"
 STEP=seed-page
 enable_error_trap
 
