@@ -118,3 +118,17 @@ now_ms() {
   NOW_MS=$((10#$t / 1000))
 }
 
+# The whole content of a file, byte for byte, into the variable named by $1,
+# with the read builtin (no subshell, and trailing newlines are kept). Returns
+# 2 if the file cannot be opened, 1 if it holds a NUL byte (which a shell
+# variable cannot carry, so the content could not be compared faithfully).
+# shellcheck disable=SC2034 # read_file_into names the caller's variable
+read_file() {
+  local -n read_file_into=$1
+  local read_file_rc=0
+  read_file_into=""
+  { IFS= read -r -d '' read_file_into || read_file_rc=$?; } 2>/dev/null <"$2" || return 2
+  # read stops with 0 at a NUL delimiter and with 1 at the end of the file.
+  ((read_file_rc == 1)) || return 1
+}
+

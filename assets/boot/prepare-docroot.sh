@@ -27,22 +27,25 @@ require_command blkid blockdev sfdisk partx mount mountpoint "mkfs.$FS_TYPE"
 # link to /dev/xvdf).
 BY_ID_LINK="$BY_ID_DIR/nvme-Amazon_Elastic_Block_Store_${VOLUME_ID/-/}"
 
-# Size in bytes of a block device, 0 when it has no media or is unreadable.
+# Size in bytes of a block device into SIZE, 0 when it has no media or is
+# unreadable.
 device_size() {
-  blockdev --getsize64 "$1" 2>/dev/null || echo 0
+  SIZE=$(blockdev --getsize64 "$1" 2>/dev/null) || SIZE=0
+  [[ $SIZE =~ ^[0-9]+$ ]] || SIZE=0
 }
 
 # An NVMe device whose controller serial names another volume is not ours.
 serial_matches() {
-  local dev=$1 serial_file serial
-  serial_file="/sys/class/block/$(basename "$dev")/device/serial"
+  local serial_file="/sys/class/block/${1##*/}/device/serial" serial
   [[ -r $serial_file ]] || return 0
-  serial=$(tr -d '[:space:]' <"$serial_file")
+  read_file serial "$serial_file"
+  serial=${serial//[[:space:]]/}
   [[ $serial != vol* || $serial == "${VOLUME_ID/-/}" ]]
 }
 
-# Set DISK to the resolved block device of the volume if it is present and
-# has a non-zero size (a block node alone is not proof of a disk).
+# Set DISK to the resolved block device of the volume, and DISK_SIZE to its
+# size, if it is present and has a non-zero size (a block node alone is not
+# proof of a disk).
 probe_device() {
   local candidate dev
   # DEVICE_CANDIDATES is a space-separated list: word splitting is intended.
@@ -51,9 +54,10 @@ probe_device() {
     [[ -e $candidate ]] || continue
     dev=$(readlink -f "$candidate")
     [[ -b $dev ]] || continue
-    (($(device_size "$dev") > 0)) || continue
+    device_size "$dev"
+    ((SIZE > 0)) || continue
     serial_matches "$dev" || continue
-    DISK=$dev
+    DISK=$dev DISK_SIZE=$SIZE
     return 0
   done
   return 1
@@ -77,32 +81,46 @@ wait_for_device() {
 
 # --- probing ----------------------------------------------------------------
 
-# Partition device nodes of a disk in partition-number order, from sysfs.
+# Partition device nodes of a disk into PARTS, in partition-number order, from
+# sysfs.
 list_partitions() {
-  local disk=$1 base entry
-  base=$(basename "$disk")
+  local base=${1##*/} entry number by_number=()
   for entry in /sys/class/block/"$base"/"$base"*; do
     [[ -r $entry/partition ]] || continue
-    printf '%s /dev/%s\n' "$(<"$entry/partition")" "$(basename "$entry")"
-  done | sort -n | cut -d' ' -f2-
+    read_file number "$entry/partition"
+    number=${number%$'\n'}
+    [[ $number =~ ^[0-9]+$ ]] || die "unexpected partition number '$number' in $entry/partition"
+    by_number[10#$number]=/dev/${entry##*/}
+  done
+  # Indexed arrays expand in index order.
+  PARTS=("${by_number[@]}")
 }
 
-# Low-level probe of the device itself (never blkid's cache), in KEY=value
-# form, into PROBE. Returns 0 when a signature (filesystem, partition table,
-# RAID member, swap, ...) was found, 2 when there is none, anything else for
-# a probe error or an ambiguous result. What blkid reports about the
-# partition-table entry of a partition (PART_ENTRY_*) is not a signature of
-# the partition's content, and neither is the device name.
+# Low-level probe of the device itself (never blkid's cache): one blkid call,
+# parsed once into the associative array PROBE (KEY -> first value). Returns 0
+# when a signature (filesystem, partition table, RAID member, swap, ...) was
+# found, 2 when there is none, anything else for a probe error or an
+# ambiguous result. What blkid reports about the partition-table entry of a
+# partition (PART_ENTRY_*) is not a signature of the partition's content, and
+# neither is the device name. PROBE_DEV names the device PROBE describes
+# after a successful probe, and is empty otherwise.
 probe() {
-  local rc=0
-  PROBE=$(blkid -p -o export "$1") || rc=$?
+  local out line key rc=0 signature=false
+  PROBE=() PROBE_DEV=""
+  out=$(blkid -p -o export "$1") || rc=$?
   ((rc == 0)) || return "$rc"
-  PROBE=$(grep -v -e '^DEVNAME=' -e '^PART_ENTRY_' <<<"$PROBE" || true)
-  [[ -n $PROBE ]] || return 2
-}
-
-probe_value() {
-  sed -n "s/^$1=//p" <<<"$PROBE" | head -n 1
+  while IFS= read -r line; do
+    case $line in
+    "" | DEVNAME=* | PART_ENTRY_*) continue ;;
+    esac
+    signature=true
+    key=${line%%=*}
+    if [[ $line == *=* && $key =~ ^[A-Za-z0-9_]+$ && ! -v PROBE[$key] ]]; then
+      PROBE[$key]=${line#*=}
+    fi
+  done <<<"$out"
+  [[ $signature == true ]] || return 2
+  PROBE_DEV=$1
 }
 
 first_mib_is_zero() {
@@ -117,7 +135,8 @@ is_blank() {
   local dev=$1 rc=0
   probe "$dev" || rc=$?
   ((rc == 2)) || return 1
-  [[ -z $(list_partitions "$dev") ]] || return 1
+  list_partitions "$dev"
+  ((${#PARTS[@]} == 0)) || return 1
   first_mib_is_zero "$dev"
 }
 
@@ -135,7 +154,7 @@ wait_for_node() {
   local node=$1 deadline
   now_ms
   deadline=$((NOW_MS + DEVICE_WAIT_SECONDS * 1000))
-  until [[ -b $node ]] && (($(device_size "$node") > 0)); do
+  until [[ -b $node ]] && device_size "$node" && ((SIZE > 0)); do
     now_ms
     if ((NOW_MS >= deadline)); then
       die "partition node $node did not appear within ${DEVICE_WAIT_SECONDS}s"
@@ -155,6 +174,8 @@ make_filesystem() {
   ext4) mkfs.ext4 -q -L "$FS_LABEL" "$dev" >&2 ;;
   *) die "unsupported FS_TYPE '$FS_TYPE'" ;;
   esac
+  # Whatever was probed before describes the device as it was.
+  PROBE=() PROBE_DEV=""
 }
 
 # A disk with a partition table: use the partition labelled FS_LABEL, else the
@@ -164,13 +185,14 @@ use_partition() {
   local disk=$1 part labelled="" first_fs="" blank="" parts=()
   # The kernel may not have read the table (or cannot parse it itself).
   partx -u "$disk" >/dev/null 2>&1 || true
-  mapfile -t parts < <(list_partitions "$disk")
+  list_partitions "$disk"
+  parts=("${PARTS[@]}")
   ((${#parts[@]} > 0)) ||
     die "$disk has a partition table without partitions; refusing to modify it"
   for part in "${parts[@]}"; do
-    if probe "$part" && [[ $(probe_value USAGE) == filesystem ]]; then
+    if probe "$part" && [[ ${PROBE[USAGE]-} == filesystem ]]; then
       [[ -n $first_fs ]] || first_fs=$part
-      if [[ -z $labelled && $(probe_value LABEL) == "$FS_LABEL" ]]; then
+      if [[ -z $labelled && ${PROBE[LABEL]-} == "$FS_LABEL" ]]; then
         labelled=$part
       fi
     elif [[ -z $blank ]] && is_blank "$part"; then
@@ -212,17 +234,18 @@ select_filesystem_device() {
   probe "$disk" || rc=$?
   case $rc in
   0)
-    if [[ $(probe_value USAGE) == filesystem ]]; then
-      log "$disk carries a whole-disk $(probe_value TYPE) filesystem; using it as it is"
+    if [[ ${PROBE[USAGE]-} == filesystem ]]; then
+      log "$disk carries a whole-disk ${PROBE[TYPE]-} filesystem; using it as it is"
       FSDEV=$disk
-    elif [[ -n $(probe_value PTTYPE) ]]; then
+    elif [[ -n ${PROBE[PTTYPE]-} ]]; then
       use_partition "$disk"
     else
-      die "$disk carries a '$(probe_value TYPE)' signature that is not a filesystem; refusing to modify it"
+      die "$disk carries a '${PROBE[TYPE]-}' signature that is not a filesystem; refusing to modify it"
     fi
     ;;
   2)
-    if [[ -n $(list_partitions "$disk") ]]; then
+    list_partitions "$disk"
+    if ((${#PARTS[@]} > 0)); then
       use_partition "$disk"
     elif first_mib_is_zero "$disk"; then
       initialise_blank_disk "$disk"
@@ -243,7 +266,8 @@ select_filesystem_device() {
 # every other line stays byte for byte. Unchanged content is not rewritten.
 ensure_fstab_entry() {
   local wanted=$1 line found=false old new fields=() lines=()
-  touch "$FSTAB"
+  # Create it if missing; an existing file keeps its timestamp.
+  [[ -e $FSTAB ]] || : >>"$FSTAB"
   while IFS= read -r line || [[ -n $line ]]; do
     read -r -a fields <<<"$line" || true
     if ((${#fields[@]} >= 2)) && [[ ${fields[0]} != \#* && ${fields[1]%/} == "${DOCROOT%/}" ]]; then
@@ -259,10 +283,8 @@ ensure_fstab_entry() {
     lines+=("$line")
   done <"$FSTAB"
   [[ $found == true ]] || lines+=("$wanted")
-  new=$(printf '%s\n' "${lines[@]}" && printf x)
-  new=${new%x}
-  old=$(cat "$FSTAB" && printf x)
-  old=${old%x}
+  printf -v new '%s\n' "${lines[@]}"
+  read_file old "$FSTAB" || die "cannot read $FSTAB as text"
   if [[ $new == "$old" ]]; then
     log "fstab already has the entry for $DOCROOT"
     return 0
@@ -276,17 +298,22 @@ ensure_fstab_entry() {
 # --- main -------------------------------------------------------------------
 
 log "looking for the block device of volume $VOLUME_ID"
-DISK="" FSDEV="" PROBE=""
+DISK="" DISK_SIZE=0 SIZE=0 FSDEV="" PROBE_DEV="" PARTS=()
+declare -A PROBE=()
 wait_for_device
 CURRENT_DEVICE=$DISK
-log "volume $VOLUME_ID is $DISK ($(device_size "$DISK") bytes)"
+log "volume $VOLUME_ID is $DISK ($DISK_SIZE bytes)"
 
 select_filesystem_device "$DISK"
 CURRENT_DEVICE=$FSDEV
 
-probe "$FSDEV" || die "cannot probe the filesystem on $FSDEV"
-fs_uuid=$(probe_value UUID)
-fs_type=$(probe_value TYPE)
+# The probe that chose FSDEV, unless the device was written since: a second
+# blkid call would read the same signature.
+if [[ $PROBE_DEV != "$FSDEV" ]]; then
+  probe "$FSDEV" || die "cannot probe the filesystem on $FSDEV"
+fi
+fs_uuid=${PROBE[UUID]-}
+fs_type=${PROBE[TYPE]-}
 [[ -n $fs_uuid && -n $fs_type ]] || die "the filesystem on $FSDEV has no UUID or type"
 log "document root filesystem: $fs_type UUID=$fs_uuid on $FSDEV"
 
@@ -296,10 +323,11 @@ xfs) pass=0 ;; # fsck.xfs is a no-op; xfs replays its log at mount time
 esac
 ensure_fstab_entry "UUID=$fs_uuid $DOCROOT $fs_type defaults,nofail 0 $pass"
 
-mkdir -p "$DOCROOT"
-wanted_dev=$(<"/sys/class/block/$(basename "$FSDEV")/dev")
-if mountpoint -q "$DOCROOT"; then
-  mounted_dev=$(mountpoint -d "$DOCROOT")
+[[ -d $DOCROOT ]] || mkdir -p "$DOCROOT"
+read_file wanted_dev "/sys/class/block/${FSDEV##*/}/dev"
+wanted_dev=${wanted_dev%$'\n'}
+# mountpoint -d fails (and prints nothing) unless DOCROOT is a mount point.
+if mounted_dev=$(mountpoint -d "$DOCROOT" 2>/dev/null); then
   [[ $mounted_dev == "$wanted_dev" ]] ||
     die "$DOCROOT is already mounted from device $mounted_dev, not from $FSDEV ($wanted_dev)"
   log "$DOCROOT is already mounted from $FSDEV"
