@@ -27,46 +27,69 @@ SAMPLE="$DOCROOT/index.html.sample-new"
 MARKER_PREFIX="<!-- site-boot generated page; sha256:"
 MARKER_SUFFIX=" -->"
 
-# Escape a value for use inside a double-quoted HTML attribute. The
-# replacements are quoted so that bash 5.2 does not expand '&' in them.
+# Escape a value for use inside a double-quoted HTML attribute, into the
+# variable named by $1. The replacements are quoted so that bash 5.2 does not
+# expand '&' in them.
+# shellcheck disable=SC2034 # escaped names the caller's variable
 html_attr_escape() {
-  local s=$1 amp='&amp;' quot='&quot;' apos='&#39;' lt='&lt;' gt='&gt;'
+  local -n escaped=$1
+  local s=$2 amp='&amp;' quot='&quot;' apos='&#39;' lt='&lt;' gt='&gt;'
   s=${s//&/"$amp"}
   s=${s//\"/"$quot"}
   s=${s//\'/"$apos"}
   s=${s//</"$lt"}
   s=${s//>/"$gt"}
-  printf '%s' "$s"
+  escaped=$s
 }
 
-sha256_of() {
-  sha256sum | cut -d' ' -f1
+# sha256 (hex) of the text in $2 followed by one newline, into the variable
+# named by $1.
+# shellcheck disable=SC2034 # digest names the caller's variable
+sha256_of_line() {
+  local -n digest=$1
+  local out
+  out=$(sha256sum <<<"$2")
+  digest=${out%% *}
 }
 
-# The full page for the current IMAGE_URL, marker line included.
+# The full page for the current IMAGE_URL, marker line included, into PAGE_NEW.
 render() {
-  local template body url
-  template=$(<"$PAGE_TEMPLATE")
-  url=$(html_attr_escape "$IMAGE_URL")
-  body=${template//'{{IMAGE_URL}}'/"$url"}
-  printf '%s\n%s%s%s\n' "$body" "$MARKER_PREFIX" "$(printf '%s\n' "$body" | sha256_of)" "$MARKER_SUFFIX"
+  local template url hash
+  read_file template "$PAGE_TEMPLATE" || die "page template $PAGE_TEMPLATE is not a readable text file"
+  # Trailing newlines are not part of the body (one is added below).
+  while [[ $template == *$'\n' ]]; do
+    template=${template%$'\n'}
+  done
+  html_attr_escape url "$IMAGE_URL"
+  template=${template//'{{IMAGE_URL}}'/"$url"}
+  sha256_of_line hash "$template"
+  printf -v PAGE_NEW '%s\n%s%s%s\n' "$template" "$MARKER_PREFIX" "$hash" "$MARKER_SUFFIX"
 }
 
 # True if the file ends with a marker whose hash matches the rest of the file.
 is_unedited_seed() {
-  local file=$1 last want have
+  local file=$1 content last want have
   [[ -f $file && ! -L $file ]] || return 1
-  last=$(tail -n 1 "$file")
+  read_file content "$file" || return 1
+  content=${content%$'\n'}
+  last=${content##*$'\n'}
   [[ $last == "$MARKER_PREFIX"*"$MARKER_SUFFIX" ]] || return 1
   want=${last#"$MARKER_PREFIX"}
   want=${want%"$MARKER_SUFFIX"}
-  have=$(head -n -1 "$file" | sha256_of)
+  if [[ $content == *$'\n'* ]]; then
+    sha256_of_line have "${content%$'\n'*}"
+  else
+    # The marker is the only line: what it covers is empty.
+    have=$(sha256sum </dev/null)
+    have=${have%% *}
+  fi
   [[ $want == "$have" ]]
 }
 
 # True if target already holds exactly this content.
 has_content() {
-  [[ -f $1 && ! -L $1 ]] && [[ $(cat "$1" && printf x) == "${2}x" ]]
+  local current
+  [[ -f $1 && ! -L $1 ]] && read_file current "$1" && [[ $current == "$2" ]]
 }
 
 # Replace target with content atomically: temp file in the same directory,
@@ -82,19 +105,19 @@ write_content() {
   TMP_FILE=""
 }
 
-page=$(render && printf x)
-page=${page%x}
+PAGE_NEW=""
+render
+page=$PAGE_NEW
 
 if [[ ! -e $PAGE && ! -L $PAGE ]]; then
   write_content "$PAGE" "$page"
   log "seeded $PAGE with image $IMAGE_URL"
+elif has_content "$PAGE" "$page"; then
+  # Byte for byte the current rendering, so also an unedited generated page.
+  log "$PAGE is up to date"
 elif is_unedited_seed "$PAGE"; then
-  if has_content "$PAGE" "$page"; then
-    log "$PAGE is up to date"
-  else
-    write_content "$PAGE" "$page"
-    log "re-rendered the generated $PAGE for image $IMAGE_URL"
-  fi
+  write_content "$PAGE" "$page"
+  log "re-rendered the generated $PAGE for image $IMAGE_URL"
 else
   log "$PAGE was edited (or not written by site-boot); leaving it untouched"
   if ! has_content "$SAMPLE" "$page"; then
