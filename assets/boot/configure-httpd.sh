@@ -53,16 +53,16 @@ install_httpd() {
 # httpd must never serve while the document root is unmounted: the unit
 # requires (and is ordered after) the mount of DOCROOT, at every boot.
 write_drop_in() {
-  local content
-  content=$(printf '%s\n' \
+  local content current
+  printf -v content '%s\n' \
     "# Written by site-boot: serve only while the document-root volume is mounted." \
     "[Unit]" \
-    "RequiresMountsFor=$DOCROOT")
-  if [[ -f $DROP_IN && $(<"$DROP_IN") == "$content" ]]; then
+    "RequiresMountsFor=$DOCROOT"
+  if [[ -f $DROP_IN ]] && read_file current "$DROP_IN" && [[ $current == "$content" ]]; then
     log "systemd drop-in $DROP_IN is up to date"
   else
-    mkdir -p "$DROP_IN_DIR"
-    printf '%s\n' "$content" >"$DROP_IN"
+    [[ -d $DROP_IN_DIR ]] || mkdir -p "$DROP_IN_DIR"
+    printf '%s' "$content" >"$DROP_IN"
     log "wrote systemd drop-in $DROP_IN (RequiresMountsFor=$DOCROOT)"
   fi
 }
