@@ -36,6 +36,8 @@ VOLUME_ID = "vol-0123456789abcdef0"
 INSTANCE_ID = "i-0123456789abcdef0"
 REGION = "eu-west-1"
 IMAGE_URL = "https://d111111abcdef8.cloudfront.net/images/site-image.jpg"
+# What the CDK side exports: a UUID, sent by CloudFront as X-Origin-Verify.
+ORIGIN_TOKEN = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
 VOLUME_SIZE = "320M"
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -187,6 +189,7 @@ class Sandbox:
         self.by_id_dir = root / "dev" / "disk" / "by-id"
         self.dev_dir = root / "dev"
         self.systemd_dir = root / "etc" / "systemd" / "system"
+        self.httpd_conf_dir = root / "etc" / "httpd" / "conf.d"
         self.log_file = root / "var" / "log" / "site-boot.log"
         self.aws_dir = root / "aws"
         self.calls_dir = root / "calls"
@@ -212,6 +215,7 @@ class Sandbox:
         shutil.copytree(SHIMS, self.shim_dir)
         self.set_aws(volume_id=VOLUME_ID)
         self.drop_in = self.systemd_dir / "httpd.service.d" / "10-document-root.conf"
+        self.origin_verify_conf = self.httpd_conf_dir / "origin-verify.conf"
         self._runs = 0
 
     def link_device(self, volume: LoopVolume, name: str | None = None) -> Path:
@@ -252,6 +256,8 @@ class Sandbox:
             "FSTAB": str(self.fstab),
             "BY_ID_DIR": str(self.by_id_dir),
             "SYSTEMD_DIR": str(self.systemd_dir),
+            "HTTPD_CONF_DIR": str(self.httpd_conf_dir),
+            "ORIGIN_VERIFY_TOKEN": ORIGIN_TOKEN,
             "LOG_FILE": str(self.log_file),
             "LOCK_FILE": str(self.root / "site-boot.lock"),
             "DEVICE_CANDIDATES": f"{self.dev_dir}/sdf {self.dev_dir}/xvdf",
@@ -408,6 +414,9 @@ APACHE_MODULES = ("mpm_event", "authz_core", "dir", "mime", "log_config", "unixd
 
 
 def apache_config(sandbox: Sandbox, port: int) -> Path:
+    """Debian's apache2 set up like Amazon Linux's httpd for this site: the
+    document root on the volume and, as conf.d/*.conf would, the origin check
+    the scripts wrote (Include, not IncludeOptional: no file, no server)."""
     run_dir = sandbox.root / "apache"
     run_dir.mkdir(exist_ok=True)
     modules = "\n".join(
@@ -439,6 +448,7 @@ DocumentRoot "{sandbox.docroot}"
   Require all granted
 </Directory>
 DirectoryIndex index.html
+Include "{sandbox.origin_verify_conf}"
 """
     )
     return config

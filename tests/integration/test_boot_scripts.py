@@ -35,6 +35,7 @@ def test_host_paths_come_from_the_environment_with_aws_defaults():
         "FSTAB": "/etc/fstab",
         "BY_ID_DIR": "/dev/disk/by-id",
         "SYSTEMD_DIR": "/etc/systemd/system",
+        "HTTPD_CONF_DIR": "/etc/httpd/conf.d",
         "LOG_FILE": "/var/log/site-boot.log",
         "DEVICE_CANDIDATES": "/dev/sdf /dev/xvdf",
         "DEVICE_WAIT_SECONDS": "180",

@@ -1,15 +1,19 @@
 """The page on the volume, served by a real Apache and rendered by a real
 (headless) Chromium. Nothing leaves 127.0.0.1: the CloudFront URL is answered
-by a Playwright route with the image bytes, every other request is aborted."""
+by a Playwright route with the image bytes, every other request is aborted.
+
+Apache loads the origin check the scripts wrote, so, as behind CloudFront,
+only requests carrying the X-Origin-Verify header are served."""
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from bootharness import IMAGE_URL, REPO, require
+from bootharness import IMAGE_URL, ORIGIN_TOKEN, REPO, require
 
 IMAGE_FILE = REPO / "assets" / "images" / "site-image.jpg"
 SCREENSHOT = REPO / "build" / "screenshots" / "site-page.png"
@@ -30,18 +34,27 @@ CHROMIUM_ARGS = [
 ]
 
 
-def fetch(url: str) -> tuple[int, str, str]:
+ORIGIN_HEADER = {"X-Origin-Verify": ORIGIN_TOKEN}
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Status, content type and body; an error status is returned, not raised."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(url, timeout=10) as response:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        response = opener.open(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        response = error
+    with response:
         return (
             response.status,
             response.headers.get("Content-Type", ""),
-            response.read().decode(),
+            response.read().decode(errors="replace"),
         )
 
 
 def test_apache_serves_the_seeded_page_from_the_volume(served_site):
-    status, content_type, body = fetch(served_site.url)
+    status, content_type, body = fetch(served_site.url, ORIGIN_HEADER)
 
     assert status == 200
     assert content_type.startswith("text/html")
@@ -51,6 +64,37 @@ def test_apache_serves_the_seeded_page_from_the_volume(served_site):
     # The file exists only on the mounted volume, not in the directory below.
     assert not (served_site.sandbox.docroot / "index.html").exists()
     assert served_site.mount_source.startswith("/dev/loop")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Origin-Verify": ""},
+        {"X-Origin-Verify": "wrong"},
+        {"X-Origin-Verify": ORIGIN_TOKEN.upper()},
+        {"X-Origin-Verify": ORIGIN_TOKEN + "0"},
+        {"X-Origin-Verify": ORIGIN_TOKEN[:-1]},
+        {"X-Origin-Verify-Not": ORIGIN_TOKEN},
+    ],
+    ids=["no-header", "empty", "wrong", "other-case", "longer", "shorter", "other-name"],
+)
+def test_requests_without_the_origin_token_are_refused(served_site, headers):
+    """Another CloudFront distribution reaches the same port from the same
+    prefix list, but does not know the token."""
+    for path in ("", "index.html", "missing.html"):
+        status, _, body = fetch(served_site.url + path, headers)
+        assert status == 403, (path, headers)
+        assert "Hello from the web server" not in body
+
+
+def test_the_right_origin_token_gets_the_seeded_page(served_site):
+    on_volume = (served_site.docroot_in_ns / "index.html").read_text()
+    assert fetch(served_site.url, ORIGIN_HEADER)[::2] == (200, on_volume)
+    assert fetch(served_site.url + "index.html", ORIGIN_HEADER)[::2] == (200, on_volume)
+    # The header name is case-insensitive in HTTP; the value is not.
+    assert fetch(served_site.url, {"x-origin-verify": ORIGIN_TOKEN})[0] == 200
+    assert fetch(served_site.url + "missing.html", ORIGIN_HEADER)[0] == 404
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +143,9 @@ def test_chromium_renders_the_page_with_the_cloudfront_image(served_site, browse
             )
         elif urlsplit(url).netloc == site.netloc and url.startswith("http://"):
             seen["site"].append(url)
-            route.continue_()
+            # What CloudFront does on its way to the origin: the browser
+            # never sees the header.
+            route.continue_(headers={**request.headers, **ORIGIN_HEADER})
         else:
             seen["blocked"].append(url)
             route.abort()

@@ -1,0 +1,96 @@
+"""The origin check: httpd serves only requests carrying CloudFront's
+X-Origin-Verify header. What Apache makes of the file is in
+test_boot_serving.py; here, how the scripts write it and refuse bad tokens."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from bootharness import ORIGIN_TOKEN
+
+OTHER_TOKEN = "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+
+
+def test_origin_check_is_written_once_root_only_and_follows_the_token(harness, volume):
+    sandbox, ns = harness.instance(volume)
+    conf = sandbox.origin_verify_conf
+
+    first = ns.boot()
+
+    assert first.returncode == 0, first.output
+    text = conf.read_text()
+    assert f"<If \"%{{HTTP:X-Origin-Verify}} != '{ORIGIN_TOKEN}'\">" in text
+    assert "Require all denied" in text
+    st = os.stat(conf)
+    assert (oct(st.st_mode & 0o777), st.st_uid, st.st_gid) == ("0o640", 0, 0)
+    assert [p.name for p in conf.parent.iterdir()] == ["origin-verify.conf"]
+    assert ORIGIN_TOKEN not in first.output
+    assert ORIGIN_TOKEN not in sandbox.log_file.read_text()
+    calls = sandbox.calls("systemctl")
+    # Written before httpd is started; the reload is for a running httpd only.
+    assert calls.index("try-reload-or-restart httpd") < calls.index("enable --now httpd")
+
+    # The same token again: the file is not touched, httpd not reloaded.
+    again = ns.boot()
+    assert again.returncode == 0, again.output
+    now = os.stat(conf)
+    assert (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns)
+    assert "is up to date" in again.output
+    assert sandbox.calls("systemctl").count("try-reload-or-restart httpd") == 1
+
+    # A new token: rewritten, and a running httpd picks it up.
+    changed = ns.boot(ORIGIN_VERIFY_TOKEN=OTHER_TOKEN)
+    assert changed.returncode == 0, changed.output
+    assert OTHER_TOKEN in conf.read_text()
+    assert ORIGIN_TOKEN not in conf.read_text()
+    assert oct(os.stat(conf).st_mode & 0o777) == "0o640"
+    assert sandbox.calls("systemctl").count("try-reload-or-restart httpd") == 2
+
+    # No token: the check in place is kept (removing it would open the site
+    # to every CloudFront distribution).
+    unset = ns.boot(ORIGIN_VERIFY_TOKEN="")
+    assert unset.returncode == 0, unset.output
+    assert OTHER_TOKEN in conf.read_text()
+    assert "ORIGIN_VERIFY_TOKEN is not set; leaving the existing" in unset.output
+
+
+def test_without_a_token_the_check_is_skipped_and_logged(harness, volume):
+    sandbox, ns = harness.instance(volume)
+
+    result = ns.boot(ORIGIN_VERIFY_TOKEN="")
+
+    assert result.returncode == 0, result.output
+    assert "ORIGIN_VERIFY_TOKEN is not set; skipping the origin check" in result.output
+    assert not sandbox.origin_verify_conf.exists()
+    assert "enable --now httpd" in sandbox.calls("systemctl")
+
+
+MALFORMED = {
+    "too-short": "short-token-xyz",
+    "too-long": "a" * 65,
+    "quote": "6f1c2d3e-4b5a-4c7d' || 'x' == 'x",
+    "space": "6f1c2d3e 4b5a 4c7d 8e9f",
+    "newline": "6f1c2d3e-4b5a-4c7d\nRequire all granted",
+    "braces": "%{HTTP:X-Origin-Verify}-xxxxxxxx",
+    "non-ascii": "6f1c2d3e-4b5a-4c7d-é",
+}
+
+
+@pytest.mark.parametrize("token", MALFORMED.values(), ids=list(MALFORMED))
+def test_malformed_token_fails_the_step_and_httpd_is_not_started(harness, token):
+    sandbox, ns = harness.instance(None)
+
+    result = ns.boot(ORIGIN_VERIFY_TOKEN=token)
+
+    assert result.returncode != 0
+    assert "ERROR: step install-httpd failed" in result.output
+    assert "ORIGIN_VERIFY_TOKEN is malformed" in result.output
+    assert "step install-httpd did not complete; httpd was not started" in result.output
+    assert token not in result.output
+    assert not sandbox.origin_verify_conf.exists()
+    assert not sandbox.origin_verify_conf.parent.exists()
+    assert sandbox.calls("systemctl") == []
+    assert sandbox.calls("dnf") == []
+    # Stopped before the volume was asked for.
+    assert sandbox.calls("aws") == []
