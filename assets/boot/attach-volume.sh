@@ -7,10 +7,8 @@
 # volume until CloudFormation terminates it, so AWS answers VolumeInUse (or
 # IncorrectState while it detaches); keep retrying until ATTACH_WAIT_SECONDS.
 set -euo pipefail
-SCRIPT_DIR=${BASH_SOURCE[0]%/*}
-[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
 # shellcheck source=common.sh
-source "$SCRIPT_DIR/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STEP=attach-volume
 enable_error_trap
 
@@ -25,8 +23,7 @@ describe_volume() {
     --output text
 }
 
-now_ms
-deadline=$((NOW_MS + ATTACH_WAIT_SECONDS * 1000))
+deadline=$(($(now_ms) + ATTACH_WAIT_SECONDS * 1000))
 attach_requested=false
 while :; do
   if ! desc=$(describe_volume 2>&1); then
@@ -63,8 +60,7 @@ while :; do
       ;;
     esac
   fi
-  now_ms
-  if ((NOW_MS >= deadline)); then
+  if (($(now_ms) >= deadline)); then
     die "volume $VOLUME_ID was not attached to $INSTANCE_ID within ${ATTACH_WAIT_SECONDS}s (last state: $vol_state, held by: $holder)"
   fi
   sleep "$ATTACH_POLL_SECONDS"

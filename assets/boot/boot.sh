@@ -12,10 +12,7 @@
 # The step scripts sit next to this file and are run with bash, so they work
 # even where the copy lost its executable bits.
 set -euo pipefail
-# The directory of this file, absolute (user data runs it by its full path).
-BOOT_DIR=${BASH_SOURCE[0]%/*}
-[[ $BOOT_DIR != "${BASH_SOURCE[0]}" ]] || BOOT_DIR=.
-[[ $BOOT_DIR == /* ]] || BOOT_DIR=$(cd "$BOOT_DIR" && pwd)
+BOOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export BOOT_DIR
 # shellcheck source=common.sh
 source "$BOOT_DIR/common.sh"

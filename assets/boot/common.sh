@@ -27,7 +27,6 @@ VOLUME_ID=${VOLUME_ID:-}
 IMAGE_URL=${IMAGE_URL:-}
 INSTANCE_ID=${INSTANCE_ID:-}
 AWS_REGION=${AWS_REGION:-}
-# Value of the X-Origin-Verify header CloudFront adds to every origin request.
 ORIGIN_VERIFY_TOKEN=${ORIGIN_VERIFY_TOKEN:-}
 BOOT_DIR=${BOOT_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 PAGE_TEMPLATE=${PAGE_TEMPLATE:-$BOOT_DIR/index.html.tmpl}
@@ -42,8 +41,7 @@ STEP=${STEP:-boot}
 # The block device being worked on, named in error messages once known.
 CURRENT_DEVICE=${CURRENT_DEVICE:-}
 
-# Builtins only (printf's %()T, no date or dirname): the boot logs a few dozen
-# lines and a process per line was most of a re-run's time.
+# Builtins only: a process per log line was most of a re-run's time.
 log() {
   local line
   TZ=UTC0 printf -v line '%(%Y-%m-%dT%H:%M:%SZ)T site-boot[%s]: %s' -1 "$STEP" "$*"
@@ -112,26 +110,40 @@ resolve_identity() {
   export INSTANCE_ID AWS_REGION
 }
 
-# Milliseconds since the epoch into NOW_MS, for bounded waits (whole seconds
-# would cut a short wait by up to one second). Sets a variable rather than
-# printing, so callers need no subshell.
+# Milliseconds since the epoch, for bounded waits (whole seconds would cut a
+# short wait by up to one second).
 now_ms() {
   local t=${EPOCHREALTIME//[!0-9]/}
-  # shellcheck disable=SC2034 # read by the scripts that source this file
-  NOW_MS=$((10#$t / 1000))
+  printf '%s\n' $((10#$t / 1000))
 }
 
-# The whole content of a file, byte for byte, into the variable named by $1,
-# with the read builtin (no subshell, and trailing newlines are kept). Returns
-# 2 if the file cannot be opened, 1 if it holds a NUL byte (which a shell
-# variable cannot carry, so the content could not be compared faithfully).
+# read_file VAR FILE: the file byte for byte into VAR, without a subshell.
+# Fails if it cannot be opened or holds a NUL byte (a variable cannot).
 # shellcheck disable=SC2034 # read_file_into names the caller's variable
 read_file() {
   local -n read_file_into=$1
   local read_file_rc=0
   read_file_into=""
   { IFS= read -r -d '' read_file_into || read_file_rc=$?; } 2>/dev/null <"$2" || return 2
-  # read stops with 0 at a NUL delimiter and with 1 at the end of the file.
-  ((read_file_rc == 1)) || return 1
+  ((read_file_rc == 1)) # 1: end of file; 0: stopped at a NUL
+}
+
+# has_content FILE CONTENT: FILE is a regular file holding exactly CONTENT.
+has_content() {
+  local current
+  [[ -f $1 && ! -L $1 ]] && read_file current "$1" && [[ $current == "$2" ]]
+}
+
+# write_file FILE MODE CONTENT: atomically (temporary file next to it, then
+# rename), so a reader never sees half of it.
+write_file() {
+  local dir=${1%/*}
+  [[ -d $dir ]] || mkdir -p "$dir"
+  trap '[[ -z ${TMP_FILE-} ]] || rm -f "$TMP_FILE"' EXIT
+  TMP_FILE=$(mktemp "$dir/.${1##*/}.XXXXXX")
+  printf '%s' "$3" >"$TMP_FILE"
+  chmod "$2" "$TMP_FILE"
+  mv -f "$TMP_FILE" "$1"
+  TMP_FILE=""
 }
 

@@ -11,17 +11,9 @@
 #
 # boot.sh runs "install" before waiting for the volume, so that during an
 # instance replacement the package download is not part of the downtime.
-#
-# Origin check: CloudFront's origin-facing prefix list, the only source the
-# security group admits, is shared by every CloudFront distribution. The
-# site's distribution adds "X-Origin-Verify: $ORIGIN_VERIFY_TOKEN" to its
-# origin requests; origin-verify.conf makes httpd answer 403 to any request
-# without exactly that value.
 set -euo pipefail
-SCRIPT_DIR=${BASH_SOURCE[0]%/*}
-[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
 # shellcheck source=common.sh
-source "$SCRIPT_DIR/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 mode=${1:-all}
 case $mode in
 install) STEP=install-httpd ;;
@@ -40,17 +32,11 @@ DNF_ATTEMPTS=${DNF_ATTEMPTS:-3}
 DNF_RETRY_SECONDS=${DNF_RETRY_SECONDS:-10}
 ORIGIN_VERIFY_CONF="$HTTPD_CONF_DIR/origin-verify.conf"
 
-# The token goes into httpd's configuration inside a quoted expression, so
-# only a plain token is accepted (a UUID fits). The value itself is never
-# logged. Checked first, in every mode: a bad value stops before anything is
-# installed, attached or started.
+# The token goes into httpd's configuration: checked first, never logged.
 if [[ -n $ORIGIN_VERIFY_TOKEN ]] &&
   [[ $ORIGIN_VERIFY_TOKEN == *[!A-Za-z0-9-]* || ${#ORIGIN_VERIFY_TOKEN} -lt 16 || ${#ORIGIN_VERIFY_TOKEN} -gt 64 ]]; then
-  die "ORIGIN_VERIFY_TOKEN is malformed: expected 16 to 64 letters, digits or dashes (got ${#ORIGIN_VERIFY_TOKEN} characters); not writing it into the httpd configuration"
+  die "ORIGIN_VERIFY_TOKEN is malformed: expected 16 to 64 letters, digits or dashes (got ${#ORIGIN_VERIFY_TOKEN} characters)"
 fi
-
-TMP_FILE=""
-trap '[[ -z $TMP_FILE ]] || rm -f "$TMP_FILE"' EXIT
 
 install_httpd() {
   local attempt
@@ -72,63 +58,40 @@ install_httpd() {
 # httpd must never serve while the document root is unmounted: the unit
 # requires (and is ordered after) the mount of DOCROOT, at every boot.
 write_drop_in() {
-  local content current
+  local content
   printf -v content '%s\n' \
     "# Written by site-boot: serve only while the document-root volume is mounted." \
     "[Unit]" \
     "RequiresMountsFor=$DOCROOT"
-  if [[ -f $DROP_IN ]] && read_file current "$DROP_IN" && [[ $current == "$content" ]]; then
+  if has_content "$DROP_IN" "$content"; then
     log "systemd drop-in $DROP_IN is up to date"
   else
-    [[ -d $DROP_IN_DIR ]] || mkdir -p "$DROP_IN_DIR"
-    printf '%s' "$content" >"$DROP_IN"
+    write_file "$DROP_IN" 0644 "$content"
     log "wrote systemd drop-in $DROP_IN (RequiresMountsFor=$DOCROOT)"
   fi
 }
 
-# httpd answers 403 unless X-Origin-Verify is exactly the token. <If> is core
-# and Require comes from mod_authz_core, both in httpd 2.4's default set; an
-# <If> section is merged after <Directory> and <Location>, so its Require
-# replaces theirs whenever the header is wrong or missing.
+# Any CloudFront distribution can reach port 80; only ours sends the token.
+# <If> is merged after <Directory> and <Location>: its Require wins.
 write_origin_verify() {
-  local content current meta
+  local content
   if [[ -z $ORIGIN_VERIFY_TOKEN ]]; then
-    if [[ -e $ORIGIN_VERIFY_CONF ]]; then
-      log "ORIGIN_VERIFY_TOKEN is not set; leaving the existing $ORIGIN_VERIFY_CONF as it is"
-    else
-      log "ORIGIN_VERIFY_TOKEN is not set; skipping the origin check, so httpd will not check the X-Origin-Verify header"
-    fi
+    log "ORIGIN_VERIFY_TOKEN is not set; skipping the origin check (an existing $ORIGIN_VERIFY_CONF is left as it is)"
     return 0
   fi
   printf -v content '%s\n' \
-    "# Written by site-boot: serve only requests carrying this site's CloudFront" \
-    "# origin header; any other request gets 403." \
+    "# Written by site-boot: 403 unless the request has this site's CloudFront origin header." \
     "<If \"%{HTTP:X-Origin-Verify} != '$ORIGIN_VERIFY_TOKEN'\">" \
     "  Require all denied" \
     "</If>"
-  if [[ -f $ORIGIN_VERIFY_CONF && ! -L $ORIGIN_VERIFY_CONF ]] &&
-    read_file current "$ORIGIN_VERIFY_CONF" && [[ $current == "$content" ]]; then
-    meta=$(stat -c '%a %u %g' "$ORIGIN_VERIFY_CONF")
-    if [[ $meta != "640 0 0" ]]; then
-      chown 0:0 "$ORIGIN_VERIFY_CONF"
-      chmod 0640 "$ORIGIN_VERIFY_CONF"
-      log "reset owner and mode of $ORIGIN_VERIFY_CONF to root:root 0640 (were: $meta)"
-    fi
+  if has_content "$ORIGIN_VERIFY_CONF" "$content"; then
     log "origin check $ORIGIN_VERIFY_CONF is up to date"
-    return 0
+  else
+    write_file "$ORIGIN_VERIFY_CONF" 0640 "$content"
+    log "wrote origin check $ORIGIN_VERIFY_CONF: requests without the right X-Origin-Verify header get 403"
+    # Applies it to a running httpd; does nothing while httpd is stopped.
+    systemctl try-reload-or-restart "$HTTPD_SERVICE"
   fi
-  [[ -d $HTTPD_CONF_DIR ]] || mkdir -p "$HTTPD_CONF_DIR"
-  # A temporary name that httpd's conf.d/*.conf does not match, then rename.
-  TMP_FILE=$(mktemp "$HTTPD_CONF_DIR/.origin-verify.conf.XXXXXX")
-  printf '%s' "$content" >"$TMP_FILE"
-  chown 0:0 "$TMP_FILE"
-  chmod 0640 "$TMP_FILE"
-  mv -f "$TMP_FILE" "$ORIGIN_VERIFY_CONF"
-  TMP_FILE=""
-  log "wrote origin check $ORIGIN_VERIFY_CONF: requests without the right X-Origin-Verify header get 403"
-  # A running httpd (a manual re-run with a new token) must pick it up now;
-  # try-reload-or-restart does nothing while httpd is not running.
-  systemctl try-reload-or-restart "$HTTPD_SERVICE"
 }
 
 start_httpd() {

@@ -9,10 +9,8 @@
 # carries a filesystem is mounted as it is; anything unrecognised stops the
 # boot without writing to the device.
 set -euo pipefail
-SCRIPT_DIR=${BASH_SOURCE[0]%/*}
-[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
 # shellcheck source=common.sh
-source "$SCRIPT_DIR/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STEP=prepare-docroot
 enable_error_trap
 
@@ -27,8 +25,7 @@ require_command blkid blockdev sfdisk partx mount mountpoint "mkfs.$FS_TYPE"
 # link to /dev/xvdf).
 BY_ID_LINK="$BY_ID_DIR/nvme-Amazon_Elastic_Block_Store_${VOLUME_ID/-/}"
 
-# Size in bytes of a block device into SIZE, 0 when it has no media or is
-# unreadable.
+# Size in bytes of a block device, 0 when it has no media or is unreadable.
 device_size() {
   SIZE=$(blockdev --getsize64 "$1" 2>/dev/null) || SIZE=0
   [[ $SIZE =~ ^[0-9]+$ ]] || SIZE=0
@@ -43,9 +40,8 @@ serial_matches() {
   [[ $serial != vol* || $serial == "${VOLUME_ID/-/}" ]]
 }
 
-# Set DISK to the resolved block device of the volume, and DISK_SIZE to its
-# size, if it is present and has a non-zero size (a block node alone is not
-# proof of a disk).
+# Set DISK to the resolved block device of the volume if it is present and
+# has a non-zero size (a block node alone is not proof of a disk).
 probe_device() {
   local candidate dev
   # DEVICE_CANDIDATES is a space-separated list: word splitting is intended.
@@ -65,13 +61,11 @@ probe_device() {
 
 wait_for_device() {
   local deadline
-  now_ms
-  deadline=$((NOW_MS + DEVICE_WAIT_SECONDS * 1000))
+  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
   probe_device && return 0
   log "no block device for $VOLUME_ID yet; waiting up to ${DEVICE_WAIT_SECONDS}s for $BY_ID_LINK or one of: $DEVICE_CANDIDATES"
   until probe_device; do
-    now_ms
-    if ((NOW_MS >= deadline)); then
+    if (($(now_ms) >= deadline)); then
       CURRENT_DEVICE="$BY_ID_LINK or one of: $DEVICE_CANDIDATES"
       die "no non-empty block device appeared within ${DEVICE_WAIT_SECONDS}s"
     fi
@@ -81,8 +75,7 @@ wait_for_device() {
 
 # --- probing ----------------------------------------------------------------
 
-# Partition device nodes of a disk into PARTS, in partition-number order, from
-# sysfs.
+# Partition device nodes of a disk in partition-number order, from sysfs.
 list_partitions() {
   local base=${1##*/} entry number by_number=()
   for entry in /sys/class/block/"$base"/"$base"*; do
@@ -92,18 +85,16 @@ list_partitions() {
     [[ $number =~ ^[0-9]+$ ]] || die "unexpected partition number '$number' in $entry/partition"
     by_number[10#$number]=/dev/${entry##*/}
   done
-  # Indexed arrays expand in index order.
   PARTS=("${by_number[@]}")
 }
 
-# Low-level probe of the device itself (never blkid's cache): one blkid call,
-# parsed once into the associative array PROBE (KEY -> first value). Returns 0
-# when a signature (filesystem, partition table, RAID member, swap, ...) was
-# found, 2 when there is none, anything else for a probe error or an
-# ambiguous result. What blkid reports about the partition-table entry of a
-# partition (PART_ENTRY_*) is not a signature of the partition's content, and
-# neither is the device name. PROBE_DEV names the device PROBE describes
-# after a successful probe, and is empty otherwise.
+# Low-level probe of the device itself (never blkid's cache), in KEY=value
+# form, into PROBE. Returns 0 when a signature (filesystem, partition table,
+# RAID member, swap, ...) was found, 2 when there is none, anything else for
+# a probe error or an ambiguous result. What blkid reports about the
+# partition-table entry of a partition (PART_ENTRY_*) is not a signature of
+# the partition's content, and neither is the device name. PROBE_DEV: the
+# device after a successful probe.
 probe() {
   local out line key rc=0 signature=false
   PROBE=() PROBE_DEV=""
@@ -152,11 +143,9 @@ partition_node() {
 
 wait_for_node() {
   local node=$1 deadline
-  now_ms
-  deadline=$((NOW_MS + DEVICE_WAIT_SECONDS * 1000))
+  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
   until [[ -b $node ]] && device_size "$node" && ((SIZE > 0)); do
-    now_ms
-    if ((NOW_MS >= deadline)); then
+    if (($(now_ms) >= deadline)); then
       die "partition node $node did not appear within ${DEVICE_WAIT_SECONDS}s"
     fi
     sleep "$DEVICE_POLL_SECONDS"
@@ -174,7 +163,6 @@ make_filesystem() {
   ext4) mkfs.ext4 -q -L "$FS_LABEL" "$dev" >&2 ;;
   *) die "unsupported FS_TYPE '$FS_TYPE'" ;;
   esac
-  # Whatever was probed before describes the device as it was.
   PROBE=() PROBE_DEV=""
 }
 
@@ -266,7 +254,6 @@ select_filesystem_device() {
 # every other line stays byte for byte. Unchanged content is not rewritten.
 ensure_fstab_entry() {
   local wanted=$1 line found=false old new fields=() lines=()
-  # Create it if missing; an existing file keeps its timestamp.
   [[ -e $FSTAB ]] || : >>"$FSTAB"
   while IFS= read -r line || [[ -n $line ]]; do
     read -r -a fields <<<"$line" || true
@@ -307,8 +294,7 @@ log "volume $VOLUME_ID is $DISK ($DISK_SIZE bytes)"
 select_filesystem_device "$DISK"
 CURRENT_DEVICE=$FSDEV
 
-# The probe that chose FSDEV, unless the device was written since: a second
-# blkid call would read the same signature.
+# Re-probe unless the probe that chose FSDEV is current (mkfs clears it).
 if [[ $PROBE_DEV != "$FSDEV" ]]; then
   probe "$FSDEV" || die "cannot probe the filesystem on $FSDEV"
 fi
@@ -326,7 +312,6 @@ ensure_fstab_entry "UUID=$fs_uuid $DOCROOT $fs_type defaults,nofail 0 $pass"
 [[ -d $DOCROOT ]] || mkdir -p "$DOCROOT"
 read_file wanted_dev "/sys/class/block/${FSDEV##*/}/dev"
 wanted_dev=${wanted_dev%$'\n'}
-# mountpoint -d fails (and prints nothing) unless DOCROOT is a mount point.
 if mounted_dev=$(mountpoint -d "$DOCROOT" 2>/dev/null); then
   [[ $mounted_dev == "$wanted_dev" ]] ||
     die "$DOCROOT is already mounted from device $mounted_dev, not from $FSDEV ($wanted_dev)"

@@ -10,10 +10,8 @@
 # as it is; the fresh rendering goes to index.html.sample-new instead.
 # No other file in DOCROOT is touched.
 set -euo pipefail
-SCRIPT_DIR=${BASH_SOURCE[0]%/*}
-[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
 # shellcheck source=common.sh
-source "$SCRIPT_DIR/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STEP=seed-page
 enable_error_trap
 
@@ -27,9 +25,8 @@ SAMPLE="$DOCROOT/index.html.sample-new"
 MARKER_PREFIX="<!-- site-boot generated page; sha256:"
 MARKER_SUFFIX=" -->"
 
-# Escape a value for use inside a double-quoted HTML attribute, into the
-# variable named by $1. The replacements are quoted so that bash 5.2 does not
-# expand '&' in them.
+# Escape a value for use inside a double-quoted HTML attribute. The
+# replacements are quoted so that bash 5.2 does not expand '&' in them.
 # shellcheck disable=SC2034 # escaped names the caller's variable
 html_attr_escape() {
   local -n escaped=$1
@@ -42,8 +39,7 @@ html_attr_escape() {
   escaped=$s
 }
 
-# sha256 (hex) of the text in $2 followed by one newline, into the variable
-# named by $1.
+# sha256 of "$2\n" into the variable named $1.
 # shellcheck disable=SC2034 # digest names the caller's variable
 sha256_of_line() {
   local -n digest=$1
@@ -52,11 +48,11 @@ sha256_of_line() {
   digest=${out%% *}
 }
 
-# The full page for the current IMAGE_URL, marker line included, into PAGE_NEW.
+# The full page for the current IMAGE_URL, marker line included.
 render() {
   local template url hash
   read_file template "$PAGE_TEMPLATE" || die "page template $PAGE_TEMPLATE is not a readable text file"
-  # Trailing newlines are not part of the body (one is added below).
+  # Like $(<file): no trailing newlines.
   while [[ $template == *$'\n' ]]; do
     template=${template%$'\n'}
   done
@@ -79,30 +75,10 @@ is_unedited_seed() {
   if [[ $content == *$'\n'* ]]; then
     sha256_of_line have "${content%$'\n'*}"
   else
-    # The marker is the only line: what it covers is empty.
     have=$(sha256sum </dev/null)
     have=${have%% *}
   fi
   [[ $want == "$have" ]]
-}
-
-# True if target already holds exactly this content.
-has_content() {
-  local current
-  [[ -f $1 && ! -L $1 ]] && read_file current "$1" && [[ $current == "$2" ]]
-}
-
-# Replace target with content atomically: temp file in the same directory,
-# then rename, so a reader never sees a half-written page.
-TMP_FILE=""
-trap '[[ -z $TMP_FILE ]] || rm -f "$TMP_FILE"' EXIT
-write_content() {
-  local target=$1 content=$2
-  TMP_FILE=$(mktemp "$DOCROOT/.index.html.XXXXXX")
-  printf '%s' "$content" >"$TMP_FILE"
-  chmod 0644 "$TMP_FILE"
-  mv -f "$TMP_FILE" "$target"
-  TMP_FILE=""
 }
 
 PAGE_NEW=""
@@ -110,18 +86,17 @@ render
 page=$PAGE_NEW
 
 if [[ ! -e $PAGE && ! -L $PAGE ]]; then
-  write_content "$PAGE" "$page"
+  write_file "$PAGE" 0644 "$page"
   log "seeded $PAGE with image $IMAGE_URL"
 elif has_content "$PAGE" "$page"; then
-  # Byte for byte the current rendering, so also an unedited generated page.
   log "$PAGE is up to date"
 elif is_unedited_seed "$PAGE"; then
-  write_content "$PAGE" "$page"
+  write_file "$PAGE" 0644 "$page"
   log "re-rendered the generated $PAGE for image $IMAGE_URL"
 else
   log "$PAGE was edited (or not written by site-boot); leaving it untouched"
   if ! has_content "$SAMPLE" "$page"; then
-    write_content "$SAMPLE" "$page"
+    write_file "$SAMPLE" 0644 "$page"
     log "wrote the current rendering to $SAMPLE for reference"
   fi
 fi

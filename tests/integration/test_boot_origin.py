@@ -52,7 +52,7 @@ def test_origin_check_is_written_once_root_only_and_follows_the_token(harness, v
     unset = ns.boot(ORIGIN_VERIFY_TOKEN="")
     assert unset.returncode == 0, unset.output
     assert OTHER_TOKEN in conf.read_text()
-    assert "ORIGIN_VERIFY_TOKEN is not set; leaving the existing" in unset.output
+    assert "ORIGIN_VERIFY_TOKEN is not set; skipping the origin check" in unset.output
 
 
 def test_without_a_token_the_check_is_skipped_and_logged(harness, volume):
