@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,48 +71,3 @@ def dev_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
 @pytest.fixture(scope="session")
 def prod_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     return synthesize(PROD_CONTEXT, tmp_path_factory.mktemp("cdk-prod"))
-
-
-CLI_BAD_SETTING = "volume_size_gib=0"
-
-
-@dataclass(frozen=True)
-class CliRun:
-    returncode: int
-    stderr: str
-    outdir: Path
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _cli_synth_started_early():
-    """Start `npx cdk synth` with a bad setting as soon as the session begins.
-
-    It is a separate process on the second core, so it runs while this process
-    synthesizes the apps in-process; the CLI test only collects its result.
-    """
-    if not (PROJECT_ROOT / "node_modules" / ".bin" / "cdk").exists():
-        yield None
-        return
-    outdir = Path(tempfile.mkdtemp(prefix="cdk-cli-"))
-    process = subprocess.Popen(
-        [shutil.which("npx") or "npx", "cdk", "synth", "--quiet", "-o", str(outdir), "-c", CLI_BAD_SETTING],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "1"},
-    )
-    yield process, outdir
-    if process.poll() is None:
-        process.kill()
-        process.communicate()
-    shutil.rmtree(outdir, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def cli_bad_setting_run(_cli_synth_started_early) -> CliRun:
-    if _cli_synth_started_early is None:
-        pytest.skip("the CDK CLI is not installed: run `make synth` first")
-    process, outdir = _cli_synth_started_early
-    _, stderr = process.communicate(timeout=180)
-    return CliRun(returncode=process.returncode, stderr=stderr, outdir=outdir)
