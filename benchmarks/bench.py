@@ -37,8 +37,12 @@ app.synth()
 
 def timed(command: list[str], cwd: Path) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=ENV, check=True, capture_output=True, timeout=600)
-    return time.perf_counter() - start
+    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        # A failing command's time means nothing: stop and show why.
+        sys.exit(f"benchmark command failed: {' '.join(command)}\n{(result.stdout + result.stderr)[-3000:]}")
+    return elapsed
 
 
 def cdk_synth(app_command: str | None, outdir: Path) -> list[str]:

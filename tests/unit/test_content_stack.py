@@ -142,3 +142,50 @@ def test_image_is_uploaded_under_its_key_without_pruning(dev_app):
 def test_content_outputs(dev_app):
     outputs = dev_app.raw(dev_app.stacks.content)["Outputs"]
     assert {"ImageBucketName", "ImageUrl", "ImageDistributionId"} <= set(outputs)
+
+
+def test_log_bucket_is_encrypted_private_and_expires_logs(dev_app):
+    content = dev_app.stacks.content
+    logical_id = content.get_logical_id(content.logs.bucket.node.default_child)
+    props = dev_app.raw(content)["Resources"][logical_id]["Properties"]
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == dev_app.settings.log_retention_days == 90
+    assert rule["Status"] == "Enabled"
+    image_logging = _image_bucket(dev_app)[1]["Properties"]["LoggingConfiguration"]
+    assert image_logging["DestinationBucketName"] == {"Ref": logical_id}
+
+
+def test_both_distributions_send_security_headers_and_log(dev_app):
+    for stack, prefix in (
+        (dev_app.stacks.content, "cloudfront/images/"),
+        (dev_app.stacks.web_server, "cloudfront/site/"),
+    ):
+        raw = dev_app.raw(stack)
+        config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
+        assert config["Logging"]["Prefix"] == prefix
+        policy_id = config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"]["Ref"]
+        headers = raw["Resources"][policy_id]["Properties"]["ResponseHeadersPolicyConfig"][
+            "SecurityHeadersConfig"
+        ]
+        assert headers["StrictTransportSecurity"] == {
+            "AccessControlMaxAgeSec": 63072000,
+            "IncludeSubdomains": True,
+            "Override": True,
+        }
+        assert headers["ContentTypeOptions"] == {"Override": True}
+        assert headers["FrameOptions"] == {"FrameOption": "DENY", "Override": True}
+        assert headers["ReferrerPolicy"] == {
+            "ReferrerPolicy": "strict-origin-when-cross-origin",
+            "Override": True,
+        }
+        assert "frame-ancestors 'none'" in str(headers["ContentSecurityPolicy"])
+
+
+def test_page_may_load_images_only_from_the_image_distribution(dev_app):
+    raw = dev_app.raw(dev_app.stacks.web_server)
+    policy = only_resource(raw, "AWS::CloudFront::ResponseHeadersPolicy")["Properties"]
+    csp = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]["ContentSecurityPolicy"]
+    parts = csp["ContentSecurityPolicy"]["Fn::Join"][1]
+    assert parts[0] == "default-src 'none'; img-src https://"
+    assert "Fn::GetStackOutput" in parts[1]
