@@ -1,25 +1,22 @@
-"""The CLI path a user takes: `npx cdk synth -c name=value` with a bad value."""
+"""The CLI path a user takes: `cdk synth -c name=value` with a bad value."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CDK_CLI = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"  # what `npx cdk` runs, without npx's start-up
 
 
-@pytest.mark.skipif(
-    not (PROJECT_ROOT / "node_modules" / ".bin" / "cdk").exists(), reason="run `make synth` first"
-)
+@pytest.mark.skipif(not CDK_CLI.exists(), reason="run `make synth` first")
 def test_cli_synth_with_a_bad_setting_prints_one_line_and_fails(tmp_path):
     result = subprocess.run(
         [
-            shutil.which("npx") or "npx",
-            "cdk",
+            str(CDK_CLI),
             "synth",
             "--quiet",
             "-o",
