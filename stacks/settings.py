@@ -185,16 +185,16 @@ class SiteSettings:
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> SiteSettings:
         """Build settings from CDK context; raise SettingsError on the first bad value."""
-        known = {name: parse for name, parse in _PARSERS.items()}
         values: dict[str, Any] = {}
         for name, raw in context.items():
             if name.startswith(_CDK_CONTEXT_PREFIXES):
                 continue
-            if name not in known:
-                hint = difflib.get_close_matches(name, known, n=1)
+            if name not in _PARSERS:
+                hint = difflib.get_close_matches(name, _PARSERS, n=1)
                 allowed = f"did you mean '{hint[0]}'?" if hint else "not a known setting"
-                raise SettingsError(f"unknown setting '{name}': {allowed} Known settings: {', '.join(known)}")
-            values[name] = known[name](name, raw)
+                known = ", ".join(_PARSERS)
+                raise SettingsError(f"unknown setting '{name}': {allowed} Known settings: {known}")
+            values[name] = _PARSERS[name](name, raw)
         settings = cls(**{k: v for k, v in values.items() if v is not None})
         settings._check_combinations()
         return settings
