@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
@@ -26,6 +26,16 @@ class ServerAlarms(Construct):
             key = kms.Key(self, "TopicKey", enable_key_rotation=True, description="Web server alarm topic")
             key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
             self.topic = sns.Topic(self, "Topic", master_key=key, enforce_ssl=True)
+            # The topic policy replaces SNS's default one: CloudWatch must be allowed explicitly.
+            self.topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowCloudWatchAlarms",
+                    actions=["sns:Publish"],
+                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                    resources=[self.topic.topic_arn],
+                    conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                )
+            )
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
         self.system_check = self._status_alarm(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
@@ -61,13 +62,11 @@ class ImageBucket(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        image_file: Path,
-        image_key: str,
         log_bucket: s3.IBucket,
         destroy_on_delete: bool,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.image_key = image_key
+        self._destroy_on_delete = destroy_on_delete
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -85,15 +84,24 @@ class ImageBucket(Construct):
             **_PRIVATE_BUCKET,
             **_removal(destroy_on_delete),
         )
+
+    def upload(self, *, image_file: Path, key_prefix: str, served_by: cloudfront.IDistribution) -> None:
+        """Upload the image at deploy time and invalidate it in ``served_by``.
+
+        Without the invalidation a new image under the same name would stay in CloudFront's
+        cache for up to a day (CachingOptimized's default TTL).
+        """
         self.deployment = s3deploy.BucketDeployment(
             self,
             "Upload",
             destination_bucket=self.bucket,
             sources=[s3deploy.Source.asset(str(image_file.parent), exclude=["*", f"!{image_file.name}"])],
-            destination_key_prefix=image_key.rsplit("/", 1)[0] + "/",
+            destination_key_prefix=key_prefix,
+            distribution=served_by,
+            distribution_paths=[f"/{key_prefix}*"],
             # Never delete what someone else stored in the bucket.
             prune=False,
-            retain_on_delete=not destroy_on_delete,
+            retain_on_delete=not self._destroy_on_delete,
         )
         self._acknowledge_deployment_handler()
 
@@ -127,6 +135,13 @@ class ImageBucket(Construct):
                 "writes objects of the image bucket only"
             ),
         }
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "BucketDeployment grants cloudfront:CreateInvalidation and GetInvalidation on any "
+            "distribution; the function only invalidates the image paths of the distribution it "
+            "is given, and neither action can read or change content.",
+        )
         for finding, why in wildcard_reasons.items():
             acknowledge(
                 policy,

@@ -25,7 +25,6 @@ class WebServer(Construct):
         instance_type: str,
         arm64: bool,
         user_data: ec2.UserData,
-        termination_protection: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
@@ -64,7 +63,6 @@ class WebServer(Construct):
             user_data_causes_replacement=True,
             require_imdsv2=True,
             detailed_monitoring=True,
-            disable_api_termination=termination_protection,
             associate_public_ip_address=True,
             block_devices=[
                 ec2.BlockDevice(
@@ -95,13 +93,13 @@ class WebServer(Construct):
             "ec2:AttachVolume is limited by a resource-tag condition to this instance and its "
             "document-root volume; naming the instance would make it depend on its own role.",
         )
-        if not termination_protection:
-            acknowledge(
-                self.instance.node.default_child,
-                "AwsSolutions-EC29",
-                "Outside production the instance is meant to be replaced or destroyed freely: "
-                "its data lives on the retained document-root volume, not on the instance.",
-            )
+        acknowledge(
+            self.instance.node.default_child,
+            "AwsSolutions-EC29",
+            "CloudFormation replaces this instance for every new AMI or boot script; instance "
+            "termination protection would block its cleanup and leave the old instance holding "
+            "the volume. The data lives on the retained volume; production stacks are protected.",
+        )
 
     def allow_http_from_prefix_list(self, prefix_list_id: str) -> None:
         self.security_group.add_ingress_rule(

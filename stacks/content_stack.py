@@ -26,8 +26,6 @@ class SiteContentStack(Stack):
         self.images = ImageBucket(
             self,
             "Images",
-            image_file=settings.image_file,
-            image_key=settings.image_key,
             log_bucket=self.logs.bucket,
             destroy_on_delete=destroy,
         )
@@ -43,6 +41,11 @@ class SiteContentStack(Stack):
             content_security_policy="default-src 'none'; img-src 'self'; frame-ancestors 'none'",
             web_acl_arn=settings.waf_web_acl_arn,
             geo_allowlist=settings.geo_allowlist,
+        )
+        self.images.upload(
+            image_file=settings.image_file,
+            key_prefix=settings.image_key.rsplit("/", 1)[0] + "/",
+            served_by=self.cdn.distribution,
         )
         self.image_url = f"https://{self.cdn.domain_name}/{settings.image_key}"
 

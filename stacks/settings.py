@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aws_cdk import aws_ec2 as ec2
+
 from stacks.instance_types import INSTANCE_FAMILIES, INSTANCE_SIZES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,10 +27,11 @@ VOLUME_TYPES = ("gp3", "gp2", "io1", "io2")
 PRICE_CLASSES = ("100", "200", "All")
 VOLUME_REMOVAL_POLICIES = ("snapshot", "retain")
 BUCKET_REMOVAL_POLICIES = ("destroy", "retain")
-GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*$")
 
-# Context keys owned by the CDK itself (feature flags, CLI switches), never app settings.
+# Context keys owned by the CDK itself, never app settings: feature flags (@...), CLI
+# switches and cached lookups (they contain a colon), and what `cdk acknowledge` records.
 _CDK_CONTEXT_PREFIXES = ("@", "aws:", "aws-cdk:", "cdk:", "cdk-")
+_CDK_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers"})
 
 _EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -168,7 +171,8 @@ class SiteSettings:
 
     @property
     def is_graviton(self) -> bool:
-        return bool(GRAVITON_FAMILY.match(self.instance_type.split(".")[0]))
+        """Arm64 instance types (Graviton, and the older a1) need the arm64 AMI."""
+        return ec2.InstanceType(self.instance_type).architecture == ec2.InstanceArchitecture.ARM_64
 
     @property
     def image_key(self) -> str:
@@ -187,7 +191,7 @@ class SiteSettings:
         """Build settings from CDK context; raise SettingsError on the first bad value."""
         values: dict[str, Any] = {}
         for name, raw in context.items():
-            if name.startswith(_CDK_CONTEXT_PREFIXES):
+            if name.startswith(_CDK_CONTEXT_PREFIXES) or ":" in name or name in _CDK_CONTEXT_KEYS:
                 continue
             if name not in _PARSERS:
                 hint = difflib.get_close_matches(name, _PARSERS, n=1)

@@ -80,7 +80,6 @@ class WebServerStack(Stack):
                 device_name=DOCUMENT_ROOT_DEVICE,
                 origin_verify_token=origin_verify_token,
             ),
-            termination_protection=settings.is_production,
         )
         self.document_root.allow_self_attach(self.server.instance)
         self.alarms = ServerAlarms(

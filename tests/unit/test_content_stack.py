@@ -131,12 +131,16 @@ def test_image_distribution_is_https_only_compressed_cached_and_logged(dev_app):
     assert config["Logging"]["Prefix"] == "cloudfront/images/"
 
 
-def test_image_is_uploaded_under_its_key_without_pruning(dev_app):
+def test_image_is_uploaded_under_its_key_without_pruning_and_invalidated(dev_app):
     raw = dev_app.raw(dev_app.stacks.content)
     deployment = only_resource(raw, "Custom::CDKBucketDeployment")["Properties"]
     assert deployment["DestinationBucketKeyPrefix"] == "images/"
     assert deployment["Prune"] is False
-    assert dev_app.settings.image_key == "images/site-image.jpg"
+    # A new image under the same name is invalidated in the image distribution at once.
+    content = dev_app.stacks.content
+    distribution_id = content.get_logical_id(content.cdn.distribution.node.default_child)
+    assert deployment["DistributionId"] == {"Ref": distribution_id}
+    assert deployment["DistributionPaths"] == ["/images/*"]
 
 
 def test_content_outputs(dev_app):
@@ -188,4 +192,7 @@ def test_page_may_load_images_only_from_the_image_distribution(dev_app):
     csp = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]["ContentSecurityPolicy"]
     parts = csp["ContentSecurityPolicy"]["Fn::Join"][1]
     assert parts[0] == "default-src 'none'; img-src https://"
-    assert "Fn::GetStackOutput" in parts[1]
+    instance = only_resource(raw, "AWS::EC2::Instance")
+    user_data = instance["Properties"]["UserData"]["Fn::Base64"]["Fn::Join"][1]
+    image_domain = next(part for part in user_data if "Fn::GetStackOutput" in str(part))
+    assert parts[1] == image_domain  # the very value the page's IMAGE_URL is built from

@@ -57,21 +57,24 @@ def test_prod_destroy_keeps_buckets_and_volume(prod_app):
     assert (volume["DeletionPolicy"], volume["UpdateReplacePolicy"]) == ("Retain", "Retain")
 
 
-def test_no_resource_is_ever_deleted_with_its_data_on_replacement(dev_app, prod_app):
-    for app in (dev_app, prod_app):
-        volume = only_resource(app.raw(app.stacks.web_server), "AWS::EC2::Volume")
-        assert volume["UpdateReplacePolicy"] in ("Snapshot", "Retain")
+def test_the_volume_keeps_its_logical_id(dev_app):
+    # A new logical id means CloudFormation creates a new, blank volume and the site starts
+    # over (the old data survives only as a snapshot or a retained volume). Renaming or
+    # moving the construct must be a deliberate decision, not a side effect.
+    volumes = resources_of(dev_app.raw(dev_app.stacks.web_server), "AWS::EC2::Volume")
+    assert list(volumes) == ["DocumentRootVolumeECA53C58"]
 
 
-def test_termination_protection_only_in_prod(dev_app, prod_app):
+def test_termination_protection_on_prod_stacks_never_on_the_instance(dev_app, prod_app):
     for app, protected in ((dev_app, False), (prod_app, True)):
-        instance = only_resource(app.raw(app.stacks.web_server), "AWS::EC2::Instance")
-        assert instance["Properties"]["DisableApiTermination"] is protected
         manifest = json.loads((app.outdir / "manifest.json").read_text())
         for stack in (app.stacks.content, app.stacks.web_server):
             assert (
                 manifest["artifacts"][stack.artifact_id]["properties"]["terminationProtection"] is protected
             )
+        # CloudFormation must be able to terminate a replaced instance, or it keeps the volume.
+        instance = only_resource(app.raw(app.stacks.web_server), "AWS::EC2::Instance")
+        assert "DisableApiTermination" not in instance["Properties"]
 
 
 def test_stack_names_carry_the_environment_and_no_physical_names_collide(dev_app, prod_app):
@@ -153,6 +156,20 @@ def test_alarm_email_gets_an_encrypted_topic_on_both_alarms(prod_app, dev_app):
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
     for alarm in resources_of(raw, "AWS::CloudWatch::Alarm").values():
         assert {"Ref": topic_id} in alarm["Properties"]["AlarmActions"]
+    (policy,) = resources_of(raw, "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    allow = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow == [
+        {
+            "Sid": "AllowCloudWatchAlarms",
+            "Action": "sns:Publish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Resource": {"Ref": topic_id},
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        }
+    ]
+    assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in str(s) for s in statements)
     assert not resources_of(dev_app.raw(dev_app.stacks.web_server), "AWS::SNS::Topic")
 
 

@@ -32,6 +32,8 @@ def test_cdk_feature_flags_and_cli_keys_are_not_settings():
         {
             "@aws-cdk/core:newStyleStackSynthesis": True,
             "aws:cdk:enable-path-metadata": True,
+            "acknowledged-issue-numbers": [32775],
+            "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
             "environment": "prod",
         }
     )
@@ -55,6 +57,7 @@ def test_prod_retains_data_and_names_stacks_apart():
         ("t4g.micro", True),
         ("m7g.large", True),
         ("c7gn.xlarge", True),
+        ("a1.large", True),
         ("t3.micro", False),
         ("m5.large", False),
     ],
