@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aws_cdk import Aws, CfnCondition, Fn, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -100,6 +101,29 @@ class WebServer(Construct):
             "termination protection would block its cleanup and leave the old instance holding "
             "the volume. The data lives on the retained volume; production stacks are protected.",
         )
+
+    def add_fixed_address(self) -> str:
+        """Give the instance an Elastic IP; return the public DNS name that follows it.
+
+        CloudFront needs a DNS name as origin. The instance's own public name changes with
+        every stop and start, so the origin uses the Elastic IP's name instead, which stays
+        the same across stops, recoveries and replacements (the association moves along).
+        """
+        address = ec2.CfnEIP(self, "Address", domain="vpc")
+        ec2.CfnEIPAssociation(
+            self,
+            "AddressAssociation",
+            allocation_id=address.attr_allocation_id,
+            instance_id=self.instance.instance_id,
+        )
+        in_us_east_1 = CfnCondition(
+            self, "InUsEast1", expression=Fn.condition_equals(Aws.REGION, "us-east-1")
+        )
+        # EC2's public names: ec2-1-2-3-4.compute-1.amazonaws.com in us-east-1,
+        # ec2-1-2-3-4.<region>.compute.amazonaws.com elsewhere.
+        region_part = Fn.condition_if(in_us_east_1.logical_id, "compute-1", f"{Aws.REGION}.compute")
+        dashed_ip = Fn.join("-", Fn.split(".", address.attr_public_ip))
+        return Fn.join("", ["ec2-", dashed_ip, ".", Token.as_string(region_part), ".", Aws.URL_SUFFIX])
 
     def allow_http_from_prefix_list(self, prefix_list_id: str) -> None:
         self.security_group.add_ingress_rule(

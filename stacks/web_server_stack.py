@@ -92,7 +92,7 @@ class WebServerStack(Stack):
             self,
             "SiteCdn",
             origin=origins.HttpOrigin(
-                self.server.instance.instance_public_dns_name,
+                self.server.add_fixed_address(),
                 protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
                 custom_headers={ORIGIN_VERIFY_HEADER: origin_verify_token},
             ),

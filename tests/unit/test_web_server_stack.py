@@ -236,7 +236,34 @@ def test_site_distribution_fronts_the_instance_over_http_and_caches_nothing(dev_
     config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
     origin = config["Origins"][0]
     instance_id = next(iter(resources_of(raw, "AWS::EC2::Instance")))
-    assert origin["DomainName"] == {"Fn::GetAtt": [instance_id, "PublicDnsName"]}
+    (address_id,) = resources_of(raw, "AWS::EC2::EIP")
+    association = only_resource(raw, "AWS::EC2::EIPAssociation")["Properties"]
+    assert association == {
+        "AllocationId": {"Fn::GetAtt": [address_id, "AllocationId"]},
+        "InstanceId": {"Ref": instance_id},
+    }
+    # The origin is the Elastic IP's public DNS name, which survives stops and replacements.
+    (condition_id,) = raw["Conditions"]
+    assert raw["Conditions"][condition_id] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    assert origin["DomainName"] == {
+        "Fn::Join": [
+            "",
+            [
+                "ec2-",
+                {"Fn::Join": ["-", {"Fn::Split": [".", {"Fn::GetAtt": [address_id, "PublicIp"]}]}]},
+                ".",
+                {
+                    "Fn::If": [
+                        condition_id,
+                        "compute-1",
+                        {"Fn::Join": ["", [{"Ref": "AWS::Region"}, ".compute"]]},
+                    ]
+                },
+                ".",
+                {"Ref": "AWS::URLSuffix"},
+            ],
+        ]
+    }
     assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "http-only"
     behavior = config["DefaultCacheBehavior"]
     assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
