@@ -28,6 +28,7 @@ class WebServer(Construct):
         user_data: ec2.UserData,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._vpc = vpc
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -107,15 +108,12 @@ class WebServer(Construct):
 
         CloudFront needs a DNS name as origin. The instance's own public name changes with
         every stop and start, so the origin uses the Elastic IP's name instead, which stays
-        the same across stops, recoveries and replacements (the association moves along).
+        the same across stops, recoveries and replacements.
         """
-        address = ec2.CfnEIP(self, "Address", domain="vpc")
-        ec2.CfnEIPAssociation(
-            self,
-            "AddressAssociation",
-            allocation_id=address.attr_allocation_id,
-            instance_id=self.instance.instance_id,
-        )
+        # On replacement CloudFormation updates InstanceId, which reassociates the address.
+        address = ec2.CfnEIP(self, "Address", domain="vpc", instance_id=self.instance.instance_id)
+        # CloudFormation asks for this dependency when the VPC is in the same template.
+        address.node.add_dependency(self._vpc.node.find_child("VPCGW"))
         in_us_east_1 = CfnCondition(
             self, "InUsEast1", expression=Fn.condition_equals(Aws.REGION, "us-east-1")
         )

@@ -15,7 +15,6 @@ UNTAGGABLE = {
     "AWS::EC2::SecurityGroupIngress",
     "AWS::EC2::SubnetRouteTableAssociation",
     "AWS::EC2::VPCGatewayAttachment",
-    "AWS::EC2::EIPAssociation",
     "AWS::EC2::LaunchTemplate",
     "AWS::IAM::InstanceProfile",
     "AWS::IAM::Policy",

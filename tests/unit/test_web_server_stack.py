@@ -236,12 +236,11 @@ def test_site_distribution_fronts_the_instance_over_http_and_caches_nothing(dev_
     config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
     origin = config["Origins"][0]
     instance_id = next(iter(resources_of(raw, "AWS::EC2::Instance")))
-    (address_id,) = resources_of(raw, "AWS::EC2::EIP")
-    association = only_resource(raw, "AWS::EC2::EIPAssociation")["Properties"]
-    assert association == {
-        "AllocationId": {"Fn::GetAtt": [address_id, "AllocationId"]},
-        "InstanceId": {"Ref": instance_id},
-    }
+    ((address_id, address),) = resources_of(raw, "AWS::EC2::EIP").items()
+    assert address["Properties"]["InstanceId"] == {"Ref": instance_id}
+    assert address["Properties"]["Domain"] == "vpc"
+    gateway_attachment = next(iter(resources_of(raw, "AWS::EC2::VPCGatewayAttachment")))
+    assert gateway_attachment in address["DependsOn"]
     # The origin is the Elastic IP's public DNS name, which survives stops and replacements.
     (condition_id,) = raw["Conditions"]
     assert raw["Conditions"][condition_id] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
