@@ -6,6 +6,8 @@
 # itself. During an instance replacement the old instance still holds the
 # volume until CloudFormation terminates it, so AWS answers VolumeInUse (or
 # IncorrectState while it detaches); keep retrying until ATTACH_WAIT_SECONDS.
+# So do errors a brand-new instance role can cause for a while: credentials
+# not yet in IMDS, IAM still propagating, throttling, network trouble.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -23,14 +25,26 @@ describe_volume() {
     --output text
 }
 
+# retry_or_die CALL OUTPUT: log a transient error and go on, or fail.
+retry_or_die() {
+  local msg=${2//$'\n'/ }
+  msg="$1 failed: ${msg# }"
+  case $2 in
+  *[Cc]redentials* | *UnauthorizedOperation* | *RequestLimitExceeded* | *Throttling* | *endpoint\ URL* | *Unavailable*)
+    last="last error: $msg"
+    log "$msg; retrying"
+    ;;
+  *) die "$msg" ;;
+  esac
+}
+
 deadline=$(($(now_ms) + ATTACH_WAIT_SECONDS * 1000))
 attach_requested=false
 while :; do
+  last=""
   if ! desc=$(describe_volume 2>&1); then
-    die "describe-volumes failed: $desc"
-  fi
-  read -r vol_state holder attach_state <<<"$desc"
-  if [[ $holder == "$INSTANCE_ID" ]]; then
+    retry_or_die describe-volumes "$desc"
+  elif read -r vol_state holder attach_state <<<"$desc" && [[ $holder == "$INSTANCE_ID" ]]; then
     if [[ $attach_state == attached ]]; then
       if [[ $attach_requested == true ]]; then
         log "volume $VOLUME_ID is attached to $INSTANCE_ID as $DEVICE_NAME"
@@ -55,13 +69,11 @@ while :; do
     *VolumeInUse* | *IncorrectState*)
       log "volume $VOLUME_ID is still in use (held by: $holder); the previous instance has not released it yet"
       ;;
-    *)
-      die "attach-volume failed: $out"
-      ;;
+    *) retry_or_die attach-volume "$out" ;;
     esac
   fi
   if (($(now_ms) >= deadline)); then
-    die "volume $VOLUME_ID was not attached to $INSTANCE_ID within ${ATTACH_WAIT_SECONDS}s (last state: $vol_state, held by: $holder)"
+    die "volume $VOLUME_ID was not attached to $INSTANCE_ID within ${ATTACH_WAIT_SECONDS}s (${last:-last state: $vol_state, held by: $holder})"
   fi
   sleep "$ATTACH_POLL_SECONDS"
 done

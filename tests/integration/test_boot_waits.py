@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from bootharness import VOLUME_ID, partition_table, probe
 
 
@@ -114,3 +115,86 @@ def test_other_attach_errors_fail_at_once(harness, volume):
     assert "InvalidVolume.NotFound" in result.output
     assert result.elapsed < 5
     assert_httpd_not_started(sandbox)
+
+
+# What a first boot can meet while the new instance role settles in, as the CLI prints it.
+NO_CREDENTIALS = 'Unable to locate credentials. You can configure credentials by running "aws configure".'
+TRANSIENT_ERRORS = {
+    "unauthorized": "An error occurred (UnauthorizedOperation) when calling the DescribeVolumes operation: "
+    "You are not authorized to perform this operation.",
+    "throttled": "An error occurred (RequestLimitExceeded) when calling the DescribeVolumes operation "
+    "(reached max retries: 2): Request limit exceeded.",
+    "network": 'Could not connect to the endpoint URL: "https://ec2.eu-west-1.amazonaws.com/"',
+}
+
+
+def test_describe_failing_until_credentials_arrive_is_retried(harness, volume):
+    sandbox, ns = harness.instance(volume)
+    sandbox.set_aws(fails_describe_volumes=3)
+
+    result = ns.boot()
+
+    assert result.returncode == 0, result.output
+    assert result.output.count(f"describe-volumes failed: {NO_CREDENTIALS}; retrying") == 3
+    assert len([c for c in sandbox.calls("aws") if c.startswith("ec2 describe-volumes")]) >= 4
+    assert (sandbox.aws_dir / "attached-to").read_text() == "i-0123456789abcdef0"
+    assert ns.mount_at(sandbox.docroot)["source"] == volume.part(1)
+    assert "enable --now httpd" in sandbox.calls("systemctl")
+
+
+@pytest.mark.parametrize("error", TRANSIENT_ERRORS.values(), ids=TRANSIENT_ERRORS.keys())
+@pytest.mark.parametrize("operation", ["describe-volumes", "attach-volume"])
+def test_transient_aws_errors_are_retried(harness, volume, operation, error):
+    sandbox, ns = harness.instance(volume)
+    sandbox.set_aws(**{f"fails_{operation}": 2, f"error_{operation}": error})
+
+    result = ns.boot()
+
+    assert result.returncode == 0, result.output
+    assert result.output.count(f"{operation} failed: {error}; retrying") == 2
+    assert "enable --now httpd" in sandbox.calls("systemctl")
+
+
+def test_describe_that_keeps_failing_gives_up_after_the_wait(harness, volume):
+    sandbox, ns = harness.instance(volume)
+    sandbox.set_aws(fails_describe_volumes="always")
+
+    result = ns.boot(ATTACH_WAIT_SECONDS=2, ATTACH_POLL_SECONDS=0.2)
+
+    assert result.returncode != 0
+    assert 2.0 <= result.elapsed < 10
+    assert result.output.count("; retrying") >= 5
+    assert (
+        f"step attach-volume failed for volume {VOLUME_ID}: volume {VOLUME_ID} was not attached"
+        f" to i-0123456789abcdef0 within 2s (last error: describe-volumes failed: {NO_CREDENTIALS})"
+    ) in result.output
+    assert not [c for c in sandbox.calls("aws") if c.startswith("ec2 attach-volume")]
+    assert_httpd_not_started(sandbox)
+    assert ns.mount_at(sandbox.docroot) is None
+    assert probe(volume.dev) == {}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "An error occurred (InvalidVolume.NotFound) when calling the DescribeVolumes operation: "
+        f"The volume '{VOLUME_ID}' does not exist.",
+        "An error occurred (InvalidParameterValue) when calling the DescribeVolumes operation: "
+        "Invalid value for parameter volume ids.",
+    ],
+    ids=["not-found", "invalid-parameter"],
+)
+def test_permanent_describe_errors_fail_at_once(harness, volume, error):
+    sandbox, ns = harness.instance(volume)
+    sandbox.set_aws(fails_describe_volumes="always", error_describe_volumes=error)
+
+    result = ns.boot(ATTACH_WAIT_SECONDS=60)
+
+    assert result.returncode != 0
+    assert result.elapsed < 5
+    failure = f"step attach-volume failed for volume {VOLUME_ID}: describe-volumes failed: {error}"
+    assert failure in result.output
+    assert "retrying" not in result.output
+    assert len([c for c in sandbox.calls("aws") if c.startswith("ec2 describe-volumes")]) == 1
+    assert_httpd_not_started(sandbox)
+    assert ns.mount_at(sandbox.docroot) is None
