@@ -13,7 +13,7 @@ from constructs import Construct
 from constructs.secure_distribution import SecureDistribution
 from constructs.site_buckets import AccessLogBucket, ImageBucket
 
-from stacks.settings import SiteSettings
+from stacks.settings import IMAGE_KEY_PREFIX, SiteSettings
 
 
 class SiteContentStack(Stack):
@@ -44,7 +44,7 @@ class SiteContentStack(Stack):
         )
         self.images.upload(
             image_file=settings.image_file,
-            key_prefix=settings.image_key.rsplit("/", 1)[0] + "/",
+            key_prefix=IMAGE_KEY_PREFIX,
             served_by=self.cdn.distribution,
         )
         self.image_url = f"https://{self.cdn.domain_name}/{settings.image_key}"

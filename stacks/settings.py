@@ -27,6 +27,8 @@ VOLUME_TYPES = ("gp3", "gp2", "io1", "io2")
 PRICE_CLASSES = ("100", "200", "All")
 VOLUME_REMOVAL_POLICIES = ("snapshot", "retain")
 BUCKET_REMOVAL_POLICIES = ("destroy", "retain")
+# Where the image lives in the bucket and under the image distribution's domain.
+IMAGE_KEY_PREFIX = "images/"
 
 # Context keys owned by the CDK itself, never app settings: feature flags (@...), CLI
 # switches and cached lookups (they contain a colon), and what `cdk acknowledge` records.
@@ -176,7 +178,7 @@ class SiteSettings:
 
     @property
     def image_key(self) -> str:
-        return f"images/{self.image_file.name}"
+        return f"{IMAGE_KEY_PREFIX}{self.image_file.name}"
 
     @property
     def all_tags(self) -> dict[str, str]:
