@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import RemovalPolicy, Size, Tags
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 VOLUME_TYPES = {
@@ -52,9 +53,12 @@ class DocumentRootVolume(Construct):
         )
         Tags.of(self.volume).add(SNAPSHOT_TAG, snapshot_group)
 
-    def allow_self_attach(self, instance: ec2.Instance) -> None:
-        """Let ``instance`` attach this volume to itself (tag-scoped, so no dependency cycle)."""
-        self.volume.grant_attach_volume_by_resource_tag(instance.grant_principal, [instance])
+    def allow_self_attach(self, *, instance: Construct, principal: iam.IGrantable) -> None:
+        """Let ``instance`` (with ``principal``'s role) attach this volume to itself.
+
+        The grant is scoped by a resource tag on both, so the role does not depend on the instance.
+        """
+        self.volume.grant_attach_volume_by_resource_tag(principal.grant_principal, [instance])
 
     @property
     def volume_id(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_certificatemanager as acm
@@ -43,6 +43,8 @@ class SecureDistribution(Construct):
         geo_allowlist: Sequence[str] = (),
         domain_name: str | None = None,
         certificate_arn: str | None = None,
+        path_origins: Mapping[str, cloudfront.IOrigin] | None = None,
+        error_responses: Sequence[cloudfront.ErrorResponse] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.headers = cloudfront.ResponseHeadersPolicy(
@@ -88,6 +90,19 @@ class SecureDistribution(Construct):
                 response_headers_policy=self.headers,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
             ),
+            # Fixed content under its own paths: cached, with the same viewer rules.
+            additional_behaviors={
+                pattern: cloudfront.BehaviorOptions(
+                    origin=path_origin,
+                    viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                    compress=True,
+                    cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+                    response_headers_policy=self.headers,
+                    allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                )
+                for pattern, path_origin in (path_origins or {}).items()
+            },
+            error_responses=list(error_responses) or None,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=PRICE_CLASSES[price_class],
             enable_logging=True,

@@ -1,23 +1,50 @@
-"""Status-check alarms: the system check recovers the instance, the instance check reboots it."""
+"""Alarms on what matters: the server, its document-root volume and the site as viewers get it.
+
+- The system status check recovers the instance (where EC2 supports it), the instance status
+  check reboots it.
+- ``StatusCheckFailed_AttachedEBS`` watches the attached document-root volume.
+- The origin's health comes from the server itself: every minute it fetches its own page and
+  publishes ``OriginAvailable``; a value below 1, or no value at all (a dead instance), alarms.
+  This works in every region.
+- CloudFront publishes its metrics in us-east-1 only, and an alarm must live in the metric's
+  region, so the viewers' 5xx-rate alarm exists only when the stack is deployed in us-east-1
+  (a CloudFormation condition keeps the template environment-agnostic).
+"""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+from constructs.regions import in_us_east_1
+
+# What the server's health script publishes (assets/boot/site-health.sh).
+HEALTH_NAMESPACE = "Site"
+HEALTH_METRIC = "OriginAvailable"
+HEALTH_DIMENSION = "SiteName"
+# Share of viewer requests answered with a 5xx, in percent, that alarms.
+VIEWER_5XX_PERCENT = 1
+_AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
 
 class ServerAlarms(Construct):
-    """Alarms on both EC2 status checks, optionally e-mailing an address through SNS."""
+    """Alarms on the server, its volume and the site, optionally e-mailing an address through SNS."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, instance: ec2.Instance, alarm_email: str | None
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        instance_id: str,
+        site_name: str,
+        distribution_id: str,
+        recover: bool,
+        alarm_email: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic: sns.Topic | None = None
@@ -38,47 +65,102 @@ class ServerAlarms(Construct):
             )
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
-        self.system_check = self._status_alarm(
+        self.system_check = self._alarm(
             "SystemStatusCheck",
-            instance,
-            metric_name="StatusCheckFailed_System",
-            action=cw_actions.Ec2InstanceAction.RECOVER,
-            description="The host under the web server failed: recover the instance (same id, IP, volumes).",
+            self._instance_metric("StatusCheckFailed_System", instance_id),
+            # EC2 refuses the recover action for instance types with instance store.
+            ec2_action=cw_actions.Ec2InstanceAction.RECOVER if recover else None,
+            description=(
+                "The host under the web server failed: recover the instance (same id, IP, volumes)."
+                if recover
+                else "The host under the web server failed (this instance type cannot be recovered "
+                "automatically: stop and start it)."
+            ),
         )
-        self.instance_check = self._status_alarm(
+        self.instance_check = self._alarm(
             "InstanceStatusCheck",
-            instance,
-            metric_name="StatusCheckFailed_Instance",
-            action=cw_actions.Ec2InstanceAction.REBOOT,
+            self._instance_metric("StatusCheckFailed_Instance", instance_id),
+            ec2_action=cw_actions.Ec2InstanceAction.REBOOT,
             description="The web server's operating system stopped answering: reboot it.",
         )
+        self.volume_check = self._alarm(
+            "AttachedVolumeCheck",
+            self._instance_metric("StatusCheckFailed_AttachedEBS", instance_id),
+            ec2_action=None,
+            description="An EBS volume attached to the web server (its document root) is impaired: "
+            "viewers get the fallback copy; check the volume, restore from a snapshot if needed.",
+        )
+        self.origin_health = self._alarm(
+            "OriginHealth",
+            cloudwatch.Metric(
+                namespace=HEALTH_NAMESPACE,
+                metric_name=HEALTH_METRIC,
+                dimensions_map={HEALTH_DIMENSION: site_name},
+                statistic="Minimum",
+                period=Duration.minutes(1),
+            ),
+            ec2_action=None,
+            description="The web server did not serve its own page for 3 minutes, or stopped "
+            "reporting: viewers get the fallback copy; see site-boot in the journal.",
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=3,
+            # No data means no server reporting: that is an outage too.
+            missing=cloudwatch.TreatMissingData.BREACHING,
+        )
+        self.viewer_errors = self._alarm(
+            "Viewer5xxRate",
+            cloudwatch.Metric(
+                namespace="AWS/CloudFront",
+                metric_name="5xxErrorRate",
+                dimensions_map={"DistributionId": distribution_id, "Region": "Global"},
+                statistic="Average",
+                period=Duration.minutes(5),
+            ),
+            ec2_action=None,
+            description=f"More than {VIEWER_5XX_PERCENT}% of viewer requests got a 5xx from CloudFront.",
+            threshold=VIEWER_5XX_PERCENT,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.viewer_errors.node.default_child.cfn_options.condition = in_us_east_1(self)
 
-    def _status_alarm(
+    @staticmethod
+    def _instance_metric(metric_name: str, instance_id: str) -> cloudwatch.Metric:
+        # EC2 publishes status checks every minute, with or without detailed monitoring.
+        return cloudwatch.Metric(
+            namespace="AWS/EC2",
+            metric_name=metric_name,
+            dimensions_map={"InstanceId": instance_id},
+            statistic="Maximum",
+            period=Duration.minutes(1),
+        )
+
+    def _alarm(
         self,
         construct_id: str,
-        instance: ec2.Instance,
+        metric: cloudwatch.Metric,
         *,
-        metric_name: str,
-        action: cw_actions.Ec2InstanceAction,
+        ec2_action: cw_actions.Ec2InstanceAction | None,
         description: str,
+        threshold: float = 1,
+        comparison: cloudwatch.ComparisonOperator = _AT_LEAST,
+        evaluation_periods: int = 2,
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.MISSING,
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
             alarm_description=description,
-            metric=cloudwatch.Metric(
-                namespace="AWS/EC2",
-                metric_name=metric_name,
-                dimensions_map={"InstanceId": instance.instance_id},
-                statistic="Maximum",
-                period=Duration.minutes(1),
-            ),
-            threshold=1,
-            evaluation_periods=2,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            comparison_operator=comparison,
+            treat_missing_data=missing,
         )
-        alarm.add_alarm_action(cw_actions.Ec2Action(action))
+        if ec2_action is not None:
+            alarm.add_alarm_action(cw_actions.Ec2Action(ec2_action))
         if self.topic:
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+            alarm.add_ok_action(cw_actions.SnsAction(self.topic))
         return alarm

@@ -54,6 +54,35 @@ class AccessLogBucket(Construct):
         )
 
 
+class RunOutputBucket(Construct):
+    """Keeps the output of every State Manager run on the web server, for as long as the logs."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, retention_days: int, destroy_on_delete: bool
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireRunOutput",
+                    expiration=Duration.days(retention_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            **_PRIVATE_BUCKET,
+            **_removal(destroy_on_delete),
+        )
+        acknowledge(
+            self.bucket.node.default_child,
+            "AwsSolutions-S1",
+            "The bucket holds only the web server's own run logs, written by its role; a log of "
+            "access to a log bucket would add cost and no evidence worth keeping.",
+        )
+
+
 class ImageBucket(Construct):
     """The private bucket holding the site's image, uploaded from assets/ at deploy time."""
 
@@ -103,48 +132,98 @@ class ImageBucket(Construct):
             prune=False,
             retain_on_delete=not self._destroy_on_delete,
         )
-        self._acknowledge_deployment_handler()
+        acknowledge_bucket_deployment(
+            self.deployment, bucket=self.bucket, writes="replaces the image object under images/ on update"
+        )
 
-    def _acknowledge_deployment_handler(self) -> None:
-        """The upload runs in a Lambda function that aws-cdk-lib defines and maintains."""
-        role = self.deployment.handler_role
-        handler = role.node.scope
-        policy = role.node.find_child("DefaultPolicy").node.default_child
-        acknowledge(
-            role.node.default_child,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "The upload function of BucketDeployment writes its own CloudWatch logs; the "
-            "AWS-managed basic execution policy grants exactly that and nothing more.",
+
+class FallbackBucket(Construct):
+    """CloudFront's second origin: a copy of the document root, and the maintenance page.
+
+    The web server mirrors what Apache serves into this bucket after every change, so the
+    site stays up while the server is replaced, rebooted or recovered. Keys under
+    ``MAINTENANCE_PREFIX`` belong to the deployment, never to the mirror.
+    """
+
+    MAINTENANCE_PREFIX = "_maintenance/"
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, maintenance_page_dir: Path, destroy_on_delete: bool
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(id="AbortUploads", abort_incomplete_multipart_upload_after=Duration.days(1))
+            ],
+            **_PRIVATE_BUCKET,
+            **_removal(destroy_on_delete),
         )
         acknowledge(
-            handler.node.default_child,
-            "AwsSolutions-L1",
-            "The BucketDeployment upload function's runtime is pinned by aws-cdk-lib, which "
-            "moves it forward with the library; it runs only while the stack deploys.",
+            self.bucket.node.default_child,
+            "AwsSolutions-S1",
+            "The bucket only mirrors the document-root volume, which stays the source of truth; "
+            "viewers read it through the site distribution, whose standard logs record each request.",
         )
-        wildcard_reasons = {
-            "Action::s3:GetObject*": "reads the image asset from the CDK staging bucket",
-            "Action::s3:GetBucket*": "reads the location of the staging and image buckets",
-            "Action::s3:List*": "lists the staging bucket and the image prefix to copy",
-            "Action::s3:DeleteObject*": "replaces the image object under images/ on update",
-            "Action::s3:Abort*": "aborts its own failed multipart uploads of the image",
-            "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*": (
-                "reads staged assets, whose keys are content hashes unknown until synth"
-            ),
-            f"Resource::<{Stack.of(self).get_logical_id(self.bucket.node.default_child)}.Arn>/*": (
-                "writes objects of the image bucket only"
-            ),
-        }
+        self.deployment = s3deploy.BucketDeployment(
+            self,
+            "MaintenancePage",
+            destination_bucket=self.bucket,
+            sources=[s3deploy.Source.asset(str(maintenance_page_dir))],
+            destination_key_prefix=self.MAINTENANCE_PREFIX,
+            # Never delete the mirror's objects, only update the maintenance page.
+            prune=False,
+            retain_on_delete=not destroy_on_delete,
+        )
+        acknowledge_bucket_deployment(
+            self.deployment, bucket=self.bucket, writes="replaces the maintenance page under _maintenance/"
+        )
+
+
+def acknowledge_bucket_deployment(
+    deployment: s3deploy.BucketDeployment, *, bucket: s3.IBucket, writes: str
+) -> None:
+    """The upload runs in a Lambda function that aws-cdk-lib defines and maintains."""
+    role = deployment.handler_role
+    handler = role.node.scope
+    policy = role.node.find_child("DefaultPolicy").node.default_child
+    acknowledge(
+        role.node.default_child,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "The upload function of BucketDeployment writes its own CloudWatch logs; the "
+        "AWS-managed basic execution policy grants exactly that and nothing more.",
+    )
+    acknowledge(
+        handler.node.default_child,
+        "AwsSolutions-L1",
+        "The BucketDeployment upload function's runtime is pinned by aws-cdk-lib, which "
+        "moves it forward with the library; it runs only while the stack deploys.",
+    )
+    wildcard_reasons = {
+        "Action::s3:GetObject*": "reads the asset from the CDK staging bucket",
+        "Action::s3:GetBucket*": "reads the location of the staging and destination buckets",
+        "Action::s3:List*": "lists the staging bucket and the destination prefix to copy",
+        "Action::s3:DeleteObject*": writes,
+        "Action::s3:Abort*": "aborts its own failed multipart uploads",
+        "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*": (
+            "reads staged assets, whose keys are content hashes unknown until synth"
+        ),
+        f"Resource::<{Stack.of(bucket).get_logical_id(bucket.node.default_child)}.Arn>/*": (
+            "writes objects of its destination bucket only"
+        ),
+    }
+    acknowledge(
+        policy,
+        "AwsSolutions-IAM5[Resource::*]",
+        "BucketDeployment grants cloudfront:CreateInvalidation and GetInvalidation on any "
+        "distribution; the function only invalidates the paths of the distribution it is "
+        "given, if any, and neither action can read or change content.",
+    )
+    for finding, why in wildcard_reasons.items():
         acknowledge(
             policy,
-            "AwsSolutions-IAM5[Resource::*]",
-            "BucketDeployment grants cloudfront:CreateInvalidation and GetInvalidation on any "
-            "distribution; the function only invalidates the image paths of the distribution it "
-            "is given, and neither action can read or change content.",
+            f"AwsSolutions-IAM5[{finding}]",
+            f"Granted by aws-cdk-lib's BucketDeployment, scoped to two buckets: it {why}.",
         )
-        for finding, why in wildcard_reasons.items():
-            acknowledge(
-                policy,
-                f"AwsSolutions-IAM5[{finding}]",
-                f"Granted by aws-cdk-lib's BucketDeployment, scoped to two buckets: it {why}.",
-            )

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnCondition, Fn, Token
+from pathlib import Path
+
+from aws_cdk import Aws, CfnTag, Fn, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 from constructs.nag import acknowledge
+from constructs.regions import in_us_east_1
+
+# AWS's public parameters naming the latest AL2023 AMI, read by EC2 when it launches the instance.
+AL2023_IMAGE_PARAMETERS = {
+    False: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+    True: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
+}
+BOOTSTRAP_SCRIPT = Path(__file__).resolve().parent.parent / "assets" / "boot" / "user-data.sh"
+ROOT_DEVICE = "/dev/xvda"
+
+
+def bootstrap_user_data(server_generation: int) -> str:
+    """The static user data: the same text for every deployment of one server generation.
+
+    It carries no deploy-time value, so nothing that changes between deploys can change the
+    launch template; the site's configuration arrives through State Manager instead.
+    """
+    script = BOOTSTRAP_SCRIPT.read_text()
+    return script.replace("@SERVER_GENERATION@", str(server_generation))
 
 
 class WebServer(Construct):
     """An instance administered through SSM Session Manager: no key pair, no port 22.
 
-    The AMI is the latest Amazon Linux 2023 for the instance type's CPU architecture,
-    resolved from the public SSM parameter at deploy time (no lookup at synth).
+    The instance launches from a launch template whose ImageId is ``resolve:ssm:`` on AWS's
+    AL2023 parameter: EC2 reads the AMI when it launches the instance, so a deploy never
+    replaces the server because AWS published a new image. What would replace it (the
+    architecture, the root disk, the bootstrap and ``server_generation``) lives in the launch
+    template; what can change in place (type, monitoring, tags) lives on the instance.
     """
 
     def __init__(
@@ -25,7 +49,8 @@ class WebServer(Construct):
         subnet: ec2.ISubnet,
         instance_type: str,
         arm64: bool,
-        user_data: ec2.UserData,
+        detailed_monitoring: bool,
+        server_generation: int,
     ) -> None:
         super().__init__(scope, construct_id)
         self._vpc = vpc
@@ -34,46 +59,59 @@ class WebServer(Construct):
             "SecurityGroup",
             vpc=vpc,
             description="Web server: HTTP from CloudFront only, no SSH",
-            # Egress for packages, SSM and the EC2 API (attaching the document-root volume).
+            # Egress for packages, SSM, S3 and the EC2 API (attaching the document-root volume).
             allow_all_outbound=True,
         )
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            description="Web server: SSM Session Manager and attaching its own document-root volume",
+            description="Web server: SSM, attaching its own document-root volume, its fallback copy",
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
         )
         acknowledge(
             self.role.node.default_child,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
             "AmazonSSMManagedInstanceCore is the AWS-maintained minimum for Session Manager, "
-            "which replaces SSH here; AWS keeps it current as the agent's needs change.",
+            "which replaces SSH here, and for State Manager, which configures the server.",
         )
-        cpu = ec2.AmazonLinuxCpuType.ARM_64 if arm64 else ec2.AmazonLinuxCpuType.X86_64
-        self.instance = ec2.Instance(
+        self.image_parameter = AL2023_IMAGE_PARAMETERS[arm64]
+        self.launch_template = ec2.LaunchTemplate(
             self,
-            "Instance",
-            vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnets=[subnet]),
-            instance_type=ec2.InstanceType(instance_type),
-            machine_image=ec2.MachineImage.latest_amazon_linux2023(cpu_type=cpu),
+            "LaunchTemplate",
+            machine_image=ec2.MachineImage.resolve_ssm_parameter_at_launch(self.image_parameter),
+            user_data=ec2.UserData.custom(bootstrap_user_data(server_generation)),
             security_group=self.security_group,
             role=self.role,
-            user_data=user_data,
-            # New user data means a new instance: the boot scripts run once per instance.
-            user_data_causes_replacement=True,
             require_imdsv2=True,
-            detailed_monitoring=True,
-            associate_public_ip_address=True,
             block_devices=[
                 ec2.BlockDevice(
-                    device_name="/dev/xvda",
+                    device_name=ROOT_DEVICE,
                     volume=ec2.BlockDeviceVolume.ebs(
                         8, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3, delete_on_termination=True
                     ),
                 )
             ],
+        )
+        # Tags belong on the instance, where a change applies in place; in the template they
+        # would make a new version, and a new version replaces the instance.
+        self.launch_template.node.default_child.add_property_deletion_override(
+            "LaunchTemplateData.TagSpecifications"
+        )
+        self.instance = ec2.CfnInstance(
+            self,
+            "Instance",
+            launch_template=ec2.CfnInstance.LaunchTemplateSpecificationProperty(
+                launch_template_id=self.launch_template.launch_template_id,
+                version=self.launch_template.latest_version_number,
+            ),
+            subnet_id=subnet.subnet_id,
+            # On the instance, not in the template: a change stops and starts the server
+            # (type) or applies at once (monitoring, tags), never replaces it.
+            instance_type=instance_type,
+            monitoring=detailed_monitoring,
+            propagate_tags_to_volume_on_creation=True,
+            tags=[CfnTag(key="Name", value=f"{Stack.of(self).stack_name}/web-server")],
         )
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -82,26 +120,39 @@ class WebServer(Construct):
                 resources=["*"],
             )
         )
-        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        self.policy = self.role.node.find_child("DefaultPolicy").node.default_child
         acknowledge(
-            policy,
+            self.policy,
             "AwsSolutions-IAM5[Resource::*]",
             "ec2:DescribeVolumes, which the boot script uses to wait for the volume, supports "
             "no resource-level permissions in IAM; it is read-only.",
         )
         acknowledge(
-            policy,
+            self.policy,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
             "ec2:AttachVolume is limited by a resource-tag condition to this instance and its "
             "document-root volume; naming the instance would make it depend on its own role.",
         )
         acknowledge(
-            self.instance.node.default_child,
+            self.instance,
             "AwsSolutions-EC29",
-            "CloudFormation replaces this instance for every new AMI or boot script; instance "
-            "termination protection would block its cleanup and leave the old instance holding "
-            "the volume. The data lives on the retained volume; production stacks are protected.",
+            "CloudFormation must be able to terminate this instance when it is rolled on purpose "
+            "(server_generation, architecture); termination protection would block that cleanup "
+            "and leave the old instance holding the volume. The data lives on the retained "
+            "volume; production stacks have termination protection.",
         )
+        if not detailed_monitoring:
+            acknowledge(
+                self.instance,
+                "AwsSolutions-EC28",
+                "Detailed monitoring is off unless the detailed_monitoring setting asks for it: the "
+                "alarms read status checks, which EC2 publishes every minute at no charge, and the "
+                "site's own health metric; five-minute CPU and network figures suffice here.",
+            )
+
+    @property
+    def instance_id(self) -> str:
+        return self.instance.ref
 
     def add_fixed_address(self) -> str:
         """Give the instance an Elastic IP; return the public DNS name that follows it.
@@ -111,15 +162,12 @@ class WebServer(Construct):
         the same across stops, recoveries and replacements.
         """
         # On replacement CloudFormation updates InstanceId, which reassociates the address.
-        address = ec2.CfnEIP(self, "Address", domain="vpc", instance_id=self.instance.instance_id)
+        address = ec2.CfnEIP(self, "Address", domain="vpc", instance_id=self.instance.ref)
         # CloudFormation asks for this dependency when the VPC is in the same template.
         address.node.add_dependency(self._vpc.node.find_child("VPCGW"))
-        in_us_east_1 = CfnCondition(
-            self, "InUsEast1", expression=Fn.condition_equals(Aws.REGION, "us-east-1")
-        )
         # EC2's public names: ec2-1-2-3-4.compute-1.amazonaws.com in us-east-1,
         # ec2-1-2-3-4.<region>.compute.amazonaws.com elsewhere.
-        region_part = Fn.condition_if(in_us_east_1.logical_id, "compute-1", f"{Aws.REGION}.compute")
+        region_part = Fn.condition_if(in_us_east_1(self).logical_id, "compute-1", f"{Aws.REGION}.compute")
         dashed_ip = Fn.join("-", Fn.split(".", address.attr_public_ip))
         return Fn.join("", ["ec2-", dashed_ip, ".", Token.as_string(region_part), ".", Aws.URL_SUFFIX])
 

@@ -75,6 +75,17 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     return text
 
 
+def _boolean(name: str, value: Any) -> bool:
+    text = str(value).strip().lower()
+    if isinstance(value, bool):
+        return value
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise _fail(name, value, "must be true or false")
+
+
 def _optional_text(value: Any) -> str | None:
     text = "" if value is None else str(value).strip()
     return text or None
@@ -145,7 +156,7 @@ class SiteSettings:
     volume_iops: int | None = None
     volume_throughput_mibps: int | None = None
     price_class: str = "100"
-    page_cache_seconds: int = 0
+    page_cache_seconds: int = 86400
     snapshot_retention_days: int = 7
     log_retention_days: int = 90
     volume_removal_policy: str | None = None
@@ -157,6 +168,9 @@ class SiteSettings:
     waf_web_acl_arn: str | None = None
     geo_allowlist: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    detailed_monitoring: bool = False
+    server_generation: int = 1
+    origin_token_generation: int = 1
 
     # ---- derived values: one place decides what an environment means ----
     @property
@@ -175,6 +189,10 @@ class SiteSettings:
     def is_graviton(self) -> bool:
         """Arm64 instance types (Graviton, and the older a1) need the arm64 AMI."""
         return ec2.InstanceType(self.instance_type).architecture == ec2.InstanceArchitecture.ARM_64
+
+    @property
+    def instance_supports_recovery(self) -> bool:
+        return True
 
     @property
     def image_key(self) -> str:
@@ -301,7 +319,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "volume_iops": _optional_number(100, 256000),
     "volume_throughput_mibps": _optional_number(125, 2000),
     "price_class": lambda n, v: _choice(n, v, PRICE_CLASSES),
-    "page_cache_seconds": lambda n, v: _whole_number(n, v, 0, 31536000),
+    "page_cache_seconds": lambda n, v: _whole_number(n, v, 1, 31536000),
     "snapshot_retention_days": lambda n, v: _whole_number(n, v, 1, 1000),
     "log_retention_days": lambda n, v: _whole_number(n, v, 1, 3650),
     "volume_removal_policy": _optional_choice(VOLUME_REMOVAL_POLICIES),
@@ -315,6 +333,9 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     ),
     "geo_allowlist": _country_codes,
     "tags": _tags,
+    "detailed_monitoring": lambda n, v: _boolean(n, v),
+    "server_generation": lambda n, v: _whole_number(n, v, 1, 1000000),
+    "origin_token_generation": lambda n, v: _whole_number(n, v, 1, 1000000),
 }
 
 SETTING_NAMES = tuple(_PARSERS)

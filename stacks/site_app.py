@@ -41,7 +41,9 @@ def add_site_stacks(app: App, settings: SiteSettings) -> SiteStacks:
     )
     # Stack tags reach every resource CloudFormation can tag (even aws-cdk-lib's own
     # provider roles); Tags.of also writes them into each template, where they can be read.
+    # Not into the web server's launch template: a new tag would be a new template version,
+    # and a new version replaces the instance (its tags sit on the instance instead).
     for key, value in settings.all_tags.items():
-        Tags.of(app).add(key, value)
+        Tags.of(app).add(key, value, exclude_resource_types=["AWS::EC2::LaunchTemplate"])
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return SiteStacks(content=content, web_server=web_server)

@@ -28,6 +28,9 @@ PROD_CONTEXT = {
     "snapshot_retention_days": "14",
     "page_cache_seconds": "60",
     "tags": '{"team": "web"}',
+    "detailed_monitoring": "true",
+    "server_generation": "3",
+    "origin_token_generation": "2",
 }
 
 

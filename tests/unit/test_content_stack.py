@@ -192,7 +192,7 @@ def test_page_may_load_images_only_from_the_image_distribution(dev_app):
     csp = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]["ContentSecurityPolicy"]
     parts = csp["ContentSecurityPolicy"]["Fn::Join"][1]
     assert parts[0] == "default-src 'none'; img-src https://"
-    instance = only_resource(raw, "AWS::EC2::Instance")
-    user_data = instance["Properties"]["UserData"]["Fn::Base64"]["Fn::Join"][1]
-    image_domain = next(part for part in user_data if "Fn::GetStackOutput" in str(part))
+    association = only_resource(raw, "AWS::SSM::Association")
+    image_url = association["Properties"]["Parameters"]["ImageUrl"][0]["Fn::Join"][1]
+    image_domain = next(part for part in image_url if "Fn::GetStackOutput" in str(part))
     assert parts[1] == image_domain  # the very value the page's IMAGE_URL is built from

@@ -173,15 +173,13 @@ def test_alarm_email_gets_an_encrypted_topic_on_both_alarms(prod_app, dev_app):
     assert not resources_of(dev_app.raw(dev_app.stacks.web_server), "AWS::SNS::Topic")
 
 
-def test_page_caching_is_off_unless_configured(dev_app, prod_app):
-    def behavior(app):
+def test_page_cache_time_follows_the_setting(dev_app, prod_app):
+    def cache_policy(app):
         raw = app.raw(app.stacks.web_server)
         config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
-        return raw, config["DefaultCacheBehavior"]
+        policy_id = config["DefaultCacheBehavior"]["CachePolicyId"]["Ref"]
+        return raw["Resources"][policy_id]["Properties"]["CachePolicyConfig"]
 
-    _, dev_behavior = behavior(dev_app)
-    assert dev_behavior["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
-    raw, prod_behavior = behavior(prod_app)
-    policy_id = prod_behavior["CachePolicyId"]["Ref"]
-    config = raw["Resources"][policy_id]["Properties"]["CachePolicyConfig"]
-    assert (config["DefaultTTL"], config["MaxTTL"], config["MinTTL"]) == (60, 60, 0)
+    dev, prod = cache_policy(dev_app), cache_policy(prod_app)
+    assert (dev["DefaultTTL"], dev["MaxTTL"], dev["MinTTL"]) == (86400, 31536000, 0)
+    assert (prod["DefaultTTL"], prod["MaxTTL"], prod["MinTTL"]) == (60, 31536000, 0)

@@ -107,8 +107,20 @@ BAD_VALUES = [
     ({"volume_type": "gp2", "volume_throughput_mibps": "200"}, "only gp3 volumes take a throughput"),
     ({"volume_type": "io2"}, "setting 'volume_iops' = None: required for io2"),
     (
-        {"page_cache_seconds": "-1"},
-        "setting 'page_cache_seconds' = '-1': must be a whole number from 0 to 31536000",
+        {"page_cache_seconds": "0"},
+        "setting 'page_cache_seconds' = '0': must be a whole number from 1 to 31536000",
+    ),
+    (
+        {"detailed_monitoring": "maybe"},
+        "setting 'detailed_monitoring' = 'maybe': must be true or false",
+    ),
+    (
+        {"server_generation": "0"},
+        "setting 'server_generation' = '0': must be a whole number from 1 to 1000000",
+    ),
+    (
+        {"origin_token_generation": "x"},
+        "setting 'origin_token_generation' = 'x': must be a whole number from 1 to 1000000",
     ),
     ({"price_class": "300"}, "setting 'price_class' = '300': allowed values are 100, 200, All"),
     ({"snapshot_retention_days": "0"}, "setting 'snapshot_retention_days' = '0': must be a whole number"),

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import re
-import tarfile
 
-from constructs.boot_user_data import USER_DATA_LIMIT, boot_files
+from constructs.site_configuration import ASSETS, PARAMETERS, SCHEDULE
+from constructs.web_server import bootstrap_user_data
 from template_queries import only_resource, resources_of
 
 
@@ -17,11 +15,6 @@ def _web(app):
 
 def _logical_id(stack, construct):
     return stack.get_logical_id(construct.node.default_child)
-
-
-def _user_data_parts(app):
-    instance = only_resource(_web(app), "AWS::EC2::Instance")
-    return instance["Properties"]["UserData"]["Fn::Base64"]["Fn::Join"][1]
 
 
 # ---- 1. network ----
@@ -49,23 +42,28 @@ def test_vpc_flow_logs_expire(dev_app):
 
 
 # ---- 2. instance ----
+def _launch_template(app):
+    return only_resource(_web(app), "AWS::EC2::LaunchTemplate")["Properties"]["LaunchTemplateData"]
+
+
 def test_instance_requires_imdsv2(dev_app):
-    template = dev_app.template(dev_app.stacks.web_server)
-    template.has_resource_properties(
-        "AWS::EC2::LaunchTemplate",
-        {"LaunchTemplateData": {"MetadataOptions": {"HttpTokens": "required"}}},
-    )
-    instance = only_resource(_web(dev_app), "AWS::EC2::Instance")["Properties"]
-    assert "LaunchTemplate" in instance
+    assert _launch_template(dev_app)["MetadataOptions"]["HttpTokens"] == "required"
 
 
-def test_instance_runs_latest_al2023_for_its_architecture_from_ssm(dev_app, prod_app):
+def test_instance_launches_from_its_template_with_the_ami_resolved_at_launch(dev_app, prod_app):
     for app, arch in ((dev_app, "arm64"), (prod_app, "x86_64")):
-        parameters = _web(app)["Parameters"]
-        image = next(p for p in parameters.values() if "ami-amazon-linux-latest" in str(p.get("Default")))
-        assert image["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
-        assert image["Default"].startswith("/aws/service/ami-amazon-linux-latest/al2023-ami-")
-        assert image["Default"].endswith(arch)
+        raw = _web(app)
+        image = _launch_template(app)["ImageId"]
+        assert image == f"resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+        # No SSM parameter for CloudFormation to re-read at every deploy: only CDK's own.
+        assert set(raw.get("Parameters", {})) == {"BootstrapVersion"}
+        instance = only_resource(raw, "AWS::EC2::Instance")["Properties"]
+        assert "ImageId" not in instance
+        template_id = next(iter(resources_of(raw, "AWS::EC2::LaunchTemplate")))
+        assert instance["LaunchTemplate"] == {
+            "LaunchTemplateId": {"Ref": template_id},
+            "Version": {"Fn::GetAtt": [template_id, "LatestVersionNumber"]},
+        }
 
 
 def test_instance_type_follows_settings(dev_app, prod_app):
@@ -74,13 +72,31 @@ def test_instance_type_follows_settings(dev_app, prod_app):
 
 
 def test_instance_has_no_key_pair_and_an_encrypted_root_volume(dev_app):
-    props = only_resource(_web(dev_app), "AWS::EC2::Instance")["Properties"]
-    assert "KeyName" not in props
-    root = props["BlockDeviceMappings"][0]
+    assert "KeyName" not in only_resource(_web(dev_app), "AWS::EC2::Instance")["Properties"]
+    assert "KeyName" not in _launch_template(dev_app)
+    (root,) = _launch_template(dev_app)["BlockDeviceMappings"]
     assert root["DeviceName"] == "/dev/xvda"
     assert root["Ebs"]["Encrypted"] is True
     assert root["Ebs"]["VolumeType"] == "gp3"
-    assert props["Monitoring"] is True
+
+
+def test_detailed_monitoring_only_when_asked_for(dev_app, prod_app):
+    assert only_resource(_web(dev_app), "AWS::EC2::Instance")["Properties"]["Monitoring"] is False
+    assert only_resource(_web(prod_app), "AWS::EC2::Instance")["Properties"]["Monitoring"] is True
+    # On the instance, never in the template, whose every change replaces the server.
+    assert "Monitoring" not in _launch_template(dev_app)
+
+
+def test_tags_sit_on_the_instance_not_in_its_template(prod_app):
+    raw = _web(prod_app)
+    instance = only_resource(raw, "AWS::EC2::Instance")["Properties"]
+    tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+    assert tags["team"] == "web"
+    assert tags["environment"] == "prod"
+    assert instance["PropagateTagsToVolumeOnCreation"] is True
+    template = only_resource(raw, "AWS::EC2::LaunchTemplate")["Properties"]
+    assert "TagSpecifications" not in template["LaunchTemplateData"]
+    assert "team" not in str(template)
 
 
 def test_nothing_admits_ssh_and_http_comes_only_from_cloudfront(dev_app):
@@ -128,8 +144,17 @@ def test_instance_role_is_ssm_core_plus_tag_scoped_attach(dev_app):
         if p["Properties"]["Roles"] == [{"Ref": role_id}]
     )
     statements = policy["PolicyDocument"]["Statement"]
-    actions = sorted(s["Action"] for s in statements)
-    assert actions == ["ec2:AttachVolume", "ec2:DescribeVolumes"]
+    actions = sorted(
+        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    )
+    assert actions == [
+        "ec2:AttachVolume",
+        "ec2:DescribeVolumes",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+    ]
+    secret = next(s for s in statements if "secretsmanager:GetSecretValue" in s["Action"])
+    assert secret["Resource"] == {"Ref": _logical_id(stack, stack.origin_token.secret)}
     attach = next(s for s in statements if s["Action"] == "ec2:AttachVolume")
     (tag_key,) = attach["Condition"]["ForAnyValue:StringEquals"]
     assert tag_key.startswith("ec2:ResourceTag/VolumeGrantAttach-")
@@ -154,9 +179,8 @@ def test_volume_is_in_the_instance_availability_zone(dev_app):
     raw = _web(dev_app)
     volume_az = only_resource(raw, "AWS::EC2::Volume")["Properties"]["AvailabilityZone"]
     instance = only_resource(raw, "AWS::EC2::Instance")["Properties"]
-    subnet_id = instance["NetworkInterfaces"][0]["SubnetId"]["Ref"]
+    subnet_id = instance["SubnetId"]["Ref"]
     assert raw["Resources"][subnet_id]["Properties"]["AvailabilityZone"] == volume_az
-    assert instance["AvailabilityZone"] == volume_az
 
 
 def test_instance_attaches_the_volume_itself_no_volume_attachment(dev_app):
@@ -183,68 +207,289 @@ def test_volume_snapshots_are_scheduled_daily_with_retention(dev_app, prod_app):
         assert {"Key": "site-snapshots", "Value": app.settings.environment} in volume["Tags"]
 
 
-# ---- 6. the page's image URL ----
-def test_user_data_passes_the_image_url_built_from_the_distribution_domain(dev_app):
-    content = dev_app.stacks.content
-    parts = _user_data_parts(dev_app)
-    domain_output = next(
-        name
-        for name, output in dev_app.raw(content)["Outputs"].items()
-        if output["Value"] == {"Fn::GetAtt": [_logical_id(content, content.cdn.distribution), "DomainName"]}
-    )
-    index = next(
-        i for i, part in enumerate(parts) if "Fn::GetStackOutput" in str(part) and domain_output in str(part)
-    )
-    assert parts[index]["Fn::GetStackOutput"]["StackName"] == content.stack_name
-    assert parts[index - 1].endswith("IMAGE_URL='https://")
-    assert parts[index + 1].startswith("/images/site-image.jpg'")
+# ---- 6. user data: a static bootstrap ----
+def test_user_data_is_a_small_static_bootstrap(dev_app, prod_app):
+    for app, generation in ((dev_app, 1), (prod_app, 3)):
+        user_data = _launch_template(app)["UserData"]["Fn::Base64"]
+        # A plain string: every value is resolved at synth, none arrives at deploy time.
+        assert isinstance(user_data, str)
+        assert len(user_data.encode()) < 2048
+        assert user_data == bootstrap_user_data(generation)
+        assert f"server generation ({generation})" in user_data
+        assert "amazon-ssm-agent" in user_data
 
 
-def test_user_data_carries_the_volume_id_and_runs_boot(dev_app):
-    parts = _user_data_parts(dev_app)
-    volume_id = _logical_id(dev_app.stacks.web_server, dev_app.stacks.web_server.document_root.volume)
-    index = parts.index({"Ref": volume_id})
-    assert parts[index - 1].endswith("export VOLUME_ID='")
-    assert parts[-1].rstrip().endswith("/opt/site-boot/boot.sh")
+def _refs(value) -> set[str]:
+    """Logical ids a template fragment refers to (Ref and Fn::GetAtt)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                found.add(inner[0])
+            else:
+                found |= _refs(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _refs(inner)
+    return found
 
 
-def test_user_data_ships_the_boot_scripts_verbatim_within_the_size_limit(dev_app):
-    parts = _user_data_parts(dev_app)
-    text = "".join(p for p in parts if isinstance(p, str))
-    # Deploy-time values still to come: volume id (21), CloudFront domain (about 30), token (36).
-    resolved_values = 21 + 64 + 36
-    assert len(text.encode()) + resolved_values < USER_DATA_LIMIT
-    match = re.search(r"<<'SITE_BOOT_ARCHIVE_END'[^\n]*\n(.*?)\nSITE_BOOT_ARCHIVE_END", text, re.S)
-    assert match, "the archive here-document is missing"
-    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(match.group(1))), mode="r:gz") as archive:
-        shipped = {member.name: archive.extractfile(member).read() for member in archive.getmembers()}
-        modes = {member.name: member.mode for member in archive.getmembers()}
-    assert shipped == {path.name: path.read_bytes() for path in boot_files()}
-    assert "boot.sh" in shipped
-    assert modes["boot.sh"] == 0o755
-
-
-def test_new_user_data_replaces_the_instance(dev_app):
-    # CDK salts the logical id with a hash of the user data when replacement is on.
-    instance_id = next(iter(resources_of(_web(dev_app), "AWS::EC2::Instance")))
-    assert re.fullmatch(r"WebServerInstance[0-9A-F]{8}[0-9a-f]{16}", instance_id)
-
-
-# ---- front door, monitoring ----
-def test_site_distribution_fronts_the_instance_over_http_and_caches_nothing(dev_app):
+def test_the_servers_definition_refers_to_no_deploy_time_value(dev_app):
+    """Image URL, origin secret, distribution, boot files: none can reach the instance or its template."""
     raw = _web(dev_app)
-    config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
-    origin = config["Origins"][0]
+    stack = dev_app.stacks.web_server
+    server = stack.server
+    instance = only_resource(raw, "AWS::EC2::Instance")["Properties"]
+    template = only_resource(raw, "AWS::EC2::LaunchTemplate")["Properties"]
+    allowed = {
+        _logical_id(stack, server.launch_template),
+        _logical_id(stack, server.security_group),
+        stack.get_logical_id(server.launch_template.node.find_child("Profile")),
+        stack.get_logical_id(stack.network.web_subnet.node.default_child),
+    }
+    assert _refs(instance) | _refs(template) <= allowed
+    assert "AWS::StackId" not in str(instance) + str(template)
+
+
+# ---- 7. the site's configuration, applied by State Manager ----
+def _association(app):
+    return only_resource(_web(app), "AWS::SSM::Association")["Properties"]
+
+
+def test_association_applies_the_configuration_to_the_instance_at_once_and_on_schedule(dev_app):
+    raw = _web(dev_app)
+    association = _association(dev_app)
+    instance_id = next(iter(resources_of(raw, "AWS::EC2::Instance")))
+    assert association["Targets"] == [{"Key": "InstanceIds", "Values": [{"Ref": instance_id}]}]
+    assert association["ScheduleExpression"] == SCHEDULE == "rate(30 minutes)"
+    assert association["ApplyOnlyAtCronInterval"] is False
+    # Waiting for success would deadlock a replacement: the new instance gets the volume
+    # only after CloudFormation's cleanup.
+    assert "WaitForSuccessTimeoutSeconds" not in association
+    document_id = association["Name"]["Ref"]
+    document = raw["Resources"][document_id]["Properties"]
+    assert document["DocumentType"] == "Command"
+    output = association["OutputLocation"]["S3Location"]
+    stack = dev_app.stacks.web_server
+    assert output["OutputS3BucketName"] == {"Ref": _logical_id(stack, stack.run_output.bucket)}
+
+
+def test_association_hands_over_every_deploy_time_value(dev_app, prod_app):
+    stack = dev_app.stacks.web_server
+    params = _association(dev_app)["Parameters"]
+    assert set(params) == set(PARAMETERS)
+    assert params["VolumeId"] == [{"Ref": _logical_id(stack, stack.document_root.volume)}]
+    assert params["DeviceName"] == ["/dev/sdf"]
+    assert params["OriginTokenSecret"] == [{"Ref": _logical_id(stack, stack.origin_token.secret)}]
+    assert params["FallbackBucket"] == [{"Ref": _logical_id(stack, stack.fallback.bucket)}]
+    distribution = _logical_id(stack, stack.cdn.distribution)
+    assert params["DistributionId"] == [{"Ref": distribution}]
+    assert params["SiteDomain"] == [{"Fn::GetAtt": [distribution, "DomainName"]}]
+    assert params["SiteName"] == ["SiteWebServer-dev"]
+    assert re.fullmatch(r"[0-9a-f]{64}\.zip", params["AssetKey"][0])
+    image_url = params["ImageUrl"][0]["Fn::Join"][1]
+    assert image_url[0] == "https://"
+    assert "Fn::GetStackOutput" in image_url[1]
+    assert image_url[2] == "/images/site-image.jpg"
+    # With a custom domain, Apache's redirects name it.
+    assert _association(prod_app)["Parameters"]["SiteDomain"] == ["www.example.com"]
+
+
+def test_document_admits_only_values_that_cannot_break_its_script(dev_app):
+    raw = _web(dev_app)
+    document = raw["Resources"][_association(dev_app)["Name"]["Ref"]]["Properties"]["Content"]
+    declared = document["parameters"]
+    assert set(declared) == set(PARAMETERS)
+    good = {
+        "VolumeId": "vol-0123456789abcdef0",
+        "ImageUrl": "https://d111111abcdef8.cloudfront.net/images/site%20image.jpg",
+        "SiteDomain": "www.example.com",
+        "DistributionId": "E2QWRUHAPOMQZL",
+        "FallbackBucket": "sitewebserver-dev-fallbackbucket2ff11ed6-abc123",
+    }
+    for name, value in good.items():
+        assert re.fullmatch(declared[name]["allowedPattern"], value), (name, value)
+    for name, parameter in declared.items():
+        for bad in ("x' ; rm -rf / '", "a b", "$(id)", "`id`", 'a"b', "a\nb"):
+            assert not re.fullmatch(parameter["allowedPattern"], bad), (name, bad)
+    commands = document["mainSteps"][0]["inputs"]["runCommand"]
+    script = "\n".join(commands)
+    for name, parameter in PARAMETERS.items():
+        if parameter.env:
+            assert f"export {parameter.env}='{{{{ {name} }}}}'" in script
+    assert commands[-1] == 'bash "$staging/files/boot/apply.sh" "$staging/files"'
+
+
+def test_boot_files_ship_as_an_asset_the_instance_alone_may_read(dev_app):
+    stack = dev_app.stacks.web_server
+    asset_dir = dev_app.outdir / stack.configuration.asset.asset_path
+    shipped = {str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file()}
+    expected = {f"boot/{p.name}" for p in (ASSETS / "boot").glob("*.sh")} | {"site/index.html.tmpl"}
+    assert expected <= shipped
+    assert not any(name.startswith("images/") for name in shipped)
+    policy = next(
+        p["Properties"]
+        for p in resources_of(_web(dev_app), "AWS::IAM::Policy").values()
+        if any(s.get("Sid") == "ReadBootFiles" for s in p["Properties"]["PolicyDocument"]["Statement"])
+    )
+    read = next(s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "ReadBootFiles")
+    assert read["Action"] == "s3:GetObject"
+    # The one object, not the staging bucket.
+    assert read["Resource"]["Fn::Join"][1][-1].endswith(
+        f"/{_association(dev_app)['Parameters']['AssetKey'][0]}"
+    )
+
+
+def test_os_update_document_upgrades_to_a_release_in_place(dev_app):
+    documents = [
+        d["Properties"]["Content"]
+        for d in resources_of(_web(dev_app), "AWS::SSM::Document").values()
+        if "ReleaseVersion" in d["Properties"]["Content"].get("parameters", {})
+    ]
+    (content,) = documents
+    pattern = content["parameters"]["ReleaseVersion"]["allowedPattern"]
+    assert re.fullmatch(pattern, "latest")
+    assert re.fullmatch(pattern, "2023.9.20251110")
+    assert not re.fullmatch(pattern, "2023.9; reboot")
+    assert content["mainSteps"][0]["inputs"]["runCommand"] == [
+        "bash /opt/site-boot/boot/os-update.sh '{{ ReleaseVersion }}'"
+    ]
+
+
+# ---- 8. front door: origin group, fallback copy, caching ----
+def _site_distribution(app):
+    return only_resource(_web(app), "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
+
+
+def test_site_distribution_fails_over_to_the_fallback_copy_in_seconds(dev_app):
+    raw = _web(dev_app)
+    config = _site_distribution(dev_app)
+    (group,) = config["OriginGroups"]["Items"]
+    assert config["DefaultCacheBehavior"]["TargetOriginId"] == group["Id"]
+    assert sorted(group["FailoverCriteria"]["StatusCodes"]["Items"]) == [403, 500, 502, 503, 504]
+    members = [m["OriginId"] for m in group["Members"]["Items"]]
+    origins = {o["Id"]: o for o in config["Origins"]}
+    primary, fallback = (origins[m] for m in members)
+    assert primary["CustomOriginConfig"]["OriginProtocolPolicy"] == "http-only"
+    assert primary["ConnectionTimeout"] == 2
+    assert primary["ConnectionAttempts"] == 1
+    assert primary["CustomOriginConfig"]["OriginReadTimeout"] == 10
+    stack = dev_app.stacks.web_server
+    bucket_id = _logical_id(stack, stack.fallback.bucket)
+    assert fallback["DomainName"] == {"Fn::GetAtt": [bucket_id, "RegionalDomainName"]}
+    assert "OriginAccessControlId" in fallback
+    assert fallback["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    oac = only_resource(raw, "AWS::CloudFront::OriginAccessControl")["Properties"][
+        "OriginAccessControlConfig"
+    ]
+    assert oac["SigningBehavior"] == "always"
+    policy = next(
+        p["Properties"]["PolicyDocument"]
+        for p in resources_of(raw, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    )
+    read = next(
+        s for s in policy["Statement"] if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
+    )
+    distribution = _logical_id(stack, stack.cdn.distribution)
+    assert read["Action"] == "s3:GetObject"
+    assert distribution in str(read["Condition"]["StringEquals"]["AWS:SourceArn"])
+
+
+def test_maintenance_page_covers_anything_missing(dev_app):
+    raw = _web(dev_app)
+    config = _site_distribution(dev_app)
+    (maintenance,) = config["CacheBehaviors"]
+    assert maintenance["PathPattern"] == "/_maintenance/*"
+    (group,) = config["OriginGroups"]["Items"]
+    assert maintenance["TargetOriginId"] == group["Members"]["Items"][1]["OriginId"]
+    errors = {e["ErrorCode"]: e for e in config["CustomErrorResponses"]}
+    assert set(errors) == {403, 404, 500, 502, 503, 504}
+    assert {e["ResponsePagePath"] for e in errors.values()} == {"/_maintenance/index.html"}
+    assert errors[404]["ResponseCode"] == 404
+    assert all(e["ErrorCachingMinTTL"] == 10 for e in errors.values())
+    stack = dev_app.stacks.web_server
+    upload = only_resource(raw, "Custom::CDKBucketDeployment")["Properties"]
+    assert upload["DestinationBucketKeyPrefix"] == "_maintenance/"
+    assert upload["DestinationBucketName"] == {"Ref": _logical_id(stack, stack.fallback.bucket)}
+    assert upload["Prune"] is False
+    assert (ASSETS / "site" / "maintenance" / "index.html").is_file()
+
+
+def test_pages_are_cached_at_the_edge_compressed_and_keyed_on_nothing_else(dev_app, prod_app):
+    for app, ttl in ((dev_app, 86400), (prod_app, 60)):
+        raw = _web(app)
+        config = _site_distribution(app)
+        behavior = config["DefaultCacheBehavior"]
+        policy_id = behavior["CachePolicyId"]["Ref"]
+        policy = raw["Resources"][policy_id]["Properties"]["CachePolicyConfig"]
+        assert policy["DefaultTTL"] == ttl
+        assert policy["MinTTL"] == 0
+        keys = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+        assert keys["EnableAcceptEncodingGzip"] is True
+        assert keys["EnableAcceptEncodingBrotli"] is True
+        assert keys["QueryStringsConfig"] == {"QueryStringBehavior": "none"}
+        assert keys["HeadersConfig"] == {"HeaderBehavior": "none"}
+        assert keys["CookiesConfig"] == {"CookieBehavior": "none"}
+        assert behavior["Compress"] is True
+        assert "OriginRequestPolicyId" not in behavior
+
+
+def test_the_server_may_mirror_invalidate_and_report_and_nothing_more(dev_app):
+    raw = _web(dev_app)
+    stack = dev_app.stacks.web_server
+    policy = raw["Resources"][
+        stack.get_logical_id(stack.node.find_child("SiteOperationsPolicy").node.default_child)
+    ]
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    bucket_id = _logical_id(stack, stack.fallback.bucket)
+    assert statements["ListFallbackCopy"]["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
+    assert sorted(statements["MirrorDocumentRoot"]["Action"]) == [
+        "s3:DeleteObject",
+        "s3:GetObject",
+        "s3:PutObject",
+    ]
+    assert bucket_id in str(statements["MirrorDocumentRoot"]["Resource"])
+    invalidate = statements["InvalidateChangedPages"]
+    assert invalidate["Action"] == "cloudfront:CreateInvalidation"
+    assert _logical_id(stack, stack.cdn.distribution) in str(invalidate["Resource"])
+    assert statements["PublishOriginHealth"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "Site"}
+    }
+    assert policy["Properties"]["Roles"] == [{"Ref": _logical_id(stack, stack.server.role)}]
+
+
+def test_only_this_distribution_knows_the_origin_token(dev_app, prod_app):
+    for app, generation in ((dev_app, 1), (prod_app, 2)):
+        raw = _web(app)
+        stack = app.stacks.web_server
+        secret_id = _logical_id(stack, stack.origin_token.secret)
+        assert f"Generation{generation}" in secret_id
+        secret = raw["Resources"][secret_id]["Properties"]["GenerateSecretString"]
+        assert secret["PasswordLength"] == 48
+        assert secret["ExcludePunctuation"] is True
+        (primary,) = [o for o in _site_distribution(app)["Origins"] if "CustomOriginConfig" in o]
+        (header,) = primary["OriginCustomHeaders"]
+        assert header["HeaderName"] == "X-Origin-Verify"
+        # A dynamic reference: CloudFormation resolves it at deploy time, the template never holds it.
+        assert header["HeaderValue"] == {
+            "Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": secret_id}, ":SecretString:::}}"]]
+        }
+
+
+def test_elastic_ip_gives_the_origin_a_name_that_survives_replacement(dev_app):
+    raw = _web(dev_app)
+    (primary,) = [o for o in _site_distribution(dev_app)["Origins"] if "CustomOriginConfig" in o]
     instance_id = next(iter(resources_of(raw, "AWS::EC2::Instance")))
     ((address_id, address),) = resources_of(raw, "AWS::EC2::EIP").items()
     assert address["Properties"]["InstanceId"] == {"Ref": instance_id}
     assert address["Properties"]["Domain"] == "vpc"
     gateway_attachment = next(iter(resources_of(raw, "AWS::EC2::VPCGatewayAttachment")))
     assert gateway_attachment in address["DependsOn"]
-    # The origin is the Elastic IP's public DNS name, which survives stops and replacements.
-    (condition_id,) = raw["Conditions"]
-    assert raw["Conditions"][condition_id] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
-    assert origin["DomainName"] == {
+    assert raw["Conditions"]["InUsEast1"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    assert primary["DomainName"] == {
         "Fn::Join": [
             "",
             [
@@ -253,7 +498,7 @@ def test_site_distribution_fronts_the_instance_over_http_and_caches_nothing(dev_
                 ".",
                 {
                     "Fn::If": [
-                        condition_id,
+                        "InUsEast1",
                         "compute-1",
                         {"Fn::Join": ["", [{"Ref": "AWS::Region"}, ".compute"]]},
                     ]
@@ -263,26 +508,74 @@ def test_site_distribution_fronts_the_instance_over_http_and_caches_nothing(dev_
             ],
         ]
     }
-    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "http-only"
-    behavior = config["DefaultCacheBehavior"]
-    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
-    assert behavior["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
-    assert config["HttpVersion"] == "http2and3"
+    assert _site_distribution(dev_app)["HttpVersion"] == "http2and3"
 
 
-def test_status_check_alarms_recover_and_reboot(dev_app):
-    alarms = resources_of(_web(dev_app), "AWS::CloudWatch::Alarm")
-    by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
-    assert set(by_metric) == {"StatusCheckFailed_System", "StatusCheckFailed_Instance"}
-    assert ":automate:" in str(by_metric["StatusCheckFailed_System"]["AlarmActions"])
-    assert "ec2:recover" in str(by_metric["StatusCheckFailed_System"]["AlarmActions"])
-    assert "ec2:reboot" in str(by_metric["StatusCheckFailed_Instance"]["AlarmActions"])
+# ---- 9. alarms ----
+def _alarms(app):
+    return {
+        a["Properties"]["MetricName"]: a for a in resources_of(_web(app), "AWS::CloudWatch::Alarm").values()
+    }
 
 
-# ---- 7. outputs ----
+def test_alarms_watch_the_server_its_volume_and_what_viewers_get(dev_app):
+    alarms = _alarms(dev_app)
+    assert set(alarms) == {
+        "StatusCheckFailed_System",
+        "StatusCheckFailed_Instance",
+        "StatusCheckFailed_AttachedEBS",
+        "OriginAvailable",
+        "5xxErrorRate",
+    }
+    props = {name: a["Properties"] for name, a in alarms.items()}
+    assert "ec2:recover" in str(props["StatusCheckFailed_System"]["AlarmActions"])
+    assert "ec2:reboot" in str(props["StatusCheckFailed_Instance"]["AlarmActions"])
+    instance_id = next(iter(resources_of(_web(dev_app), "AWS::EC2::Instance")))
+    assert props["StatusCheckFailed_AttachedEBS"]["Dimensions"] == [
+        {"Name": "InstanceId", "Value": {"Ref": instance_id}}
+    ]
+    health = props["OriginAvailable"]
+    assert health["Namespace"] == "Site"
+    assert health["Dimensions"] == [{"Name": "SiteName", "Value": "SiteWebServer-dev"}]
+    assert health["ComparisonOperator"] == "LessThanThreshold"
+    assert health["Threshold"] == 1
+    # A dead instance publishes nothing: missing data alarms.
+    assert health["TreatMissingData"] == "breaching"
+
+
+def test_viewer_error_alarm_exists_only_where_cloudfront_metrics_are(dev_app):
+    alarm = _alarms(dev_app)["5xxErrorRate"]
+    assert alarm["Condition"] == "InUsEast1"
+    props = alarm["Properties"]
+    assert props["Namespace"] == "AWS/CloudFront"
+    stack = dev_app.stacks.web_server
+    assert {"Name": "Region", "Value": "Global"} in props["Dimensions"]
+    assert {"Name": "DistributionId", "Value": {"Ref": _logical_id(stack, stack.cdn.distribution)}} in props[
+        "Dimensions"
+    ]
+    assert all("Condition" not in a for name, a in _alarms(dev_app).items() if name != "5xxErrorRate")
+
+
+def test_alarms_notify_the_alarm_email_when_set(prod_app):
+    for name, alarm in _alarms(prod_app).items():
+        assert any(
+            "Ref" in str(action) and "Topic" in str(action) for action in alarm["Properties"]["AlarmActions"]
+        ), name
+
+
+# ---- 10. outputs ----
 def test_outputs_a_user_can_click_or_copy(dev_app):
     outputs = _web(dev_app)["Outputs"]
-    assert {"SiteUrl", "ImageUrl", "InstanceId", "DocumentRootVolumeId"} <= set(outputs)
+    assert {
+        "SiteUrl",
+        "ImageUrl",
+        "InstanceId",
+        "DocumentRootVolumeId",
+        "SiteDistributionId",
+        "FallbackBucketName",
+        "ConfigurationAssociationId",
+        "OsUpdateDocument",
+    } <= set(outputs)
     site = dev_app.stacks.web_server
     distribution_id = _logical_id(site, site.cdn.distribution)
     assert outputs["SiteUrl"]["Value"] == {
@@ -295,16 +588,3 @@ def test_outputs_a_user_can_click_or_copy(dev_app):
     image_url = outputs["ImageUrl"]["Value"]["Fn::Join"][1]
     assert image_url[0] == "https://"
     assert image_url[-1] == "/images/site-image.jpg"
-
-
-def test_only_this_distribution_knows_the_origin_token(dev_app):
-    raw = _web(dev_app)
-    token = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
-    config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
-    assert config["Origins"][0]["OriginCustomHeaders"] == [
-        {"HeaderName": "X-Origin-Verify", "HeaderValue": token}
-    ]
-    parts = _user_data_parts(dev_app)
-    index = parts.index(token)
-    assert parts[index - 1].endswith("export ORIGIN_VERIFY_TOKEN='")
-    assert parts[index + 1].startswith("'\n")

@@ -1,0 +1,52 @@
+"""In-place operating-system updates of the running web server, on request."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+# Installed on the server by the site's configuration (assets/boot/os-update.sh).
+OS_UPDATE_SCRIPT = "/opt/site-boot/boot/os-update.sh"
+RELEASE_PATTERN = r"^(latest|20[0-9]{2}\.[0-9]+\.[0-9]+)$"
+
+
+class OsUpdateDocument(Construct):
+    """An SSM Command document: ``dnf upgrade --releasever=<version>``, then a reboot if needed.
+
+    Run it with ``make os-update`` (SSM Run Command). It changes nothing in the stack: the
+    instance keeps its id, its volume and its address; viewers get the fallback copy while
+    it reboots. Rolling the instance onto a fresh AMI instead is the ``server_generation``
+    setting.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.document = ssm.CfnDocument(
+            self,
+            "Document",
+            document_type="Command",
+            document_format="JSON",
+            content={
+                "schemaVersion": "2.2",
+                "description": "Update Amazon Linux 2023 in place to a release; reboot if needed.",
+                "parameters": {
+                    "ReleaseVersion": {
+                        "type": "String",
+                        "description": "An AL2023 release such as 2023.9.20251110, or latest",
+                        "default": "latest",
+                        "allowedPattern": RELEASE_PATTERN,
+                    }
+                },
+                "mainSteps": [
+                    {
+                        "action": "aws:runShellScript",
+                        "name": "updateOperatingSystem",
+                        "inputs": {
+                            "timeoutSeconds": "3600",
+                            # Exit 194 asks the agent to reboot and run the step again.
+                            "runCommand": [f"bash {OS_UPDATE_SCRIPT} '{{{{ ReleaseVersion }}}}'"],
+                        },
+                    }
+                ],
+            },
+        )

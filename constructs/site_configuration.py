@@ -1,0 +1,186 @@
+"""The site's configuration, applied to the running server by State Manager.
+
+The boot files (``assets/`` without the images) travel as one S3 asset. A static SSM
+Command document downloads them and runs ``boot/apply.sh`` with the deployment's values;
+an association runs that document on the web server at once whenever its parameters
+change (a new asset hash, image URL, origin secret, volume), when a new instance appears,
+and every ``SCHEDULE`` to heal what a failed run or a person left behind. Nothing here is
+part of the instance's definition, so none of it replaces or restarts the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+from constructs.nag import acknowledge
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+# Heals a run that failed or a change made by hand; updates run at once regardless.
+SCHEDULE = "rate(30 minutes)"
+
+
+@dataclass(frozen=True)
+class SiteParameter:
+    """One value handed to apply.sh: its environment name and the pattern SSM enforces."""
+
+    env: str
+    pattern: str
+    description: str
+
+
+# Every value is checked by SSM against its pattern before the script sees it, and the
+# patterns admit no quote, space or shell metacharacter.
+PARAMETERS: dict[str, SiteParameter] = {
+    "AssetBucket": SiteParameter("", r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", "Bucket of the boot files"),
+    "AssetKey": SiteParameter("", r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,1023}$", "Key of the boot files"),
+    "Region": SiteParameter("AWS_REGION", r"^[a-z]{2}(-[a-z]+)+-\d$", "Region of the stack"),
+    "VolumeId": SiteParameter("VOLUME_ID", r"^vol-[0-9a-f]{8,17}$", "Document-root volume"),
+    "DeviceName": SiteParameter("DEVICE_NAME", r"^/dev/(sd|xvd)[f-p]$", "Device name to attach it as"),
+    "ImageUrl": SiteParameter(
+        "IMAGE_URL", r"^https://[A-Za-z0-9.-]+/[A-Za-z0-9._~%/-]+$", "The image the page shows"
+    ),
+    "SiteDomain": SiteParameter("SITE_DOMAIN", r"^[A-Za-z0-9.-]{1,253}$", "Viewers' host name"),
+    "OriginTokenSecret": SiteParameter(
+        "ORIGIN_TOKEN_SECRET_ID",
+        r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$",
+        "Secret holding the origin token",
+    ),
+    "FallbackBucket": SiteParameter(
+        "FALLBACK_BUCKET", r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", "Bucket mirroring the document root"
+    ),
+    "DistributionId": SiteParameter("DISTRIBUTION_ID", r"^[A-Z0-9]{8,32}$", "Site distribution"),
+    "SiteName": SiteParameter("SITE_NAME", r"^[A-Za-z][A-Za-z0-9-]{0,127}$", "Metric dimension"),
+}
+
+
+def _apply_commands() -> list[str]:
+    """The document's script: fetch the boot files, unpack them, hand over to apply.sh."""
+    exports = [f"export {p.env}='{{{{ {name} }}}}'" for name, p in PARAMETERS.items() if p.env]
+    return [
+        "set -euo pipefail",
+        "staging=$(mktemp -d /var/tmp/site-boot.XXXXXX)",
+        "trap 'rm -rf \"$staging\"' EXIT",
+        "aws s3 cp --only-show-errors --region '{{ Region }}' "
+        "'s3://{{ AssetBucket }}/{{ AssetKey }}' \"$staging/boot.zip\"",
+        # Python ships with AL2023 (dnf needs it); unzip may not.
+        'python3 -m zipfile -e "$staging/boot.zip" "$staging/files"',
+        *exports,
+        'bash "$staging/files/boot/apply.sh" "$staging/files"',
+    ]
+
+
+def document_content() -> dict:
+    return {
+        "schemaVersion": "2.2",
+        "description": "Install the site's boot files and apply the deployment's values (idempotent).",
+        "parameters": {
+            name: {"type": "String", "description": p.description, "allowedPattern": p.pattern}
+            for name, p in PARAMETERS.items()
+        },
+        "mainSteps": [
+            {
+                "action": "aws:runShellScript",
+                "name": "applySiteConfiguration",
+                "inputs": {"timeoutSeconds": "3600", "runCommand": _apply_commands()},
+            }
+        ],
+    }
+
+
+class SiteConfiguration(Construct):
+    """The boot-file asset, the document that applies it and the association that runs it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        instance: ec2.CfnInstance,
+        role: iam.IRole,
+        values: Mapping[str, str],
+        output_bucket: s3.Bucket,
+        output_prefix: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        missing = set(PARAMETERS) - {"AssetBucket", "AssetKey", "Region"} - set(values)
+        if missing:
+            raise ValueError(f"site configuration lacks values for {sorted(missing)}")
+        self.asset = s3_assets.Asset(self, "BootFiles", path=str(ASSETS), exclude=["images"])
+        self.document = ssm.CfnDocument(
+            self,
+            "ApplyDocument",
+            document_type="Command",
+            document_format="JSON",
+            content=document_content(),
+        )
+        self.parameters = {
+            "AssetBucket": self.asset.s3_bucket_name,
+            "AssetKey": self.asset.s3_object_key,
+            "Region": Aws.REGION,
+            **values,
+        }
+        self.association = ssm.CfnAssociation(
+            self,
+            "Association",
+            name=self.document.ref,
+            association_name=f"{Stack.of(self).stack_name}-site-configuration",
+            targets=[ssm.CfnAssociation.TargetProperty(key="InstanceIds", values=[instance.ref])],
+            parameters={name: [value] for name, value in self.parameters.items()},
+            schedule_expression=SCHEDULE,
+            # An update runs at once, which is how a new value reaches the server.
+            apply_only_at_cron_interval=False,
+            compliance_severity="HIGH",
+            output_location=ssm.CfnAssociation.InstanceAssociationOutputLocationProperty(
+                s3_location=ssm.CfnAssociation.S3OutputLocationProperty(
+                    output_s3_bucket_name=output_bucket.bucket_name,
+                    output_s3_key_prefix=output_prefix,
+                    output_s3_region=Aws.REGION,
+                )
+            ),
+            # No WaitForSuccessTimeoutSeconds: on an instance replacement the new instance
+            # cannot have the volume before CloudFormation's cleanup, so waiting would deadlock.
+        )
+        # A policy of its own, outside the role's default policy, which the launch template
+        # waits for: these statements name resources that are created after the instance.
+        self.policy = iam.Policy(
+            self,
+            "InstancePolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadBootFiles",
+                    actions=["s3:GetObject"],
+                    resources=[
+                        Stack.of(self).format_arn(
+                            service="s3",
+                            region="",
+                            account="",
+                            resource=self.asset.s3_bucket_name,
+                            resource_name=self.asset.s3_object_key,
+                        )
+                    ],
+                ),
+                # The instance writes each run's output itself.
+                iam.PolicyStatement(
+                    sid="WriteRunOutput",
+                    actions=["s3:PutObject"],
+                    resources=[output_bucket.arn_for_objects(f"{output_prefix}*")],
+                ),
+            ],
+        )
+        bucket_id = Stack.of(self).get_logical_id(output_bucket.node.default_child)
+        acknowledge(
+            self.policy.node.default_child,
+            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{output_prefix}*]",
+            "State Manager names each run's output objects after the command and instance ids, "
+            "unknown in advance; the instance may only add objects under this stack's prefix.",
+        )

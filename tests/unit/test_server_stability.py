@@ -1,0 +1,85 @@
+"""What a deploy does to the running server: only its own definition may replace it.
+
+A variant of the dev app changes everything that changes on day 2 without touching the
+server's definition (boot scripts, image, origin secret, cache time, volume size) and must
+leave the instance and its launch template exactly as they were.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import constructs.site_configuration as site_configuration
+import pytest
+from conftest import SynthesizedApp, synthesize
+from template_queries import only_resource
+
+
+def _png(path: Path, width: int, height: int) -> Path:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + b"\x80\x40\x20" * width for _ in range(height))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def day2_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    work = tmp_path_factory.mktemp("day2")
+    assets = work / "assets"
+    shutil.copytree(site_configuration.ASSETS, assets)
+    boot = assets / "boot" / "boot.sh"
+    boot.write_text(boot.read_text() + "\n# a changed boot script\n")
+    image = _png(work / "other-image.png", 4, 3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(site_configuration, "ASSETS", assets)
+        return synthesize(
+            {
+                "image_file": str(image),
+                "origin_token_generation": "7",
+                "page_cache_seconds": "120",
+                "volume_size_gib": "9",
+            },
+            work / "cdk.out",
+        )
+
+
+def _server(app: SynthesizedApp) -> tuple[dict, dict, dict]:
+    raw = app.raw(app.stacks.web_server)
+    return (
+        {k: v for k, v in raw["Resources"].items() if v["Type"] == "AWS::EC2::Instance"},
+        {k: v for k, v in raw["Resources"].items() if v["Type"] == "AWS::EC2::LaunchTemplate"},
+        only_resource(raw, "AWS::SSM::Association")["Properties"]["Parameters"],
+    )
+
+
+def test_day2_changes_leave_the_server_untouched(dev_app, day2_app):
+    instance, template, parameters = _server(dev_app)
+    day2_instance, day2_template, day2_parameters = _server(day2_app)
+    # Same logical ids, same properties: CloudFormation has nothing to update on the server.
+    assert day2_instance == instance
+    assert day2_template == template
+    # ...while the new values do reach it, through the association.
+    assert day2_parameters["AssetKey"] != parameters["AssetKey"]
+    assert day2_parameters["OriginTokenSecret"] != parameters["OriginTokenSecret"]
+    assert "/images/other-image.png" in str(day2_parameters["ImageUrl"])
+    volume = only_resource(day2_app.raw(day2_app.stacks.web_server), "AWS::EC2::Volume")
+    assert volume["Properties"]["Size"] == 9
+
+
+def test_server_generation_rolls_the_server_on_purpose(dev_app, prod_app):
+    # prod sets server_generation=3: the template's user data differs, so its version does.
+    (dev_template,) = _server(dev_app)[1].values()
+    (prod_template,) = _server(prod_app)[1].values()
+    dev_data = dev_template["Properties"]["LaunchTemplateData"]["UserData"]
+    prod_data = prod_template["Properties"]["LaunchTemplateData"]["UserData"]
+    assert dev_data != prod_data
