@@ -15,3 +15,43 @@ def in_us_east_1(scope: Construct) -> CfnCondition:
     if isinstance(existing, CfnCondition):
         return existing
     return CfnCondition(stack, _US_EAST_1, expression=Fn.condition_equals(Aws.REGION, "us-east-1"))
+
+
+# CloudFront standard logging does not deliver to S3 buckets in the Regions that need an
+# opt-in (launched after March 2019), as the CloudFront Developer Guide says in "Standard
+# logging (legacy)": https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/standard-logging-legacy-s3.html
+# The list is AWS's opt-in Regions: https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html
+OPT_IN_REGIONS = (
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+)
+_LOGS_DELIVERED = "CloudFrontLogsDelivered"
+# Fn::Or takes at most 10 conditions.
+_OR_LIMIT = 10
+
+
+def cloudfront_logs_delivered(scope: Construct) -> CfnCondition:
+    """True where CloudFront can deliver standard logs to this stack's Region."""
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child(_LOGS_DELIVERED)
+    if isinstance(existing, CfnCondition):
+        return existing
+    equals = [Fn.condition_equals(Aws.REGION, region) for region in OPT_IN_REGIONS]
+    groups = [Fn.condition_or(*equals[i : i + _OR_LIMIT]) for i in range(0, len(equals), _OR_LIMIT)]
+    in_opt_in_region = Fn.condition_or(*groups) if len(groups) > 1 else groups[0]
+    return CfnCondition(stack, _LOGS_DELIVERED, expression=Fn.condition_not(in_opt_in_region))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration, Fn
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from constructs.nag import acknowledge
+from constructs.regions import cloudfront_logs_delivered
 
 PRICE_CLASSES = {
     "100": cloudfront.PriceClass.PRICE_CLASS_100,
@@ -113,6 +114,16 @@ class SecureDistribution(Construct):
             **custom_domain,
         )
         resource = self.distribution.node.default_child
+        # Only where CloudFront can deliver the logs: a stack in an opt-in Region deploys
+        # without them instead of failing or losing them silently.
+        resource.add_property_override(
+            "DistributionConfig.Logging",
+            Fn.condition_if(
+                cloudfront_logs_delivered(self).logical_id,
+                {"Bucket": log_bucket.bucket_regional_domain_name, "Prefix": log_prefix},
+                Aws.NO_VALUE,
+            ),
+        )
         if not custom_domain:
             acknowledge(
                 resource,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import App, Tags, Validations
+from aws_cdk import App, CfnResource, Stack, Tags, Validations
+from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.content_stack import SiteContentStack
@@ -45,5 +46,36 @@ def add_site_stacks(app: App, settings: SiteSettings) -> SiteStacks:
     # and a new version replaces the instance (its tags sit on the instance instead).
     for key, value in settings.all_tags.items():
         Tags.of(app).add(key, value, exclude_resource_types=["AWS::EC2::LaunchTemplate"])
+    for stack in (content, web_server):
+        _custom_resources_wait_for_log_groups(stack)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return SiteStacks(content=content, web_server=web_server)
+
+
+def _custom_resources_wait_for_log_groups(stack: Stack) -> None:
+    """Create each Lambda function's log group before any custom resource can invoke it.
+
+    aws-cdk-lib makes the groups depend only on their function: a custom resource running
+    first would have Lambda create the group itself, and CloudFormation's create would then
+    fail with "already exists" on the first deploy.
+    """
+    children = stack.node.find_all()
+    log_groups = [
+        c
+        for c in children
+        if isinstance(c, CfnResource)
+        and c.cfn_resource_type == "AWS::Logs::LogGroup"
+        and isinstance(c.node.scope.node.scope, lambda_.Function)
+    ]
+    custom = [
+        c
+        for c in children
+        if isinstance(c, CfnResource)
+        and (
+            c.cfn_resource_type.startswith("Custom::")
+            or c.cfn_resource_type == "AWS::CloudFormation::CustomResource"
+        )
+    ]
+    for resource in custom:
+        for log_group in log_groups:
+            resource.node.add_dependency(log_group)

@@ -128,7 +128,7 @@ def test_image_distribution_is_https_only_compressed_cached_and_logged(dev_app):
     assert "ResponseHeadersPolicyId" in behavior
     assert config["HttpVersion"] == "http2and3"
     assert config["PriceClass"] == "PriceClass_100"
-    assert config["Logging"]["Prefix"] == "cloudfront/images/"
+    assert config["Logging"]["Fn::If"][1]["Prefix"] == "cloudfront/images/"
 
 
 def test_image_is_uploaded_under_its_key_without_pruning_and_invalidated(dev_app):
@@ -167,7 +167,7 @@ def test_both_distributions_send_security_headers_and_log(dev_app):
     ):
         raw = dev_app.raw(stack)
         config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
-        assert config["Logging"]["Prefix"] == prefix
+        assert config["Logging"]["Fn::If"][1]["Prefix"] == prefix
         policy_id = config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"]["Ref"]
         headers = raw["Resources"][policy_id]["Properties"]["ResponseHeadersPolicyConfig"][
             "SecurityHeadersConfig"
