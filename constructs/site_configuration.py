@@ -45,6 +45,8 @@ PARAMETERS: dict[str, SiteParameter] = {
     "Region": SiteParameter("AWS_REGION", r"^[a-z]{2}(-[a-z]+)+-\d$", "Region of the stack"),
     "VolumeId": SiteParameter("VOLUME_ID", r"^vol-[0-9a-f]{8,17}$", "Document-root volume"),
     "DeviceName": SiteParameter("DEVICE_NAME", r"^/dev/(sd|xvd)[f-p]$", "Device name to attach it as"),
+    # A new size re-runs the association, which grows the filesystem at once.
+    "VolumeSizeGib": SiteParameter("VOLUME_SIZE_GIB", r"^[1-9][0-9]{0,4}$", "Size of the volume"),
     "ImageUrl": SiteParameter(
         "IMAGE_URL", r"^https://[A-Za-z0-9.-]+/[A-Za-z0-9._~%/-]+$", "The image the page shows"
     ),

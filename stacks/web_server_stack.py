@@ -170,6 +170,7 @@ class WebServerStack(Stack):
             values={
                 "VolumeId": self.document_root.volume_id,
                 "DeviceName": DOCUMENT_ROOT_DEVICE,
+                "VolumeSizeGib": str(settings.volume_size_gib),
                 "ImageUrl": image_url,
                 "SiteDomain": site_domain,
                 "OriginTokenSecret": self.origin_token.secret_arn,

@@ -72,6 +72,7 @@ def test_day2_changes_leave_the_server_untouched(dev_app, day2_app):
     assert day2_parameters["AssetKey"] != parameters["AssetKey"]
     assert day2_parameters["OriginTokenSecret"] != parameters["OriginTokenSecret"]
     assert "/images/other-image.png" in str(day2_parameters["ImageUrl"])
+    assert day2_parameters["VolumeSizeGib"] == ["9"]
     volume = only_resource(day2_app.raw(day2_app.stacks.web_server), "AWS::EC2::Volume")
     assert volume["Properties"]["Size"] == 9
 

@@ -282,6 +282,7 @@ def test_association_hands_over_every_deploy_time_value(dev_app, prod_app):
     assert set(params) == set(PARAMETERS)
     assert params["VolumeId"] == [{"Ref": _logical_id(stack, stack.document_root.volume)}]
     assert params["DeviceName"] == ["/dev/sdf"]
+    assert params["VolumeSizeGib"] == ["5"]
     assert params["OriginTokenSecret"] == [{"Ref": _logical_id(stack, stack.origin_token.secret)}]
     assert params["FallbackBucket"] == [{"Ref": _logical_id(stack, stack.fallback.bucket)}]
     distribution = _logical_id(stack, stack.cdn.distribution)
