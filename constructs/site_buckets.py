@@ -27,6 +27,15 @@ def _removal(destroy: bool) -> dict:
     return {"removal_policy": RemovalPolicy.RETAIN}
 
 
+def _expire(rule_id: str, days: int) -> s3.LifecycleRule:
+    """Logs are deleted after ``days``; failed uploads after a day."""
+    return s3.LifecycleRule(
+        id=rule_id,
+        expiration=Duration.days(days),
+        abort_incomplete_multipart_upload_after=Duration.days(1),
+    )
+
+
 class AccessLogBucket(Construct):
     """Receives S3 server access logs and CloudFront standard logs, expiring them after a while.
 
@@ -42,13 +51,7 @@ class AccessLogBucket(Construct):
             self,
             "Bucket",
             object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireLogs",
-                    expiration=Duration.days(retention_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+            lifecycle_rules=[_expire("ExpireLogs", retention_days)],
             **_PRIVATE_BUCKET,
             **_removal(destroy_on_delete),
         )
@@ -65,13 +68,7 @@ class RunOutputBucket(Construct):
             self,
             "Bucket",
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireRunOutput",
-                    expiration=Duration.days(retention_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+            lifecycle_rules=[_expire("ExpireRunOutput", retention_days)],
             **_PRIVATE_BUCKET,
             **_removal(destroy_on_delete),
         )
