@@ -32,6 +32,6 @@ def test_cli_synth_with_a_bad_setting_prints_one_line_and_fails(tmp_path):
     )
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: setting 'volume_size_gib' = '0': must be a whole number from 1 to 16384"]
+    assert errors == ["error: setting 'volume_size_gib' = '0': must be a whole number from 1 to 65536"]
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.template.json"))

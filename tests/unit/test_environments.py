@@ -173,15 +173,13 @@ def test_alarm_email_gets_an_encrypted_topic_on_both_alarms(prod_app, dev_app):
     assert not resources_of(dev_app.raw(dev_app.stacks.web_server), "AWS::SNS::Topic")
 
 
-def test_page_caching_is_off_unless_configured(dev_app, prod_app):
-    def behavior(app):
+def test_pages_are_cached_for_page_cache_seconds(dev_app, prod_app):
+    def ttls(app):
         raw = app.raw(app.stacks.web_server)
         config = only_resource(raw, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
-        return raw, config["DefaultCacheBehavior"]
+        policy_id = config["DefaultCacheBehavior"]["CachePolicyId"]["Ref"]
+        policy = raw["Resources"][policy_id]["Properties"]["CachePolicyConfig"]
+        return policy["DefaultTTL"], policy["MaxTTL"], policy["MinTTL"]
 
-    _, dev_behavior = behavior(dev_app)
-    assert dev_behavior["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
-    raw, prod_behavior = behavior(prod_app)
-    policy_id = prod_behavior["CachePolicyId"]["Ref"]
-    config = raw["Resources"][policy_id]["Properties"]["CachePolicyConfig"]
-    assert (config["DefaultTTL"], config["MaxTTL"], config["MinTTL"]) == (60, 60, 0)
+    assert ttls(dev_app) == (86400, 86400, 0)  # the default
+    assert ttls(prod_app) == (60, 60, 0)
