@@ -263,8 +263,8 @@ def _tags(name: str, value: Any) -> dict[str, str]:
         raise _fail(
             name,
             value,
-            f"at most {most} tags: AWS allows {MAX_TAGS} per resource and the app sets "
-            f"{len(APP_TAG_KEYS)} itself",
+            f"at most {most} tags: AWS allows {MAX_TAGS} per resource and the app keeps "
+            f"{len(APP_TAG_KEYS)} keys for its own ({', '.join(APP_TAG_KEYS)})",
         )
     return dict(tags)
 

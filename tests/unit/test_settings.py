@@ -6,10 +6,13 @@ import re
 import struct
 import zlib
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
+from cdk_context import CDK_FEATURE_FLAGS
 
 from stacks import instance_types
+from stacks.content_stack import SiteContentStack
 from stacks.country_codes import COUNTRIES
 from stacks.instance_types import INSTANCE_TYPES, family
 from stacks.settings import (
@@ -362,7 +365,10 @@ def test_tags_within_aws_limits_are_accepted():
 
 def test_too_many_tags_counting_the_apps_own():
     text = refused(tags={f"k{i}": "v" for i in range(47)})
-    assert text.endswith("at most 46 tags: AWS allows 50 per resource and the app sets 4 itself")
+    assert text.endswith(
+        "at most 46 tags: AWS allows 50 per resource and the app keeps 4 keys for its own "
+        "(project, environment, site-snapshots, Name)"
+    )
 
 
 @pytest.mark.parametrize("key", ["project", "environment", "Project", "site-snapshots", "Name"])
@@ -450,6 +456,21 @@ def test_image_names_are_percent_encoded_in_the_url(tmp_path, name, encoded):
     assert s.image_url_path == f"images/{encoded}"
     # Only RFC 3986 unreserved characters, "/" and %XX: nothing a shell, HTML or URL reads.
     assert re.fullmatch(r"[A-Za-z0-9._~/%-]+", s.image_url_path)
+
+
+def test_content_stack_publishes_the_encoded_url_and_uploads_the_file_by_its_name(tmp_path):
+    name = 'it\'s "$HOME" #1 café.png'
+    (tmp_path / name).write_bytes(png(2, 2))
+    app = cdk.App(outdir=str(tmp_path / "out"), context=CDK_FEATURE_FLAGS)
+    s = settings(image_file=tmp_path / name)
+    stack = SiteContentStack(app, "Content", settings=s)
+    template = app.synth().get_stack_by_name("Content").template
+    url = template["Outputs"]["ImageUrl"]["Value"]["Fn::Join"][1]
+    assert url[-1] == "/images/it%27s%20%22%24HOME%22%20%231%20caf%C3%A9.png"
+    assert stack.image_url.endswith(url[-1])
+    # The upload's file filter matched the name literally: the image asset holds that file only.
+    (image_asset,) = {p.parent for p in (tmp_path / "out").glob("asset.*/*") if p.name == name}
+    assert [p.name for p in image_asset.iterdir()] == [name]
 
 
 @pytest.mark.parametrize(
