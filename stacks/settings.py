@@ -86,7 +86,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
 _WAF_ARN = re.compile(r"^arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global/webacl/[\w-]+/[0-9a-f-]+$")
-_WHOLE_NUMBER = re.compile(r"\+?[0-9]+")  # ASCII digits only: int() also takes full-width digits
+# ASCII digits only (int() also takes full-width ones), and few enough for int() to convert.
+_WHOLE_NUMBER = re.compile(r"\+?[0-9]{1,18}")
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 # Characters an image file name may not contain: control characters, and the glob
 # metacharacters and backslash that would turn the upload's file filter into a pattern.
@@ -213,8 +214,11 @@ def _image_file(name: str, value: Any) -> Path:
     path = Path(str(value))
     if not path.is_absolute():
         path = PROJECT_ROOT / path
-    if not path.is_file():
-        raise _fail(name, value, "must be an existing image file (JPEG, PNG or GIF)")
+    try:
+        with path.open("rb") as image:
+            head = image.read(65536)
+    except (OSError, ValueError):  # missing, a directory, unreadable, or not a valid path
+        raise _fail(name, value, "must be an existing image file (JPEG, PNG or GIF)") from None
     file_name = path.name
     if (
         any(c in _UNSAFE_NAME_CHARACTERS or unicodedata.category(c)[0] == "C" for c in file_name)
@@ -226,7 +230,7 @@ def _image_file(name: str, value: Any) -> Path:
             "the file name may not contain control characters or * ? [ ] ! \\ "
             f"and must fit an S3 key ({_MAX_KEY_BYTES} bytes with '{IMAGE_KEY_PREFIX}')",
         )
-    header = image_dimensions(path.read_bytes()[:65536])
+    header = image_dimensions(head)
     if header is None or header[1] <= 0 or header[2] <= 0:
         raise _fail(name, value, "must be a JPEG, PNG or GIF image with a width and height (header decoded)")
     return path
@@ -242,7 +246,7 @@ def _tags(name: str, value: Any) -> dict[str, str]:
     if isinstance(value, str):
         try:
             tags = json.loads(value) if value.strip() else {}
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise _fail(name, value, shape) from None
     if not isinstance(tags, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in tags.items()

@@ -299,6 +299,22 @@ def test_full_width_digits_are_refused(name):
     assert "in ASCII digits" in refused(**{name: "\uff11\uff10"})
 
 
+@pytest.mark.parametrize("value", ["9" * 5000, "1" + "0" * 19, "1e3", "0x10", " ", "None"])
+def test_numbers_that_int_would_choke_on_or_misread_are_refused(value):
+    assert "must be a whole number from 1 to 65536" in refused(volume_size_gib=value)
+
+
+@pytest.mark.parametrize(
+    "value", ["assets", "assets/images/\x00.jpg", "x" * 5000 + ".jpg", "/root/../nonexistent"]
+)
+def test_image_paths_that_are_no_readable_file_are_one_line(value):
+    assert "must be an existing image file" in refused(image_file=value)
+
+
+def test_deeply_nested_tags_json_is_one_line():
+    assert "must be a JSON object of strings" in refused(tags="[" * 100000)
+
+
 def test_page_cache_seconds_range_and_why_zero_is_refused():
     assert settings(page_cache_seconds=1).page_cache_seconds == 1
     assert settings(page_cache_seconds=31536000).page_cache_seconds == 31536000
