@@ -400,15 +400,17 @@ class SiteSettings:
             raise _fail("volume_iops", None, f"required for {kind} ({low} to {high} IOPS)")
         if kind in VOLUME_IOPS and iops is not None:
             low, high = VOLUME_IOPS[kind]
+            if not low <= iops <= high:
+                raise _fail("volume_iops", iops, f"{kind} takes {low} to {high} IOPS")
             ratio = VOLUME_IOPS_PER_GIB[kind]
-            # gp3's baseline of 3000 IOPS comes with every size.
-            ceiling = min(high, max(ratio * size, GP3_BASELINE_IOPS if kind == "gp3" else 0))
-            if not low <= iops <= ceiling:
+            if iops > ratio * size:
+                # Without volume_iops a gp3 volume of any size gets the 3000 IOPS baseline, but
+                # aws-cdk-lib holds an explicit value to the ratio even below 6 GiB.
+                unset = ", or leave volume_iops unset for the 3000 IOPS baseline" if kind == "gp3" else ""
                 raise _fail(
                     "volume_iops",
                     iops,
-                    f"{kind} takes {low} to {ceiling} IOPS with {size} GiB "
-                    f"(at most {high}, and {ratio} per GiB)",
+                    f"{kind} takes at most {ratio} IOPS per GiB: {ratio * size} with {size} GiB{unset}",
                 )
         if kind != "gp3" and self.volume_throughput_mibps is not None:
             raise _fail(

@@ -225,24 +225,28 @@ def test_volume_sizes_per_type(volume_type, low, high):
 
 
 @pytest.mark.parametrize(
-    ("volume_type", "size", "top", "ratio", "most"),
-    [
-        ("gp3", 160, 80000, 500, 80000),  # 80000 IOPS needs 160 GiB at 500 per GiB
-        ("io1", 1280, 64000, 50, 64000),
-        ("io2", 512, 256000, 500, 256000),
-    ],
+    ("volume_type", "low", "top", "ratio"),
+    [("gp3", 3000, 80000, 500), ("io1", 100, 64000, 50), ("io2", 100, 256000, 500)],
 )
-def test_iops_limits_per_type(volume_type, size, top, ratio, most):
-    ok = settings(volume_type=volume_type, volume_size_gib=size, volume_iops=top)
-    assert ok.volume_iops == top
-    text = refused(volume_type=volume_type, volume_size_gib=size * 2, volume_iops=top + 1)
-    if top < 256000:
-        assert f"{volume_type} takes" in text
-        assert f"(at most {most}, and {ratio} per GiB)" in text
-    else:
-        assert text.endswith("must be a whole number from 100 to 256000")
+def test_iops_limits_per_type(volume_type, low, top, ratio):
+    size = top // ratio  # the smallest volume that takes the most IOPS
+    assert settings(volume_type=volume_type, volume_size_gib=size, volume_iops=top).volume_iops == top
+    assert settings(volume_type=volume_type, volume_size_gib=size, volume_iops=low).volume_iops == low
     text = refused(volume_type=volume_type, volume_size_gib=size - 1, volume_iops=top)
-    assert f"to {ratio * (size - 1)} IOPS with {size - 1} GiB" in text
+    assert text == (
+        f"setting 'volume_iops' = {top}: {volume_type} takes at most {ratio} IOPS per GiB: "
+        f"{ratio * (size - 1)} with {size - 1} GiB"
+        + (", or leave volume_iops unset for the 3000 IOPS baseline" if volume_type == "gp3" else "")
+    )
+    if top < 256000:  # beyond the type's own range, within the widest: the combined check
+        text = refused(volume_type=volume_type, volume_size_gib=size * 2, volume_iops=top + 1)
+        assert text == f"setting 'volume_iops' = {top + 1}: {volume_type} takes {low} to {top} IOPS"
+    else:  # beyond every type's range: the single check
+        text = refused(volume_type=volume_type, volume_size_gib=size * 2, volume_iops=top + 1)
+        assert text.endswith("must be a whole number from 100 to 256000")
+    if low > 100:
+        text = refused(volume_type=volume_type, volume_size_gib=size, volume_iops=low - 1)
+        assert text == f"setting 'volume_iops' = {low - 1}: {volume_type} takes {low} to {top} IOPS"
 
 
 def test_single_and_combined_iops_checks_agree():
@@ -250,17 +254,18 @@ def test_single_and_combined_iops_checks_agree():
     assert refused(volume_iops=256001) == (
         "setting 'volume_iops' = '256001': must be a whole number from 100 to 256000"
     )
-    assert "io1 takes 100 to 64000 IOPS" in refused(
-        volume_type="io1", volume_size_gib=16384, volume_iops=100000
+    assert refused(volume_type="io1", volume_size_gib=16384, volume_iops=100000) == (
+        "setting 'volume_iops' = 100000: io1 takes 100 to 64000 IOPS"
     )
     assert refused(volume_type="io2", volume_size_gib=4) == (
         "setting 'volume_iops' = None: required for io2 (100 to 256000 IOPS)"
     )
 
 
-def test_gp3_baseline_iops_comes_with_any_size():
-    assert settings(volume_size_gib=1, volume_iops=3000).volume_iops == 3000
-    assert "gp3 takes 3000 to 80000 IOPS" in refused(volume_size_gib=200, volume_iops=2999)
+def test_gp3_baseline_comes_without_volume_iops_at_any_size():
+    assert settings(volume_size_gib=1).volume_iops is None  # 3000 IOPS, gp3's baseline
+    assert settings(volume_size_gib=6, volume_iops=3000).volume_iops == 3000
+    assert "leave volume_iops unset" in refused(volume_size_gib=5, volume_iops=3000)
 
 
 def test_gp3_throughput_limits():
@@ -510,7 +515,7 @@ BAD_VALUES = [
     ({"volume_size_gib": "0"}, "setting 'volume_size_gib' = '0': must be a whole number from 1 to 65536"),
     ({"volume_size_gib": "5.5"}, "setting 'volume_size_gib' = '5.5': must be a whole number"),
     ({"volume_type": "st1"}, "setting 'volume_type' = 'st1': allowed values are gp3, gp2, io1, io2"),
-    ({"volume_iops": "2000"}, "setting 'volume_iops' = 2000: gp3 takes 3000 to 3000 IOPS with 5 GiB"),
+    ({"volume_iops": "2000"}, "setting 'volume_iops' = 2000: gp3 takes 3000 to 80000 IOPS"),
     ({"volume_throughput_mibps": "100"}, "setting 'volume_throughput_mibps' = '100': must be a whole number"),
     ({"volume_type": "gp2", "volume_iops": "3000"}, "setting 'volume_iops' = 3000: only gp3, io1 and io2"),
     ({"volume_type": "gp2", "volume_throughput_mibps": "200"}, "only gp3 volumes take a throughput"),
