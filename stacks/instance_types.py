@@ -43,7 +43,7 @@ INSTANCE_TYPES: frozenset[str] = _load() if DATA_FILE.exists() else frozenset()
 # variant after a dash (c7gn, m7i-flex, u7i-12tb, mac2-m2pro, p6e-gb200).
 # https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
 # Option "g" = AWS Graviton processor, "d" = instance store volumes.
-_FAMILY = re.compile(r"^(?P<series>[a-z]+?)(?P<generation>\d*)(?P<options>[a-z]*)(?P<variant>-.*)?$")
+_FAMILY = re.compile(r"^(?P<series>[a-z]+)(?P<generation>\d*)(?P<options>[a-z]*)(?P<variant>-.*)?$")
 
 # Arm64 families whose name carries no "g": the first-generation Graviton A1, and the
 # NVIDIA Grace Blackwell P6e-GB200 (Grace is an Arm CPU).
