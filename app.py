@@ -9,8 +9,9 @@ from stacks.settings import SettingsError, SiteSettings
 from stacks.site_app import add_site_stacks
 
 
-def main() -> int:
-    app = cdk.App()
+def main(app: cdk.App | None = None) -> int:
+    """Synthesize the site; exit status 1 with one line on stderr for a bad setting."""
+    app = app or cdk.App()
     try:
         settings = SiteSettings.from_context(app.node.get_all_context())
     except SettingsError as error:

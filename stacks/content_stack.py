@@ -47,7 +47,8 @@ class SiteContentStack(Stack):
             key_prefix=IMAGE_KEY_PREFIX,
             served_by=self.cdn.distribution,
         )
-        self.image_url = f"https://{self.cdn.domain_name}/{settings.image_key}"
+        # Percent-encoded: whatever the file is called, the URL is safe to pass anywhere.
+        self.image_url = f"https://{self.cdn.domain_name}/{settings.image_url_path}"
 
         CfnOutput(
             self,

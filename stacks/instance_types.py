@@ -1,28 +1,216 @@
-"""EC2 instance families and sizes known to the pinned aws-cdk-lib.
+"""Which EC2 instance types exist, and what the app needs to know about each one.
 
-Kept as constants so that validating a setting costs nothing at synth time;
-tests/unit/test_settings.py proves these sets equal what aws-cdk-lib itself knows.
+The list of real types is instance_types.txt next to this file: the ``InstanceType`` enum of
+botocore's EC2 service model, which is the list the EC2 API itself accepts, less the types
+that the CloudFormation validator bundled with the pinned aws-cdk-lib rejects in every region
+(synth runs that validator, so such a type could only fail there). Refresh it after upgrading
+awscli/botocore or aws-cdk-lib with:
+
+    .venv/bin/python -m stacks.instance_types --write
+
+Only families and sizes that occur together in that list are accepted, so impossible pairs
+such as t2.48xlarge or p5.nano never reach CloudFormation. What botocore does not say
+(CPU architecture, instance store, operating system support) follows from AWS's documented
+naming convention and the documented facts below, each with its source.
 """
 
-INSTANCE_FAMILIES = frozenset(
-    """
-    a1 c3 c4 c5 c5a c5ad c5d c5n c6a c6g c6gd c6gn c6i c6id c6in c7a c7g c7gd c7gn c7i
-    c7i-flex c8a c8g c8gd c8gn c8i c8i-flex d2 d3 d3en dl1 dl2q f1 f2 g3 g3s g4ad g4dn g5
-    g5g g6 g6e g7e gr6 h1 hpc6a hpc6id hpc7a hpc7g i3 i3en i4g i4i i7i i7ie i8g i8ge im4gn
-    inf1 inf2 is4gen m3 m4 m5 m5a m5ad m5d m5dn m5n m5zn m6a m6g m6gd m6i m6id m6idn m6in
-    m7a m7g m7gd m7i m7i-flex m8a m8g m8gd m8i m8i-flex m9g mac1 mac2 mac2-m1ultra mac2-m2
-    mac2-m2pro p2 p3 p3dn p4d p4de p5 p5e p5en parallel5-extended parallel5-extended-network
-    r3 r4 r5 r5a r5ad r5b r5d r5dn r5n r6a r6g r6gd r6i r6id r6idn r6in r7a r7g r7gd r7i
-    r7iz r8a r8g r8gb r8gd r8gn r8i r8i-flex t2 t3 t3a t4g trn1 trn1n trn2 trn2u u-12tb1
-    u-18tb1 u-24tb1 u-3tb1 u-6tb1 u-9tb1 u7i-12tb u7i-6tb u7i-8tb u7in-16tb u7in-24tb
-    u7in-32tb u7inh-32tb vt1 x1 x1e x2g x2gd x2idn x2iedn x2iezn x8g z1d
-    """.split()
-)
+from __future__ import annotations
 
-INSTANCE_SIZES = frozenset(
+import re
+import sys
+from pathlib import Path
+
+DATA_FILE = Path(__file__).with_name("instance_types.txt")
+_HEADER = """\
+# Every EC2 instance type the EC2 API accepts: the InstanceType enum of botocore's EC2
+# service model (botocore {botocore}), one type a line, less the {dropped} types that
+# @aws/cloudformation-validate {validator} (bundled with aws-cdk-lib {cdk}, run by synth)
+# reports as "not valid in any region".
+# Refresh (after upgrading awscli/botocore or aws-cdk-lib):
+#   .venv/bin/python -m stacks.instance_types --write
+"""
+
+
+def _load(path: Path = DATA_FILE) -> frozenset[str]:
+    lines = path.read_text(encoding="ascii").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+# (Empty only while --write creates the file for the first time.)
+INSTANCE_TYPES: frozenset[str] = _load() if DATA_FILE.exists() else frozenset()
+
+# Naming convention: series letters, generation digits, then option letters, then an optional
+# variant after a dash (c7gn, m7i-flex, u7i-12tb, mac2-m2pro, p6e-gb200).
+# https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
+# Option "g" = AWS Graviton processor, "d" = instance store volumes.
+_FAMILY = re.compile(r"^(?P<series>[a-z]+)(?P<generation>\d*)(?P<options>[a-z]*)(?P<variant>-.*)?$")
+
+# Arm64 families whose name carries no "g": the first-generation Graviton A1, and the
+# NVIDIA Grace Blackwell P6e-GB200 (Grace is an Arm CPU).
+# https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+_ARM64_WITHOUT_G = frozenset({"a1", "p6e-gb200"})
+
+# Storage optimized series: every type has instance store volumes (D, H, I, Im, Is).
+# https://docs.aws.amazon.com/ec2/latest/instancetypes/so.html
+_INSTANCE_STORE_SERIES = frozenset({"d", "h", "hi", "hs", "i", "im", "is"})
+# Families with instance store volumes that the name does not show ("d" absent).
+# https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html#gp_instance-store ,
+# .../co.html, .../mo.html, .../ac.html (the "Instance store specifications" tables), and
+# .../pg.html for the previous generation.
+_INSTANCE_STORE_FAMILIES = frozenset(
     """
-    nano micro small medium large xlarge 2xlarge 3xlarge 4xlarge 6xlarge 8xlarge 9xlarge
-    10xlarge 12xlarge 16xlarge 18xlarge 24xlarge 32xlarge 48xlarge 56xlarge 96xlarge
-    112xlarge 224xlarge 480xlarge metal metal-16xl metal-24xl metal-32xl metal-48xl
+    c1 c3 cc2 cg1 cr1 m1 m2 m3 r3 g2 x1 x1e
+    dl1 f1 f2 g5 g6 g6e g6f gr6 gr6f g7e p5 p5e p5en p6-b200 p6-b300 p6e-gb200
+    trn1 trn1n trn2 trn2u
     """.split()
 )
+# Families whose storage this module does not know for sure. They are treated like
+# instance-store types: their alarm reboots instead of recovering, which is always allowed,
+# whereas a recover action CloudWatch refuses would fail the deployment.
+_STORAGE_UNVERIFIED = frozenset({"dl2q", "g7", "hpc8a", "x8i"})
+
+# Families the app refuses, with the reason shown to the user.
+UNSUPPORTED_FAMILIES = {
+    # "Amazon Linux 2023 does not support A1 instances."
+    # https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_batch.EcsMachineImageType.html
+    "a1": "AL2023, the web server's operating system, does not support A1 instances",
+}
+# Mac instances run macOS only, on Dedicated Hosts.
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-mac-instances.html
+_MAC_REASON = "Mac instances run macOS on Dedicated Hosts only, not AL2023 on shared tenancy"
+
+
+def family(instance_type: str) -> str:
+    return instance_type.partition(".")[0]
+
+
+def _parts(instance_type: str) -> re.Match[str]:
+    match = _FAMILY.match(family(instance_type))
+    if match is None:  # every family in the data file matches; tests prove it
+        raise ValueError(f"not an instance family: {instance_type!r}")
+    return match
+
+
+def unsupported_reason(instance_type: str) -> str | None:
+    """Why the app cannot run on ``instance_type``, or None if it can."""
+    name = family(instance_type)
+    if name.startswith("mac"):
+        return _MAC_REASON
+    return UNSUPPORTED_FAMILIES.get(name)
+
+
+def is_arm64(instance_type: str) -> bool:
+    name = family(instance_type)
+    return name in _ARM64_WITHOUT_G or "g" in _parts(instance_type)["options"]
+
+
+def has_instance_store(instance_type: str) -> bool:
+    parts = _parts(instance_type)
+    return (
+        "d" in parts["options"]
+        or parts["series"] in _INSTANCE_STORE_SERIES
+        or family(instance_type) in _INSTANCE_STORE_FAMILIES
+    )
+
+
+def supports_recovery(instance_type: str) -> bool:
+    """Whether a CloudWatch alarm may take the EC2 recover action on this type.
+
+    CloudWatch refuses the recover action for instances with instance store volumes
+    ("Has only EBS volumes (do not configure instance store volumes)").
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-recover.html
+    Bare metal types and families of unverified storage are treated the same way: a reboot
+    is always allowed, a refused recover action would fail the deployment.
+    """
+    return not (
+        has_instance_store(instance_type)
+        or family(instance_type) in _STORAGE_UNVERIFIED
+        or instance_type.partition(".")[2].startswith("metal")
+    )
+
+
+def _botocore_instance_types() -> tuple[str, list[str]]:
+    import botocore
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ec2")
+    return botocore.__version__, sorted(model.shape_for("InstanceType").enum)
+
+
+# Runs the validator on templates of one instance per type; prints the types it refuses.
+_VALIDATE_JS = """
+const [moduleDir, ...files] = process.argv.slice(1);
+const v = require(moduleDir);
+const engine = new v.CompositeEngine();
+const refused = [];
+for (const file of files) {
+  const report = engine.validateTemplate(new v.TemplateFile(file), {detailLevel: 'STANDARD'});
+  for (const d of report.diagnostics) {
+    const m = /^'(.+)' is not valid in any region$/.exec(d.message);
+    if (d.ruleId === 'E3628' && m) refused.push(m[1]);
+  }
+}
+console.log(JSON.stringify({version: v.version(), refused}));
+"""
+
+
+def _refused_by_cloudformation_validate(types: list[str]) -> tuple[str, str, set[str]]:
+    import json
+    import shutil
+    import subprocess
+    import tarfile
+    import tempfile
+    from importlib.util import find_spec
+
+    # The package's files, without importing it (which would start a jsii kernel).
+    spec = find_spec("aws_cdk")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("aws-cdk-lib not found: run this with the project's virtual environment")
+    jsii_dir = Path(next(iter(spec.submodule_search_locations))) / "_jsii"
+    (tarball,) = jsii_dir.glob("aws-cdk-lib@*.jsii.tgz")
+    cdk_version = tarball.name.removeprefix("aws-cdk-lib@").removesuffix(".jsii.tgz")
+    module = "package/node_modules/@aws/cloudformation-validate"
+    node = shutil.which("node", path=str(Path(sys.executable).parent)) or shutil.which("node")
+    if node is None:
+        sys.exit("node not found: run this with the project's virtual environment")
+    with tempfile.TemporaryDirectory() as work:
+        with tarfile.open(tarball) as archive:
+            members = [m for m in archive.getmembers() if m.name.startswith(module + "/")]
+            archive.extractall(work, members=members, filter="data")
+        files = []
+        for start in range(0, len(types), 400):  # the validator takes 500 resources at most
+            resources = {
+                f"I{i}": {
+                    "Type": "AWS::EC2::Instance",
+                    "Properties": {"InstanceType": name, "ImageId": "ami-0123456789abcdef0"},
+                }
+                for i, name in enumerate(types[start : start + 400])
+            }
+            path = Path(work) / f"t{start}.json"
+            path.write_text(json.dumps({"Resources": resources}))
+            files.append(str(path))
+        out = subprocess.run(
+            [node, "-e", _VALIDATE_JS, str(Path(work) / module), *files],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    result = json.loads(out)
+    return result["version"], cdk_version, set(result["refused"])
+
+
+def render() -> str:
+    botocore_version, types = _botocore_instance_types()
+    validator, cdk, refused = _refused_by_cloudformation_validate(types)
+    kept = [name for name in types if name not in refused]
+    header = _HEADER.format(
+        botocore=botocore_version, dropped=len(types) - len(kept), validator=validator, cdk=cdk
+    )
+    return header + "".join(f"{name}\n" for name in kept)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python -m stacks.instance_types --write")
+    DATA_FILE.write_text(render(), encoding="ascii")
+    print(f"wrote {DATA_FILE}", file=sys.stderr)

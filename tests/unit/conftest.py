@@ -10,6 +10,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
+from cdk_context import CDK_FEATURE_FLAGS
 
 from stacks.settings import SiteSettings
 from stacks.site_app import SiteStacks, add_site_stacks
@@ -52,13 +53,8 @@ class SynthesizedApp:
         return json.loads((self.outdir / "validation-report.json").read_text())
 
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# The feature flags the CLI passes from cdk.json: tests must synthesize exactly what `cdk synth` does.
-CDK_JSON_CONTEXT = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
-
-
 def synthesize(context: dict[str, str], outdir: Path) -> SynthesizedApp:
-    app = cdk.App(outdir=str(outdir), context={**CDK_JSON_CONTEXT, **context})
+    app = cdk.App(outdir=str(outdir), context={**CDK_FEATURE_FLAGS, **context})
     settings = SiteSettings.from_context(app.node.get_all_context())
     stacks = add_site_stacks(app, settings)
     assembly = app.synth()

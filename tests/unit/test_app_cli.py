@@ -1,37 +1,141 @@
-"""The CLI path a user takes: `cdk synth -c name=value` with a bad value."""
+"""The path a user takes: `cdk synth -c name=value`, or `python app.py`, with bad values.
+
+Both run in a scratch directory whose cdk.json holds only the project's feature flags, so that
+settings a user keeps in the real cdk.json for their own deployment cannot change the outcome.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
+from cdk_context import CDK_FEATURE_FLAGS, PROJECT_ROOT, feature_flags
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from stacks.settings import SettingsError, SiteSettings
+
 CDK_CLI = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"  # what `npx cdk` runs, without npx's start-up
+QUIET_CDK = {"CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "1"}
+
+
+def scratch_project(tmp_path: Path) -> Path:
+    """A directory with a cdk.json that runs this project's app.py with only the feature flags."""
+    project = tmp_path / "project"
+    project.mkdir()
+    app = f"{sys.executable} {PROJECT_ROOT / 'app.py'}"
+    (project / "cdk.json").write_text(json.dumps({"app": app, "context": CDK_FEATURE_FLAGS}))
+    return project
 
 
 @pytest.mark.skipif(not CDK_CLI.exists(), reason="run `make synth` first")
 def test_cli_synth_with_a_bad_setting_prints_one_line_and_fails(tmp_path):
+    out = tmp_path / "cdk.out"
     result = subprocess.run(
-        [
-            str(CDK_CLI),
-            "synth",
-            "--quiet",
-            "-o",
-            str(tmp_path),
-            "-c",
-            "volume_size_gib=0",
-        ],
-        cwd=PROJECT_ROOT,
+        [str(CDK_CLI), "synth", "--quiet", "-o", str(out), "-c", "volume_size_gib=0"],
+        cwd=scratch_project(tmp_path),
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "1"},
+        env={**os.environ, **QUIET_CDK},
     )
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: setting 'volume_size_gib' = '0': must be a whole number from 1 to 16384"]
+    assert errors == ["error: setting 'volume_size_gib' = '0': must be a whole number from 1 to 65536"]
     assert "Traceback" not in result.stderr
-    assert not list(tmp_path.glob("*.template.json"))
+    assert not list(out.glob("*.template.json"))
+
+
+# Values that once ended in a traceback or a validation dump, or passed silently.
+FORMER_FAILURES = {
+    "io2 below 4 GiB": (
+        {"volume_type": "io2", "volume_size_gib": "3", "volume_iops": "100"},
+        "error: setting 'volume_size_gib' = 3: io2 volumes take 4 to 65536 GiB",
+    ),
+    "impossible pair": (
+        {"instance_type": "t4g.metal"},
+        "error: setting 'instance_type' = 't4g.metal': t4g comes in nano, micro, small, medium, "
+        "large, xlarge, 2xlarge",
+    ),
+    "mac": (
+        {"instance_type": "mac2-m2.metal"},
+        "error: setting 'instance_type' = 'mac2-m2.metal': not supported: Mac instances run macOS "
+        "on Dedicated Hosts only, not AL2023 on shared tenancy",
+    ),
+    "tag characters": (
+        {"tags": '{"team": "a<b>"}'},
+        "error: setting 'tags' = '{\"team\": \"a<b>\"}': tags may hold letters, digits, spaces "
+        "and + - = . _ : / @ only",
+    ),
+    "UK": (
+        {"geo_allowlist": "UK"},
+        "error: setting 'geo_allowlist' = 'UK': 'UK' is not an ISO 3166-1 code: the United Kingdom is GB",
+    ),
+    "full-width digits": (
+        {"volume_size_gib": "\uff11\uff10"},
+        "error: setting 'volume_size_gib' = '\uff11\uff10': must be a whole number from 1 to 65536 "
+        "in ASCII digits",
+    ),
+}
+
+# Runs app.main() once per context in one Python process (one jsii start-up for all of them)
+# and reports each exit status, stderr, whether a template was written, and any exception.
+_RUN_CASES = textwrap.dedent(
+    """
+    import contextlib, io, json, os, sys, traceback
+    sys.path.insert(0, sys.argv[1])
+    import aws_cdk as cdk
+    import app
+    results = []
+    for index, context in enumerate(json.loads(sys.argv[2])):
+        outdir = os.path.join(sys.argv[3], str(index))
+        stderr = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(stderr):
+                code = app.main(cdk.App(context=context, outdir=outdir))
+        except BaseException:
+            code, stderr = "exception", io.StringIO(traceback.format_exc())
+        written = os.path.isdir(outdir) and any(n.endswith(".template.json") for n in os.listdir(outdir))
+        results.append({"code": code, "stderr": stderr.getvalue(), "written": written})
+    print(json.dumps(results))
+    """
+)
+
+
+def test_app_prints_one_line_for_each_formerly_failing_value(tmp_path):
+    contexts = [{**CDK_FEATURE_FLAGS, **context} for context, _ in FORMER_FAILURES.values()]
+    # A real type of a family aws-cdk-lib cannot parse: synthesizes, no traceback.
+    contexts.append({**CDK_FEATURE_FLAGS, "instance_type": "u-3tb1.56xlarge"})
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_CASES, str(PROJECT_ROOT), json.dumps(contexts), str(tmp_path)],
+        cwd=scratch_project(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **QUIET_CDK},
+        check=True,
+    )
+    results = json.loads(result.stdout.splitlines()[-1])
+    for (case, (_, line)), outcome in zip(FORMER_FAILURES.items(), results, strict=False):
+        assert outcome == {"code": 1, "stderr": line + "\n", "written": False}, case
+    assert results[-1] == {"code": 0, "stderr": "", "written": True}
+
+
+def test_settings_kept_in_cdk_json_never_reach_the_unit_fixtures(tmp_path, dev_app):
+    cdk_json = json.loads((PROJECT_ROOT / "cdk.json").read_text())
+    # What a user might keep for their own deployment, bad value included.
+    cdk_json["context"].update({"environment": "prod", "volume_size_gib": "0", "tags": '{"a": "b"}'})
+    path = tmp_path / "cdk.json"
+    path.write_text(json.dumps(cdk_json))
+    with pytest.raises(SettingsError):
+        SiteSettings.from_context(cdk_json["context"])
+
+    flags = feature_flags(path)
+    assert flags == CDK_FEATURE_FLAGS
+    assert all(key.startswith("@") for key in flags)
+    assert SiteSettings.from_context(flags) == SiteSettings.from_context({})
+    # The session fixtures are built the same way: defaults, whatever cdk.json holds.
+    assert dev_app.settings == SiteSettings.from_context({})

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import re
 
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+from constructs.server_alarms import ServerAlarms
 from constructs.site_configuration import ASSETS, PARAMETERS, SCHEDULE
 from constructs.web_server import bootstrap_user_data
 from template_queries import only_resource, resources_of
+
+from stacks.settings import SiteSettings
 
 
 def _web(app):
@@ -589,3 +594,27 @@ def test_outputs_a_user_can_click_or_copy(dev_app):
     image_url = outputs["ImageUrl"]["Value"]["Fn::Join"][1]
     assert image_url[0] == "https://"
     assert image_url[-1] == "/images/site-image.jpg"
+
+
+def test_instance_types_that_cannot_be_recovered_get_no_recover_action():
+    """EC2 refuses the recover action for instance store; the alarm then only reports."""
+    app = cdk.App()
+    stack = cdk.Stack(app, "Alarms")
+    ServerAlarms(
+        stack,
+        "Alarms",
+        instance_id="i-0123456789abcdef0",
+        site_name="Site",
+        distribution_id="E2QWRUHAPOMQZL",
+        recover=False,
+        alarm_email=None,
+    )
+    alarms = Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm")
+    system = next(a for a in alarms.values() if a["Properties"]["MetricName"] == "StatusCheckFailed_System")
+    assert "AlarmActions" not in system["Properties"]
+    assert "stop and start" in system["Properties"]["AlarmDescription"]
+    instance = next(
+        a for a in alarms.values() if a["Properties"]["MetricName"] == "StatusCheckFailed_Instance"
+    )
+    assert "ec2:reboot" in str(instance["Properties"]["AlarmActions"])
+    assert SiteSettings.from_context({"instance_type": "c5d.large"}).instance_supports_recovery is False
