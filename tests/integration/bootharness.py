@@ -28,7 +28,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 BOOT_SRC = REPO / "assets" / "boot"
-TEMPLATE_SRC = REPO / "assets" / "site" / "index.html.tmpl"
+SITE_SRC = REPO / "assets" / "site"
 DRIVER = HERE / "ns_driver.sh"
 SHIMS = HERE / "shims"
 
@@ -184,7 +184,8 @@ class Sandbox:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.boot_dir = root / "opt" / "site-boot"
+        self.install_dir = root / "opt" / "site-boot"
+        self.boot_dir = self.install_dir / "boot"
         self.shim_dir = root / "shims"
         self.by_id_dir = root / "dev" / "disk" / "by-id"
         self.dev_dir = root / "dev"
@@ -208,10 +209,9 @@ class Sandbox:
         ):
             d.mkdir(parents=True, exist_ok=True)
         self.fstab.write_text("")
-        # The deployed layout: assets/boot/* and the template, flat in one dir.
-        for src in [*BOOT_SRC.iterdir(), TEMPLATE_SRC]:
-            if src.is_file():
-                shutil.copy2(src, self.boot_dir / src.name)
+        # The deployed layout: a mirror of assets/boot and assets/site.
+        shutil.copytree(BOOT_SRC, self.boot_dir, dirs_exist_ok=True)
+        shutil.copytree(SITE_SRC, self.install_dir / "site")
         shutil.copytree(SHIMS, self.shim_dir)
         self.set_aws(volume_id=VOLUME_ID)
         self.drop_in = self.systemd_dir / "httpd.service.d" / "10-document-root.conf"

@@ -42,7 +42,9 @@ def test_host_paths_come_from_the_environment_with_aws_defaults():
         "ATTACH_WAIT_SECONDS": "1800",
     }.items():
         assert re.search(rf"^{name}=\$\{{{name}:-{re.escape(default)}\}}$", common, re.M), name
-    assert re.search(r"^PAGE_TEMPLATE=\$\{PAGE_TEMPLATE:-\$BOOT_DIR/index.html.tmpl\}$", common, re.M)
+    assert re.search(
+        r"^PAGE_TEMPLATE=\$\{PAGE_TEMPLATE:-\$\{BOOT_DIR%/\*\}/site/index.html.tmpl\}$", common, re.M
+    )
 
 
 @pytest.mark.parametrize(
