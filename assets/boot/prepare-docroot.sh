@@ -279,6 +279,7 @@ ensure_fstab_entry() {
   [[ ! -s $FSTAB ]] || cp -p "$FSTAB" "$FSTAB.site-boot.bak"
   # Rewrite in place, never rename over it: the file may be a bind mount.
   printf '%s' "$new" >"$FSTAB"
+  request_daemon_reload
   log "wrote fstab entry: $wanted"
 }
 

@@ -38,6 +38,8 @@ REGION = "eu-west-1"
 IMAGE_URL = "https://d111111abcdef8.cloudfront.net/images/site-image.jpg"
 # What the CDK side exports: a UUID, sent by CloudFront as X-Origin-Verify.
 ORIGIN_TOKEN = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
+# The viewer's host name: the site distribution's domain.
+SITE_DOMAIN = "d222222abcdef8.cloudfront.net"
 VOLUME_SIZE = "320M"
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -216,6 +218,9 @@ class Sandbox:
         self.set_aws(volume_id=VOLUME_ID)
         self.drop_in = self.systemd_dir / "httpd.service.d" / "10-document-root.conf"
         self.origin_verify_conf = self.httpd_conf_dir / "origin-verify.conf"
+        self.server_name_conf = self.httpd_conf_dir / "server-name.conf"
+        self.env_file = root / "etc" / "site-boot" / "site.env"
+        self.run_dir = root / "run" / "site-boot"
         self._runs = 0
 
     def link_device(self, volume: LoopVolume, name: str | None = None) -> Path:
@@ -258,6 +263,10 @@ class Sandbox:
             "SYSTEMD_DIR": str(self.systemd_dir),
             "HTTPD_CONF_DIR": str(self.httpd_conf_dir),
             "ORIGIN_VERIFY_TOKEN": ORIGIN_TOKEN,
+            "SITE_DOMAIN": SITE_DOMAIN,
+            "RUN_DIR": str(self.run_dir),
+            "INSTALL_DIR": str(self.install_dir),
+            "ENV_FILE": str(self.env_file),
             "LOG_FILE": str(self.log_file),
             "LOCK_FILE": str(self.root / "site-boot.lock"),
             "DEVICE_CANDIDATES": f"{self.dev_dir}/sdf {self.dev_dir}/xvdf",
@@ -342,6 +351,9 @@ class Namespace:
 
     def start_apache(self, config: Path) -> int:
         return int(self._command(f"apache {config}"))
+
+    def reload_apache(self) -> None:
+        assert self._command("reload") == "0"
 
     def path(self, host_path: Path | str) -> Path:
         """A path as the namespace sees it (with its mounts)."""
@@ -448,6 +460,7 @@ DocumentRoot "{sandbox.docroot}"
   Require all granted
 </Directory>
 DirectoryIndex index.html
+Include "{sandbox.server_name_conf}"
 Include "{sandbox.origin_verify_conf}"
 """
     )
@@ -473,3 +486,22 @@ class ServedSite:
     sandbox: Sandbox
     namespace: Namespace
     mount_source: str
+
+
+def serve(sandbox: Sandbox, ns: Namespace) -> str:
+    """Start Debian's apache2 on the booted sandbox; the site's base URL."""
+    port = free_port()
+    ns.start_apache(apache_config(sandbox, port))
+    try:
+        wait_for_port(port)
+    except OSError:
+        error_log = sandbox.root / "apache" / "error.log"
+        detail = error_log.read_text() if error_log.exists() else ""
+        pytest.fail(f"apache2 did not listen on 127.0.0.1:{port}: {detail}")
+    return f"http://127.0.0.1:{port}/"
+
+
+def require_apache() -> None:
+    require("apache2")
+    if not Path("/usr/lib/apache2/modules/mod_mpm_event.so").exists():
+        pytest.skip("apache2 modules not found in /usr/lib/apache2/modules")
