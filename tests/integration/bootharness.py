@@ -157,6 +157,12 @@ class LoopVolume:
             lines.append(f"umount {shlex.quote(mnt)}")
             run("unshare", "--mount", "bash", "-c", "\n".join(lines))
 
+    def grow(self, size: str) -> None:
+        """Enlarge the volume, as ModifyVolume does: the backing file grows and
+        the loop device is told its new size (NVMe reports it by itself)."""
+        run("truncate", "-s", size, str(self.image))
+        run("losetup", "-c", self.dev)
+
     def detach(self) -> None:
         deadline = time.monotonic() + 15
         while True:
