@@ -41,6 +41,20 @@ ORIGIN_TOKEN = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
 # The viewer's host name: the site distribution's domain.
 SITE_DOMAIN = "d222222abcdef8.cloudfront.net"
 VOLUME_SIZE = "320M"
+# What the deployment passes (the association's parameters); everything else in
+# Sandbox.env() is the machine itself (its paths, its tools' settings).
+DEPLOYMENT_KEYS = (
+    "VOLUME_ID",
+    "DEVICE_NAME",
+    "IMAGE_URL",
+    "SITE_DOMAIN",
+    "ORIGIN_TOKEN_SECRET_ID",
+    "FALLBACK_BUCKET",
+    "DISTRIBUTION_ID",
+    "SITE_NAME",
+    "AWS_REGION",
+    "ORIGIN_VERIFY_TOKEN",
+)
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BASE_TOOLS = (
@@ -190,7 +204,7 @@ class Sandbox:
     AWS view where the volume is not attached to it.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, installed: bool = True) -> None:
         self.root = root
         self.install_dir = root / "opt" / "site-boot"
         self.boot_dir = self.install_dir / "boot"
@@ -218,8 +232,12 @@ class Sandbox:
             d.mkdir(parents=True, exist_ok=True)
         self.fstab.write_text("")
         # The deployed layout: a mirror of assets/boot and assets/site.
-        shutil.copytree(BOOT_SRC, self.boot_dir, dirs_exist_ok=True)
-        shutil.copytree(SITE_SRC, self.install_dir / "site")
+        if installed:
+            shutil.copytree(BOOT_SRC, self.boot_dir, dirs_exist_ok=True)
+            shutil.copytree(SITE_SRC, self.install_dir / "site")
+        else:
+            self.boot_dir.rmdir()
+            self.install_dir.rmdir()
         shutil.copytree(SHIMS, self.shim_dir)
         self.set_aws(volume_id=VOLUME_ID)
         self.drop_in = self.systemd_dir / "httpd.service.d" / "10-document-root.conf"
@@ -284,9 +302,27 @@ class Sandbox:
             "BLKID_FILE": str(self.root / "blkid.tab"),
             "AWS_SIM_DIR": str(self.aws_dir),
             "SHIM_LOG_DIR": str(self.calls_dir),
+            # The systemctl stand-in runs units inside this root, with the
+            # machine's settings from this file, RestartSec divided by 30.
+            "SHIM_ROOT": str(self.root),
+            "SHIM_MACHINE_ENV": str(self.root / "machine.env"),
+            "SHIM_RESTART_SEC_DIVISOR": "30",
+            "SHIM_RESTART_BOUND_SECONDS": "30",
         }
         env.update({k: str(v) for k, v in overrides.items()})
         return env
+
+    def staging(self, name: str = "staging") -> Path:
+        """The site asset unpacked, as the association's document does it."""
+        staging = self.root / name
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(BOOT_SRC, staging / "boot")
+        shutil.copytree(SITE_SRC, staging / "site")
+        return staging
+
+    def journal(self, unit: str = "site-boot.service") -> str:
+        path = self.calls_dir / "journal" / unit
+        return path.read_text() if path.exists() else ""
 
     def next_run_files(self) -> tuple[Path, Path]:
         self._runs += 1
@@ -355,6 +391,23 @@ class Namespace:
         elapsed = time.monotonic() - start
         return BootResult(rc, out.read_text(), elapsed)
 
+    def apply(self, staging: Path, **env: str | int) -> BootResult:
+        """Run apply.sh from a staging tree, as the association's document does.
+
+        The deployment's values are its environment; the machine's own
+        settings go to the file the systemctl stand-in gives to the unit.
+        """
+        full = self.sandbox.env(**env)
+        machine = {k: v for k, v in full.items() if k not in DEPLOYMENT_KEYS}
+        Path(full["SHIM_MACHINE_ENV"]).write_text("".join(f"{k}={v}\n" for k, v in machine.items()))
+        script, out = self.sandbox.next_run_files()
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in full.items())
+        script.write_text("cd /\n" + exports + f"exec bash {staging}/boot/apply.sh {staging}\n")
+        start = time.monotonic()
+        rc = int(self._command(f"run {script} {out}"))
+        elapsed = time.monotonic() - start
+        return BootResult(rc, out.read_text(), elapsed)
+
     def start_apache(self, config: Path) -> int:
         return int(self._command(f"apache {config}"))
 
@@ -408,8 +461,8 @@ class Harness:
         self._stack.callback(vol.detach)
         return vol
 
-    def sandbox(self) -> Sandbox:
-        return Sandbox(self._subdir("instance"))
+    def sandbox(self, *, installed: bool = True) -> Sandbox:
+        return Sandbox(self._subdir("instance"), installed=installed)
 
     def namespace(self, sandbox: Sandbox) -> Namespace:
         ns = Namespace(sandbox)
