@@ -20,6 +20,8 @@ def test_every_step_script_is_strict_bash():
         "prepare-docroot.sh",
         "configure-httpd.sh",
         "seed-page.sh",
+        "apply.sh",
+        "os-update.sh",
     } <= names
     for script in EXECUTABLE:
         lines = script.read_text().splitlines()
