@@ -314,6 +314,8 @@ def test_enlarged_volume_grows_online_with_every_file_intact(harness, volume, la
         assert f"growing partition 1 of {volume.dev}" in result.output
         assert len(partition_table(volume.dev)["partitions"]) == 1
         assert int(run("blockdev", "--getsize64", fsdev).stdout) > 630 * 1024 * 1024
+        # The GPT's backup header moved to the new end of the disk.
+        assert "No errors detected" in run("sfdisk", "--verify", volume.dev).stdout
     if probe(fsdev)["TYPE"] == "ext4" and not has_cap_sys_resource():
         # The kernel refuses (EPERM); the boot goes on at the old size.
         assert "WARNING: growing the filesystem" in result.output
