@@ -21,7 +21,7 @@ BOOT_UNIT=site-boot.service
 TIMERS=(site-sync.timer site-health.timer)
 JOURNAL_LINES=${JOURNAL_LINES:-80}
 # What ENV_FILE holds, in this order; unset values are left out.
-ENV_KEYS=(VOLUME_ID DEVICE_NAME IMAGE_URL SITE_DOMAIN ORIGIN_TOKEN_SECRET_ID
+ENV_KEYS=(VOLUME_ID DEVICE_NAME VOLUME_SIZE_GIB IMAGE_URL SITE_DOMAIN ORIGIN_TOKEN_SECRET_ID
   FALLBACK_BUCKET DISTRIBUTION_ID SITE_NAME AWS_REGION ORIGIN_VERIFY_TOKEN)
 
 STAGING=${1:-}
@@ -56,6 +56,7 @@ check() {
 
 LABEL='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 check VOLUME_ID required '^vol-([0-9a-f]{8}|[0-9a-f]{17})$' 'vol- and 8 or 17 hex digits'
+check VOLUME_SIZE_GIB optional '^[1-9][0-9]{0,4}$' 'a whole number of GiB from 1 to 99999'
 check DEVICE_NAME required '^/dev/(sd|xvd)[b-z]$' '/dev/sd[b-z] or /dev/xvd[b-z]'
 check IMAGE_URL required "^https://$LABEL(\\.$LABEL)*(:[0-9]{1,5})?/[A-Za-z0-9._~:/?#@!&()*+,;=%-]*\$" \
   'https://<host>/<path>, without spaces, quotes, backslashes, $ or angle brackets'

@@ -300,6 +300,28 @@ read_sysfs() {
   [[ $read_sysfs_into =~ ^[0-9]+$ ]]
 }
 
+# The deployment says how large the volume is (VOLUME_SIZE_GIB). Right after
+# a modification, EBS may not show the new size yet: wait for it up to
+# DEVICE_WAIT_SECONDS, so that this run grows what it can. On timeout the
+# run goes on at the current size; a later run grows the rest.
+wait_for_volume_size() {
+  local wanted deadline
+  [[ $VOLUME_SIZE_GIB =~ ^[1-9][0-9]{0,4}$ ]] || return 0
+  wanted=$((VOLUME_SIZE_GIB * 1024 * 1024 * 1024))
+  device_size "$DISK"
+  ((SIZE < wanted)) || return 0
+  log "$DISK is $SIZE bytes, the volume is $VOLUME_SIZE_GIB GiB; waiting up to ${DEVICE_WAIT_SECONDS}s for the new size"
+  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
+  until device_size "$DISK" && ((SIZE >= wanted)); do
+    if (($(now_ms) >= deadline)); then
+      log "WARNING: $DISK is still $SIZE bytes after ${DEVICE_WAIT_SECONDS}s; growing what there is"
+      return 0
+    fi
+    sleep "$DEVICE_POLL_SECONDS"
+  done
+  log "$DISK is now $SIZE bytes"
+}
+
 # Grow FSDEV's partition to the end of DISK when the disk has grown.
 grow_partition() {
   local part=${FSDEV##*/} disk=${DISK##*/} number start size disk_size after rc=0
@@ -432,6 +454,7 @@ fi
 
 # Growing never decides whether the site is served: a failure is logged and
 # the next run tries again.
+wait_for_volume_size
 grow_partition || true
 grow_filesystem || true
 

@@ -164,6 +164,7 @@ def test_a_copy_from_before_releases_is_kept_until_the_scripts_change(harness, v
 BAD = {
     "VOLUME_ID": "vol-xyz",
     "DEVICE_NAME": "/dev/sda1; reboot",
+    "VOLUME_SIZE_GIB": "0",
     "IMAGE_URL": "https://d111.cloudfront.net/a b.jpg",
     "SITE_DOMAIN": "-bad-.example.com",
     "ORIGIN_TOKEN_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:123:secret:x y",
@@ -186,7 +187,7 @@ def test_invalid_values_are_refused_with_one_line_each_and_nothing_changes(harne
     for name in BAD:
         assert len([e for e in errors if f"ERROR: {name} " in e]) == 1, (name, errors)
     assert "short'token" not in result.output
-    assert "10 invalid value(s); nothing was changed" in result.output
+    assert "11 invalid value(s); nothing was changed" in result.output
     assert not sandbox.install_dir.exists()
     assert not sandbox.env_file.exists()
     assert not (sandbox.systemd_dir / UNIT).exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -338,3 +339,34 @@ def test_enlarged_volume_grows_online_with_every_file_intact(harness, volume, la
     assert after_reboot.returncode == 0, after_reboot.output
     assert "growing" not in after_reboot.output
     assert tree_digests(rebooted.path(sandbox.docroot)) == before
+
+
+def test_growth_waits_for_the_size_the_deployment_names(harness, volume):
+    """Right after ModifyVolume, EBS may show the old size for a while; the
+    run started by the association's new VOLUME_SIZE_GIB waits for it."""
+    sandbox, ns = harness.instance(volume)
+    assert ns.boot().returncode == 0
+    (ns.path(sandbox.docroot) / "keep.txt").write_text("kept\n")
+
+    # The size never arrives within the wait: the run goes on and succeeds.
+    late = ns.boot(VOLUME_SIZE_GIB=2, DEVICE_WAIT_SECONDS=1)
+    assert late.returncode == 0, late.output
+    assert "WARNING: " + volume.dev + " is still" in late.output
+    assert "enable --now httpd" in sandbox.calls("systemctl")
+
+    grow = threading.Timer(1.5, volume.grow, args=("1G",))
+    grow.start()
+    try:
+        result = ns.boot(VOLUME_SIZE_GIB=1, DEVICE_WAIT_SECONDS=20)
+    finally:
+        grow.cancel()
+        grow.join()
+
+    assert result.returncode == 0, result.output
+    assert result.elapsed >= 1.5
+    assert "the volume is 1 GiB; waiting up to 20s for the new size" in result.output
+    assert df_bytes(ns.path(sandbox.docroot)) > 900 * 1024 * 1024
+    assert (ns.path(sandbox.docroot) / "keep.txt").read_text() == "kept\n"
+    again = ns.boot(VOLUME_SIZE_GIB=1)
+    assert "waiting" not in again.output
+    assert "growing" not in again.output
