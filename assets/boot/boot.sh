@@ -5,14 +5,18 @@
 # page and start httpd. Safe to run again at any time: a re-run changes
 # nothing and loses nothing.
 #
+# Run by site-boot.service (at every boot, and by apply.sh for every
+# deployment) with the values of /etc/site-boot/site.env; safe to run by hand.
 # Required environment: VOLUME_ID, IMAGE_URL. DEVICE_NAME defaults to
 # /dev/sdf. INSTANCE_ID and AWS_REGION come from IMDSv2 unless set. See
 # docs/boot.md for every variable.
 #
 # The step scripts sit next to this file and are run with bash, so they work
-# even where the copy lost its executable bits.
+# even where the copy lost its executable bits. BOOT_DIR is the physical
+# release directory, so a run finishes with the scripts it started with even
+# if apply.sh installs a new release meanwhile.
 set -euo pipefail
-BOOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BOOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 export BOOT_DIR
 # shellcheck source=common.sh
 source "$BOOT_DIR/common.sh"

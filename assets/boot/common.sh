@@ -12,6 +12,8 @@ BY_ID_DIR=${BY_ID_DIR:-/dev/disk/by-id}
 SYSTEMD_DIR=${SYSTEMD_DIR:-/etc/systemd/system}
 LOG_FILE=${LOG_FILE:-/var/log/site-boot.log}
 LOCK_FILE=${LOCK_FILE:-/run/site-boot.lock}
+INSTALL_DIR=${INSTALL_DIR:-/opt/site-boot}
+ENV_FILE=${ENV_FILE:-/etc/site-boot/site.env}
 DEVICE_NAME=${DEVICE_NAME:-/dev/sdf}
 DEVICE_CANDIDATES=${DEVICE_CANDIDATES:-/dev/sdf /dev/xvdf}
 DEVICE_WAIT_SECONDS=${DEVICE_WAIT_SECONDS:-180}
@@ -28,12 +30,17 @@ IMAGE_URL=${IMAGE_URL:-}
 INSTANCE_ID=${INSTANCE_ID:-}
 AWS_REGION=${AWS_REGION:-}
 ORIGIN_VERIFY_TOKEN=${ORIGIN_VERIFY_TOKEN:-}
+ORIGIN_TOKEN_SECRET_ID=${ORIGIN_TOKEN_SECRET_ID:-}
+SITE_DOMAIN=${SITE_DOMAIN:-}
+VOLUME_SIZE_GIB=${VOLUME_SIZE_GIB:-}
+RUN_DIR=${RUN_DIR:-/run/site-boot}
 BOOT_DIR=${BOOT_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
-PAGE_TEMPLATE=${PAGE_TEMPLATE:-$BOOT_DIR/index.html.tmpl}
+PAGE_TEMPLATE=${PAGE_TEMPLATE:-${BOOT_DIR%/*}/site/index.html.tmpl}
 export DOCROOT FSTAB BY_ID_DIR SYSTEMD_DIR LOG_FILE LOCK_FILE DEVICE_NAME \
   DEVICE_CANDIDATES DEVICE_WAIT_SECONDS DEVICE_POLL_SECONDS ATTACH_WAIT_SECONDS \
   ATTACH_POLL_SECONDS IMDS_ENDPOINT FS_TYPE FS_LABEL HTTPD_SERVICE HTTPD_CONF_DIR \
-  VOLUME_ID IMAGE_URL INSTANCE_ID AWS_REGION ORIGIN_VERIFY_TOKEN BOOT_DIR PAGE_TEMPLATE
+  VOLUME_ID IMAGE_URL INSTANCE_ID AWS_REGION ORIGIN_VERIFY_TOKEN BOOT_DIR PAGE_TEMPLATE \
+  ORIGIN_TOKEN_SECRET_ID SITE_DOMAIN VOLUME_SIZE_GIB RUN_DIR INSTALL_DIR ENV_FILE
 # The AWS CLI must never wait for a pager on a console without a terminal.
 export AWS_PAGER=""
 
@@ -147,3 +154,24 @@ write_file() {
   TMP_FILE=""
 }
 
+
+# A file that systemd reads changed (unit drop-in, fstab): the start step runs
+# daemon-reload before starting httpd. A flag file, because each step is its
+# own process; under /run, because systemd reads everything afresh at boot.
+request_daemon_reload() {
+  [[ -d $RUN_DIR ]] || mkdir -p "$RUN_DIR"
+  : >"$RUN_DIR/daemon-reload-needed"
+}
+
+# is_dns_name NAME: letters, digits and inner dashes per label, at least two
+# labels, no trailing dot, at most 253 characters.
+is_dns_name() {
+  local label='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+  ((${#1} <= 253)) && [[ $1 =~ ^($label\.)+$label$ ]]
+}
+
+# is_origin_token VALUE: 16 to 64 letters, digits or dashes (it goes into
+# httpd's configuration between single quotes).
+is_origin_token() {
+  [[ $1 =~ ^[A-Za-z0-9-]{16,64}$ ]]
+}

@@ -279,7 +279,133 @@ ensure_fstab_entry() {
   [[ ! -s $FSTAB ]] || cp -p "$FSTAB" "$FSTAB.site-boot.bak"
   # Rewrite in place, never rename over it: the file may be a bind mount.
   printf '%s' "$new" >"$FSTAB"
+  request_daemon_reload
   log "wrote fstab entry: $wanted"
+}
+
+# --- growth -----------------------------------------------------------------
+
+# A larger EBS volume shows up as a larger device; the partition and the
+# filesystem stay as they were until grown. Both are grown online, on the
+# mounted filesystem; nothing is moved or rewritten. Gaps below this are not
+# worth a resize (growpart ignores less than 1 MiB, GPT keeps 33 sectors at
+# the end, and XFS leaves out a remainder too small for an allocation group).
+GROW_MIN_BYTES=$((8 * 1024 * 1024))
+
+# read_sysfs VAR DEVICE ATTR: a number from /sys/class/block/DEVICE/ATTR.
+read_sysfs() {
+  local -n read_sysfs_into=$1
+  read_file read_sysfs_into "/sys/class/block/$2/$3" || return 1
+  read_sysfs_into=${read_sysfs_into%$'\n'}
+  [[ $read_sysfs_into =~ ^[0-9]+$ ]]
+}
+
+# The deployment says how large the volume is (VOLUME_SIZE_GIB). Right after
+# a modification, EBS may not show the new size yet: wait for it up to
+# DEVICE_WAIT_SECONDS, so that this run grows what it can. On timeout the
+# run goes on at the current size; a later run grows the rest.
+wait_for_volume_size() {
+  local wanted deadline
+  [[ $VOLUME_SIZE_GIB =~ ^[1-9][0-9]{0,4}$ ]] || return 0
+  wanted=$((VOLUME_SIZE_GIB * 1024 * 1024 * 1024))
+  device_size "$DISK"
+  ((SIZE < wanted)) || return 0
+  log "$DISK is $SIZE bytes, the volume is $VOLUME_SIZE_GIB GiB; waiting up to ${DEVICE_WAIT_SECONDS}s for the new size"
+  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
+  until device_size "$DISK" && ((SIZE >= wanted)); do
+    if (($(now_ms) >= deadline)); then
+      log "WARNING: $DISK is still $SIZE bytes after ${DEVICE_WAIT_SECONDS}s; growing what there is"
+      return 0
+    fi
+    sleep "$DEVICE_POLL_SECONDS"
+  done
+  log "$DISK is now $SIZE bytes"
+}
+
+# Grow FSDEV's partition to the end of DISK when the disk has grown.
+grow_partition() {
+  local part=${FSDEV##*/} disk=${DISK##*/} number start size disk_size after rc=0
+  [[ $FSDEV != "$DISK" && -r /sys/class/block/$part/partition ]] || return 0
+  if ! { read_sysfs number "$part" partition && read_sysfs start "$part" start &&
+    read_sysfs size "$part" size && read_sysfs disk_size "$disk" size; }; then
+    log "WARNING: cannot read the sizes of $FSDEV and $DISK from sysfs; not growing"
+    return 1
+  fi
+  # sysfs counts 512-byte sectors.
+  if (((disk_size - start - size) * 512 < GROW_MIN_BYTES)); then
+    return 0
+  fi
+  command -v growpart >/dev/null 2>&1 ||
+    { log "WARNING: $DISK has grown but growpart is not installed (package cloud-utils-growpart); not growing"; return 1; }
+  log "growing partition $number of $DISK: partition $((size * 512)) bytes, disk $((disk_size * 512)) bytes"
+  growpart "$DISK" "$number" >&2 || rc=$?
+  # 1 is growpart's NOCHANGE.
+  if ((rc > 1)); then
+    log "WARNING: growpart $DISK $number failed (exit $rc)"
+    return 1
+  fi
+  # Tell the kernel the new size (growpart tries too; a loop device needs it).
+  partx -u --nr "$number" "$DISK" >/dev/null 2>&1 || true
+  read_sysfs after "$part" size || after=0
+  log "partition $number of $DISK is now $((after * 512)) bytes (was $((size * 512)))"
+}
+
+# FS_BYTES: the size the filesystem on FSDEV covers.
+filesystem_bytes() {
+  local out re
+  FS_BYTES=0
+  case $fs_type in
+  xfs)
+    out=$(xfs_growfs -n "$DOCROOT" 2>&1) || return 1
+    re='data +=[[:space:]]*bsize=([0-9]+)[[:space:]]+blocks=([0-9]+)'
+    ;;
+  ext2 | ext3 | ext4)
+    out=$(dumpe2fs -h "$FSDEV" 2>/dev/null) || return 1
+    [[ $out =~ Block\ count:\ +([0-9]+) ]] || return 1
+    FS_BYTES=${BASH_REMATCH[1]}
+    re='Block size: +([0-9]+)'
+    [[ $out =~ $re ]] || return 1
+    FS_BYTES=$((FS_BYTES * BASH_REMATCH[1]))
+    return 0
+    ;;
+  *) return 2 ;;
+  esac
+  [[ $out =~ $re ]] || return 1
+  FS_BYTES=$((BASH_REMATCH[1] * BASH_REMATCH[2]))
+}
+
+# Grow the mounted filesystem to the size of its device.
+grow_filesystem() {
+  local before rc=0
+  device_size "$FSDEV"
+  filesystem_bytes || rc=$?
+  if ((rc == 2)); then
+    return 0
+  elif ((rc != 0)); then
+    log "WARNING: cannot read the size of the $fs_type filesystem on $FSDEV; not growing"
+    return 1
+  fi
+  ((SIZE - FS_BYTES >= GROW_MIN_BYTES)) || return 0
+  before=$FS_BYTES
+  log "growing the $fs_type filesystem on $FSDEV online: $before bytes, device $SIZE bytes ($(df_size))"
+  case $fs_type in
+  xfs) xfs_growfs "$DOCROOT" >&2 || rc=$? ;;
+  *) resize2fs "$FSDEV" >&2 || rc=$? ;;
+  esac
+  if ((rc != 0)); then
+    log "WARNING: growing the filesystem on $FSDEV failed (exit $rc)"
+    return 1
+  fi
+  filesystem_bytes || FS_BYTES=0
+  log "the $fs_type filesystem on $FSDEV is now $FS_BYTES bytes (was $before; $(df_size))"
+}
+
+df_size() {
+  local out out_size out_avail
+  out=$(df -B1 --output=size,avail "$DOCROOT" 2>/dev/null) || { printf 'df failed'; return 0; }
+  out=${out##*$'\n'}
+  read -r out_size out_avail <<<"$out"
+  printf 'df: %s bytes, %s available' "$out_size" "$out_avail"
 }
 
 # --- main -------------------------------------------------------------------
@@ -325,6 +451,12 @@ else
     die "$DOCROOT was mounted from device $mounted_dev instead of $FSDEV ($wanted_dev)"
   log "mounted $FSDEV on $DOCROOT"
 fi
+
+# Growing never decides whether the site is served: a failure is logged and
+# the next run tries again.
+wait_for_volume_size
+grow_partition || true
+grow_filesystem || true
 
 # With SELinux enforcing (AL2023 ships it permissive), the root of a new
 # filesystem needs httpd's label; only the root directory is relabelled.

@@ -28,7 +28,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 BOOT_SRC = REPO / "assets" / "boot"
-TEMPLATE_SRC = REPO / "assets" / "site" / "index.html.tmpl"
+SITE_SRC = REPO / "assets" / "site"
 DRIVER = HERE / "ns_driver.sh"
 SHIMS = HERE / "shims"
 
@@ -38,7 +38,23 @@ REGION = "eu-west-1"
 IMAGE_URL = "https://d111111abcdef8.cloudfront.net/images/site-image.jpg"
 # What the CDK side exports: a UUID, sent by CloudFront as X-Origin-Verify.
 ORIGIN_TOKEN = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
+# The viewer's host name: the site distribution's domain.
+SITE_DOMAIN = "d222222abcdef8.cloudfront.net"
 VOLUME_SIZE = "320M"
+# What the deployment passes (the association's parameters); everything else in
+# Sandbox.env() is the machine itself (its paths, its tools' settings).
+DEPLOYMENT_KEYS = (
+    "VOLUME_ID",
+    "DEVICE_NAME",
+    "IMAGE_URL",
+    "SITE_DOMAIN",
+    "ORIGIN_TOKEN_SECRET_ID",
+    "FALLBACK_BUCKET",
+    "DISTRIBUTION_ID",
+    "SITE_NAME",
+    "AWS_REGION",
+    "ORIGIN_VERIFY_TOKEN",
+)
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BASE_TOOLS = (
@@ -155,6 +171,12 @@ class LoopVolume:
             lines.append(f"umount {shlex.quote(mnt)}")
             run("unshare", "--mount", "bash", "-c", "\n".join(lines))
 
+    def grow(self, size: str) -> None:
+        """Enlarge the volume, as ModifyVolume does: the backing file grows and
+        the loop device is told its new size (NVMe reports it by itself)."""
+        run("truncate", "-s", size, str(self.image))
+        run("losetup", "-c", self.dev)
+
     def detach(self) -> None:
         deadline = time.monotonic() + 15
         while True:
@@ -182,9 +204,10 @@ class Sandbox:
     AWS view where the volume is not attached to it.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, installed: bool = True) -> None:
         self.root = root
-        self.boot_dir = root / "opt" / "site-boot"
+        self.install_dir = root / "opt" / "site-boot"
+        self.boot_dir = self.install_dir / "boot"
         self.shim_dir = root / "shims"
         self.by_id_dir = root / "dev" / "disk" / "by-id"
         self.dev_dir = root / "dev"
@@ -208,14 +231,20 @@ class Sandbox:
         ):
             d.mkdir(parents=True, exist_ok=True)
         self.fstab.write_text("")
-        # The deployed layout: assets/boot/* and the template, flat in one dir.
-        for src in [*BOOT_SRC.iterdir(), TEMPLATE_SRC]:
-            if src.is_file():
-                shutil.copy2(src, self.boot_dir / src.name)
+        # The deployed layout: a mirror of assets/boot and assets/site.
+        if installed:
+            shutil.copytree(BOOT_SRC, self.boot_dir, dirs_exist_ok=True)
+            shutil.copytree(SITE_SRC, self.install_dir / "site")
+        else:
+            self.boot_dir.rmdir()
+            self.install_dir.rmdir()
         shutil.copytree(SHIMS, self.shim_dir)
         self.set_aws(volume_id=VOLUME_ID)
         self.drop_in = self.systemd_dir / "httpd.service.d" / "10-document-root.conf"
         self.origin_verify_conf = self.httpd_conf_dir / "origin-verify.conf"
+        self.server_name_conf = self.httpd_conf_dir / "server-name.conf"
+        self.env_file = root / "etc" / "site-boot" / "site.env"
+        self.run_dir = root / "run" / "site-boot"
         self._runs = 0
 
     def link_device(self, volume: LoopVolume, name: str | None = None) -> Path:
@@ -258,6 +287,10 @@ class Sandbox:
             "SYSTEMD_DIR": str(self.systemd_dir),
             "HTTPD_CONF_DIR": str(self.httpd_conf_dir),
             "ORIGIN_VERIFY_TOKEN": ORIGIN_TOKEN,
+            "SITE_DOMAIN": SITE_DOMAIN,
+            "RUN_DIR": str(self.run_dir),
+            "INSTALL_DIR": str(self.install_dir),
+            "ENV_FILE": str(self.env_file),
             "LOG_FILE": str(self.log_file),
             "LOCK_FILE": str(self.root / "site-boot.lock"),
             "DEVICE_CANDIDATES": f"{self.dev_dir}/sdf {self.dev_dir}/xvdf",
@@ -269,9 +302,27 @@ class Sandbox:
             "BLKID_FILE": str(self.root / "blkid.tab"),
             "AWS_SIM_DIR": str(self.aws_dir),
             "SHIM_LOG_DIR": str(self.calls_dir),
+            # The systemctl stand-in runs units inside this root, with the
+            # machine's settings from this file, RestartSec divided by 30.
+            "SHIM_ROOT": str(self.root),
+            "SHIM_MACHINE_ENV": str(self.root / "machine.env"),
+            "SHIM_RESTART_SEC_DIVISOR": "30",
+            "SHIM_RESTART_BOUND_SECONDS": "30",
         }
         env.update({k: str(v) for k, v in overrides.items()})
         return env
+
+    def staging(self, name: str = "staging") -> Path:
+        """The site asset unpacked, as the association's document does it."""
+        staging = self.root / name
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(BOOT_SRC, staging / "boot")
+        shutil.copytree(SITE_SRC, staging / "site")
+        return staging
+
+    def journal(self, unit: str = "site-boot.service") -> str:
+        path = self.calls_dir / "journal" / unit
+        return path.read_text() if path.exists() else ""
 
     def next_run_files(self) -> tuple[Path, Path]:
         self._runs += 1
@@ -340,8 +391,28 @@ class Namespace:
         elapsed = time.monotonic() - start
         return BootResult(rc, out.read_text(), elapsed)
 
+    def apply(self, staging: Path, **env: str | int) -> BootResult:
+        """Run apply.sh from a staging tree, as the association's document does.
+
+        The deployment's values are its environment; the machine's own
+        settings go to the file the systemctl stand-in gives to the unit.
+        """
+        full = self.sandbox.env(**env)
+        machine = {k: v for k, v in full.items() if k not in DEPLOYMENT_KEYS}
+        Path(full["SHIM_MACHINE_ENV"]).write_text("".join(f"{k}={v}\n" for k, v in machine.items()))
+        script, out = self.sandbox.next_run_files()
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in full.items())
+        script.write_text("cd /\n" + exports + f"exec bash {staging}/boot/apply.sh {staging}\n")
+        start = time.monotonic()
+        rc = int(self._command(f"run {script} {out}"))
+        elapsed = time.monotonic() - start
+        return BootResult(rc, out.read_text(), elapsed)
+
     def start_apache(self, config: Path) -> int:
         return int(self._command(f"apache {config}"))
+
+    def reload_apache(self) -> None:
+        assert self._command("reload") == "0"
 
     def path(self, host_path: Path | str) -> Path:
         """A path as the namespace sees it (with its mounts)."""
@@ -390,8 +461,8 @@ class Harness:
         self._stack.callback(vol.detach)
         return vol
 
-    def sandbox(self) -> Sandbox:
-        return Sandbox(self._subdir("instance"))
+    def sandbox(self, *, installed: bool = True) -> Sandbox:
+        return Sandbox(self._subdir("instance"), installed=installed)
 
     def namespace(self, sandbox: Sandbox) -> Namespace:
         ns = Namespace(sandbox)
@@ -448,6 +519,7 @@ DocumentRoot "{sandbox.docroot}"
   Require all granted
 </Directory>
 DirectoryIndex index.html
+Include "{sandbox.server_name_conf}"
 Include "{sandbox.origin_verify_conf}"
 """
     )
@@ -473,3 +545,22 @@ class ServedSite:
     sandbox: Sandbox
     namespace: Namespace
     mount_source: str
+
+
+def serve(sandbox: Sandbox, ns: Namespace) -> str:
+    """Start Debian's apache2 on the booted sandbox; the site's base URL."""
+    port = free_port()
+    ns.start_apache(apache_config(sandbox, port))
+    try:
+        wait_for_port(port)
+    except OSError:
+        error_log = sandbox.root / "apache" / "error.log"
+        detail = error_log.read_text() if error_log.exists() else ""
+        pytest.fail(f"apache2 did not listen on 127.0.0.1:{port}: {detail}")
+    return f"http://127.0.0.1:{port}/"
+
+
+def require_apache() -> None:
+    require("apache2")
+    if not Path("/usr/lib/apache2/modules/mod_mpm_event.so").exists():
+        pytest.skip("apache2 modules not found in /usr/lib/apache2/modules")

@@ -17,10 +17,9 @@ from bootharness import (
     Harness,
     LoopVolume,
     ServedSite,
-    apache_config,
-    free_port,
     require,
-    wait_for_port,
+    require_apache,
+    serve,
 )
 
 
@@ -43,27 +42,18 @@ def volume(harness: Harness) -> LoopVolume:
 @pytest.fixture(scope="module")
 def served_site(base_tools) -> ServedSite:
     """The real scripts mount a fresh volume; Debian's apache2 serves it."""
-    require("apache2")
-    if not Path("/usr/lib/apache2/modules/mod_mpm_event.so").exists():
-        pytest.skip("apache2 modules not found in /usr/lib/apache2/modules")
+    require_apache()
     with contextlib.ExitStack() as stack:
         harness = Harness(stack)
         vol = harness.volume()
         sandbox, ns = harness.instance(vol)
         result = ns.boot()
         assert result.returncode == 0, result.output
-        port = free_port()
-        ns.start_apache(apache_config(sandbox, port))
-        try:
-            wait_for_port(port)
-        except OSError:
-            error_log = sandbox.root / "apache" / "error.log"
-            detail = error_log.read_text() if error_log.exists() else ""
-            pytest.fail(f"apache2 did not listen on 127.0.0.1:{port}: {detail}")
+        url = serve(sandbox, ns)
         mount = ns.mount_at(sandbox.docroot)
         assert mount is not None
         yield ServedSite(
-            url=f"http://127.0.0.1:{port}/",
+            url=url,
             docroot_in_ns=ns.path(sandbox.docroot),
             sandbox=sandbox,
             namespace=ns,

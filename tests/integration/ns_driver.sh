@@ -7,6 +7,8 @@
 #                                answers "DONE <exit status>"
 #   apache <config-file>         start apache2 in the background;
 #                                answers "DONE <pid>"
+#   reload                       make apache2 re-read its configuration
+#                                (SIGHUP); answers "DONE <status>"
 #
 # End of input stops apache, unmounts the document root and exits.
 set -euo pipefail
@@ -42,6 +44,11 @@ while read -r cmd arg1 arg2; do
     apache2 -f "$arg1" -DFOREGROUND </dev/null >/dev/null 2>&1 &
     apache_pid=$!
     echo "DONE $apache_pid"
+    ;;
+  reload)
+    rc=0
+    kill -HUP "$apache_pid" || rc=$?
+    echo "DONE $rc"
     ;;
   *)
     echo "DONE 127"

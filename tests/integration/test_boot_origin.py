@@ -5,6 +5,7 @@ test_boot_serving.py; here, how the scripts write it and refuse bad tokens."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from bootharness import ORIGIN_TOKEN
@@ -24,7 +25,7 @@ def test_origin_check_is_written_once_root_only_and_follows_the_token(harness, v
     assert "Require all denied" in text
     st = os.stat(conf)
     assert (oct(st.st_mode & 0o777), st.st_uid, st.st_gid) == ("0o640", 0, 0)
-    assert [p.name for p in conf.parent.iterdir()] == ["origin-verify.conf"]
+    assert sorted(p.name for p in conf.parent.iterdir()) == ["origin-verify.conf", "server-name.conf"]
     assert ORIGIN_TOKEN not in first.output
     assert ORIGIN_TOKEN not in sandbox.log_file.read_text()
     calls = sandbox.calls("systemctl")
@@ -39,20 +40,67 @@ def test_origin_check_is_written_once_root_only_and_follows_the_token(harness, v
     assert "is up to date" in again.output
     assert sandbox.calls("systemctl").count("try-reload-or-restart httpd") == 1
 
-    # A new token: rewritten, and a running httpd picks it up.
+    # A new token: rewritten, and a running httpd picks it up. The old one
+    # stays accepted for the grace period (test_boot_serving.py shows Apache
+    # honouring it); a re-run within it changes nothing.
     changed = ns.boot(ORIGIN_VERIFY_TOKEN=OTHER_TOKEN)
     assert changed.returncode == 0, changed.output
-    assert OTHER_TOKEN in conf.read_text()
-    assert ORIGIN_TOKEN not in conf.read_text()
+    text = conf.read_text()
+    assert f"!= '{OTHER_TOKEN}' && !(%{{HTTP:X-Origin-Verify}} == '{ORIGIN_TOKEN}' && %{{TIME}} < '" in text
+    assert "the previous one stays accepted until" in changed.output
+    assert OTHER_TOKEN not in changed.output
+    assert ORIGIN_TOKEN not in changed.output
     assert oct(os.stat(conf).st_mode & 0o777) == "0o640"
+    assert sandbox.calls("systemctl").count("try-reload-or-restart httpd") == 2
+    rerun = ns.boot(ORIGIN_VERIFY_TOKEN=OTHER_TOKEN)
+    assert rerun.returncode == 0, rerun.output
+    assert conf.read_text() == text
     assert sandbox.calls("systemctl").count("try-reload-or-restart httpd") == 2
 
     # No token: the check in place is kept (removing it would open the site
     # to every CloudFront distribution).
     unset = ns.boot(ORIGIN_VERIFY_TOKEN="")
     assert unset.returncode == 0, unset.output
-    assert OTHER_TOKEN in conf.read_text()
+    assert conf.read_text() == text
     assert "ORIGIN_VERIFY_TOKEN is not set; skipping the origin check" in unset.output
+
+
+def test_after_the_grace_period_only_the_new_token_remains(harness, volume):
+    sandbox, ns = harness.instance(volume)
+    conf = sandbox.origin_verify_conf
+    assert ns.boot().returncode == 0
+
+    rotated = ns.boot(ORIGIN_VERIFY_TOKEN=OTHER_TOKEN, ORIGIN_TOKEN_GRACE_SECONDS=1)
+    assert rotated.returncode == 0, rotated.output
+    assert ORIGIN_TOKEN in conf.read_text()
+    time.sleep(2.1)
+
+    later = ns.boot(ORIGIN_VERIFY_TOKEN=OTHER_TOKEN)
+    assert later.returncode == 0, later.output
+    assert ORIGIN_TOKEN not in conf.read_text()
+    assert f"<If \"%{{HTTP:X-Origin-Verify}} != '{OTHER_TOKEN}'\">" in conf.read_text()
+
+
+def test_token_is_read_from_secrets_manager_and_never_logged(harness, volume):
+    sandbox, ns = harness.instance(volume)
+    secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:site-origin-token-AbCdEf"
+    sandbox.set_aws(secret_id=secret_arn, secret_string=OTHER_TOKEN)
+
+    result = ns.boot(ORIGIN_VERIFY_TOKEN="", ORIGIN_TOKEN_SECRET_ID=secret_arn)
+
+    assert result.returncode == 0, result.output
+    assert f"!= '{OTHER_TOKEN}'" in sandbox.origin_verify_conf.read_text()
+    assert OTHER_TOKEN not in result.output
+    assert OTHER_TOKEN not in sandbox.log_file.read_text()
+    [call] = [c for c in sandbox.calls("aws") if c.startswith("secretsmanager")]
+    assert f"get-secret-value --region eu-west-1 --secret-id {secret_arn}" in call
+
+    # An unreadable secret stops the boot before httpd is started.
+    other, ns2 = harness.instance(None)
+    failed = ns2.boot(ORIGIN_VERIFY_TOKEN="", ORIGIN_TOKEN_SECRET_ID=secret_arn + "x")
+    assert failed.returncode != 0
+    assert "could not read the origin token from Secrets Manager" in failed.output
+    assert other.calls("systemctl") == []
 
 
 def test_without_a_token_the_check_is_skipped_and_logged(harness, volume):

@@ -7,13 +7,15 @@ only requests carrying the X-Origin-Verify header are served."""
 
 from __future__ import annotations
 
+import http.client
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from bootharness import IMAGE_URL, ORIGIN_TOKEN, REPO, require
+from bootharness import IMAGE_URL, ORIGIN_TOKEN, REPO, SITE_DOMAIN, require, require_apache, serve
 
 IMAGE_FILE = REPO / "assets" / "images" / "site-image.jpg"
 SCREENSHOT = REPO / "build" / "screenshots" / "site-page.png"
@@ -95,6 +97,69 @@ def test_the_right_origin_token_gets_the_seeded_page(served_site):
     # The header name is case-insensitive in HTTP; the value is not.
     assert fetch(served_site.url, {"x-origin-verify": ORIGIN_TOKEN})[0] == 200
     assert fetch(served_site.url + "missing.html", ORIGIN_HEADER)[0] == 404
+
+
+def fetch_raw(url: str, headers: dict[str, str]) -> tuple[int, str | None]:
+    """Status and Location of one GET, redirects not followed."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", parts.path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("Location")
+    finally:
+        conn.close()
+
+
+def test_apache_redirects_to_the_viewers_domain(served_site):
+    """CloudFront connects to the origin's own host name; Apache's redirect
+    must send the viewer back through CloudFront, over HTTPS."""
+    (served_site.docroot_in_ns / "somedir").mkdir(exist_ok=True)
+    (served_site.docroot_in_ns / "somedir" / "index.html").write_text("<p>somedir</p>\n")
+    headers = {**ORIGIN_HEADER, "Host": "ec2-203-0-113-10.eu-west-1.compute.amazonaws.com"}
+
+    status, location = fetch_raw(served_site.url + "somedir", headers)
+
+    assert status == 301
+    assert location == f"https://{SITE_DOMAIN}/somedir/"
+    assert fetch(served_site.url + "somedir/", ORIGIN_HEADER)[::2] == (200, "<p>somedir</p>\n")
+    # Without the token: 403, no redirect that would reveal anything.
+    assert fetch_raw(served_site.url + "somedir", {})[0] == 403
+
+
+NEW_TOKEN = "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+
+
+def wait_for_status(url: str, headers: dict[str, str], status: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while fetch(url, headers)[0] != status:
+        assert time.monotonic() < deadline, f"{url} did not answer {status} with {headers}"
+        time.sleep(0.1)
+
+
+def test_rotated_token_old_one_accepted_during_the_grace_period(harness, volume):
+    require_apache()
+    sandbox, ns = harness.instance(volume)
+    assert ns.boot().returncode == 0
+    url = serve(sandbox, ns)
+    assert fetch(url, ORIGIN_HEADER)[0] == 200
+    assert fetch(url, {"X-Origin-Verify": NEW_TOKEN})[0] == 403
+
+    # Rotation, with a grace period short enough to watch it end.
+    rotated = ns.boot(ORIGIN_VERIFY_TOKEN=NEW_TOKEN, ORIGIN_TOKEN_GRACE_SECONDS=4)
+    assert rotated.returncode == 0, rotated.output
+    ns.reload_apache()
+    wait_for_status(url, {"X-Origin-Verify": NEW_TOKEN}, 200)
+
+    # Requests CloudFront still signs with the old token are served.
+    assert fetch(url, ORIGIN_HEADER)[0] == 200
+    for wrong in ({}, {"X-Origin-Verify": "wrong"}, {"X-Origin-Verify": ORIGIN_TOKEN + "0"}):
+        assert fetch(url, wrong)[0] == 403, wrong
+
+    # Once the deadline has passed, Apache refuses the old token by itself.
+    wait_for_status(url, ORIGIN_HEADER, 403, timeout=15)
+    assert fetch(url, {"X-Origin-Verify": NEW_TOKEN})[0] == 200
 
 
 @pytest.fixture(scope="session")

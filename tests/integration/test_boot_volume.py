@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
+from pathlib import Path
 
 import pytest
 from bootharness import IMAGE_URL, VOLUME_ID, partition_table, probe, run
@@ -250,3 +252,121 @@ def test_volume_with_unknown_content_is_never_written(harness, volume, prepare):
     assert ns.mount_at(sandbox.docroot) is None
     assert sandbox.fstab_entries() == []
     assert "enable --now httpd" not in sandbox.calls("systemctl")
+
+
+def tree_digests(root) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def df_bytes(path) -> int:
+    st = os.statvfs(path)
+    return st.f_blocks * st.f_frsize
+
+
+def has_cap_sys_resource() -> bool:
+    """ext4's online resize needs CAP_SYS_RESOURCE, which a container may withhold."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> 24 & 1)
+    return False
+
+
+GROWTH = {
+    "xfs-in-partition": (None, False),
+    "ext4-in-partition": ("ext4", True),
+    "xfs-whole-disk": ("xfs", False),
+    "ext4-whole-disk": ("ext4", False),
+}
+
+
+@pytest.mark.parametrize("layout", GROWTH, ids=list(GROWTH))
+def test_enlarged_volume_grows_online_with_every_file_intact(harness, volume, layout):
+    fstype, partitioned = GROWTH[layout]
+    if fstype is not None:
+        if partitioned:
+            volume.make_gpt()
+        run(f"mkfs.{fstype}", "-q", volume.part(1) if partitioned else volume.dev)
+    fsdev = volume.part(1) if partitioned or fstype is None else volume.dev
+    sandbox, ns = harness.instance(volume)
+    assert ns.boot().returncode == 0
+    docroot = ns.path(sandbox.docroot)
+    (docroot / "photos").mkdir()
+    for i in range(20):
+        (docroot / "photos" / f"{i}.bin").write_bytes(os.urandom(64 * 1024))
+    (docroot / "about.html").write_text("<p>about</p>\n")
+    before = tree_digests(docroot)
+    df_before = df_bytes(docroot)
+    uuid = probe(fsdev)["UUID"]
+    fstab = sandbox.fstab.read_bytes()
+
+    volume.grow("640M")
+    result = ns.boot()
+
+    assert result.returncode == 0, result.output
+    # Online: the same mount stayed in place the whole time.
+    assert ns.mount_at(sandbox.docroot)["source"] == fsdev
+    assert "mounted " + fsdev not in result.output
+    assert tree_digests(docroot) == before
+    if fsdev != volume.dev:
+        assert f"growing partition 1 of {volume.dev}" in result.output
+        assert len(partition_table(volume.dev)["partitions"]) == 1
+        assert int(run("blockdev", "--getsize64", fsdev).stdout) > 630 * 1024 * 1024
+        # The GPT's backup header moved to the new end of the disk.
+        assert "No errors detected" in run("sfdisk", "--verify", volume.dev).stdout
+    if probe(fsdev)["TYPE"] == "ext4" and not has_cap_sys_resource():
+        # The kernel refuses (EPERM); the boot goes on at the old size.
+        assert "WARNING: growing the filesystem" in result.output
+        assert "enable --now httpd" in sandbox.calls("systemctl")
+        pytest.skip("ext4 online resize needs CAP_SYS_RESOURCE, which this machine does not grant")
+    df_after = df_bytes(docroot)
+    assert df_after > df_before + 250 * 1024 * 1024, result.output
+    assert probe(fsdev)["UUID"] == uuid
+    assert sandbox.fstab.read_bytes() == fstab
+    assert "growing the" in result.output
+
+    # Nothing left to grow: the next run is a no-op, and so is a reboot.
+    again = ns.boot()
+    assert again.returncode == 0, again.output
+    assert "growing" not in again.output
+    assert df_bytes(docroot) == df_after
+    ns.close()
+    rebooted = harness.namespace(sandbox)
+    after_reboot = rebooted.boot()
+    assert after_reboot.returncode == 0, after_reboot.output
+    assert "growing" not in after_reboot.output
+    assert tree_digests(rebooted.path(sandbox.docroot)) == before
+
+
+def test_growth_waits_for_the_size_the_deployment_names(harness, volume):
+    """Right after ModifyVolume, EBS may show the old size for a while; the
+    run started by the association's new VOLUME_SIZE_GIB waits for it."""
+    sandbox, ns = harness.instance(volume)
+    assert ns.boot().returncode == 0
+    (ns.path(sandbox.docroot) / "keep.txt").write_text("kept\n")
+
+    # The size never arrives within the wait: the run goes on and succeeds.
+    late = ns.boot(VOLUME_SIZE_GIB=2, DEVICE_WAIT_SECONDS=1)
+    assert late.returncode == 0, late.output
+    assert "WARNING: " + volume.dev + " is still" in late.output
+    assert "enable --now httpd" in sandbox.calls("systemctl")
+
+    grow = threading.Timer(1.5, volume.grow, args=("1G",))
+    grow.start()
+    try:
+        result = ns.boot(VOLUME_SIZE_GIB=1, DEVICE_WAIT_SECONDS=20)
+    finally:
+        grow.cancel()
+        grow.join()
+
+    assert result.returncode == 0, result.output
+    assert result.elapsed >= 1.5
+    assert "the volume is 1 GiB; waiting up to 20s for the new size" in result.output
+    assert df_bytes(ns.path(sandbox.docroot)) > 900 * 1024 * 1024
+    assert (ns.path(sandbox.docroot) / "keep.txt").read_text() == "kept\n"
+    again = ns.boot(VOLUME_SIZE_GIB=1)
+    assert "waiting" not in again.output
+    assert "growing" not in again.output

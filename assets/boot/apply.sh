@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Apply a deployment to this instance, in place (run by the State Manager
+# association as root): bash <staging>/boot/apply.sh <staging>
+# <staging> is the unpacked site asset (boot/ and site/). The deployment's
+# values arrive as environment variables (see ENV_KEYS). In order: check
+# every value (one error line per bad one) before changing anything; install
+# the tree as INSTALL_DIR (new release directory, one rename of the symlink);
+# write ENV_FILE and the units of boot/units/ only when they changed (then
+# daemon-reload); enable the units; restart site-boot.service, which runs
+# boot.sh and blocks until it ends; exit with its result, printing the
+# journal's tail on failure. Running it again with the same tree and values
+# changes nothing. See docs/boot.md.
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+STEP=apply
+enable_error_trap
+
+BOOT_UNIT=site-boot.service
+TIMERS=(site-sync.timer site-health.timer)
+JOURNAL_LINES=${JOURNAL_LINES:-80}
+# What ENV_FILE holds, in this order; unset values are left out.
+ENV_KEYS=(VOLUME_ID DEVICE_NAME VOLUME_SIZE_GIB IMAGE_URL SITE_DOMAIN ORIGIN_TOKEN_SECRET_ID
+  FALLBACK_BUCKET DISTRIBUTION_ID SITE_NAME AWS_REGION ORIGIN_VERIFY_TOKEN)
+
+STAGING=${1:-}
+[[ -n $STAGING ]] || die "usage: apply.sh <staging-dir>"
+STAGING=$(cd "$STAGING" && pwd) || die "staging directory '$1' does not exist"
+[[ -f $STAGING/boot/boot.sh && -f $STAGING/site/index.html.tmpl ]] ||
+  die "$STAGING does not hold boot/boot.sh and site/index.html.tmpl"
+[[ -f $STAGING/boot/units/$BOOT_UNIT ]] || die "$STAGING/boot/units/$BOOT_UNIT is missing"
+
+# --- values -------------------------------------------------------------------
+
+BAD_VALUES=0
+
+# check NAME REQUIRED REGEX WHAT [secret]: one error line when the value is
+# unset but required, or does not match. A secret value is never printed.
+check() {
+  local name=$1 required=$2 re=$3 what=$4 shown
+  local value=${!name:-}
+  if [[ -z $value ]]; then
+    if [[ $required == required ]]; then
+      log "ERROR: $name is not set (expected $what)"
+      BAD_VALUES=$((BAD_VALUES + 1))
+    fi
+    return 0
+  fi
+  [[ $value =~ $re ]] && return 0
+  shown="'$value'"
+  [[ ${5:-} != secret ]] || shown="(${#value} characters, not shown)"
+  log "ERROR: $name $shown is not valid: expected $what"
+  BAD_VALUES=$((BAD_VALUES + 1))
+}
+
+LABEL='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+check VOLUME_ID required '^vol-([0-9a-f]{8}|[0-9a-f]{17})$' 'vol- and 8 or 17 hex digits'
+check VOLUME_SIZE_GIB optional '^[1-9][0-9]{0,4}$' 'a whole number of GiB from 1 to 99999'
+check DEVICE_NAME required '^/dev/(sd|xvd)[b-z]$' '/dev/sd[b-z] or /dev/xvd[b-z]'
+check IMAGE_URL required "^https://$LABEL(\\.$LABEL)*(:[0-9]{1,5})?/[A-Za-z0-9._~:/?#@!&()*+,;=%-]*\$" \
+  'https://<host>/<path>, without spaces, quotes, backslashes, $ or angle brackets'
+check SITE_DOMAIN optional "^($LABEL\\.)+$LABEL\$" 'a DNS name such as d111111abcdef8.cloudfront.net'
+check ORIGIN_TOKEN_SECRET_ID optional \
+  '^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$' \
+  'a Secrets Manager secret ARN or name'
+check FALLBACK_BUCKET optional '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' 'an S3 bucket name'
+check DISTRIBUTION_ID optional '^[A-Z0-9]{8,32}$' 'a CloudFront distribution id such as E2ABCDEF123456'
+check SITE_NAME optional '^[A-Za-z][A-Za-z0-9-]{0,127}$' 'a stack name (letters, digits, dashes)'
+check AWS_REGION optional '^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$' 'a region such as eu-west-1'
+check ORIGIN_VERIFY_TOKEN optional '^[A-Za-z0-9-]{16,64}$' '16 to 64 letters, digits or dashes' secret
+((${#SITE_DOMAIN} <= 253)) || { log "ERROR: SITE_DOMAIN is longer than 253 characters" && BAD_VALUES=$((BAD_VALUES + 1)); }
+((BAD_VALUES == 0)) || die "$BAD_VALUES invalid value(s); nothing was changed"
+
+# --- the scripts ----------------------------------------------------------------
+
+# sha256 of every file of boot/ and site/ under a directory, in a fixed order.
+manifest() {
+  (cd "$1" && find boot site -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+}
+
+install_tree() {
+  local wanted current="" id releases=$INSTALL_DIR.releases release tmp keep="" entry
+  wanted=$(manifest "$STAGING")
+  if [[ -d $INSTALL_DIR/boot && -d $INSTALL_DIR/site ]]; then
+    current=$(manifest "$INSTALL_DIR")
+  fi
+  if [[ $current == "$wanted" ]]; then
+    log "$INSTALL_DIR is up to date"
+    return 0
+  fi
+  id=$(sha256sum <<<"$wanted")
+  id=${id:0:16}
+  release=$releases/$id
+  [[ -d $releases ]] || mkdir -p "$releases"
+  if [[ ! -d $release ]]; then
+    tmp=$(mktemp -d "$releases/.new.XXXXXX")
+    cp -R "$STAGING/boot" "$STAGING/site" "$tmp/"
+    # The archive may not carry modes: scripts executable, the rest readable.
+    find "$tmp" -type d -exec chmod 0755 {} +
+    find "$tmp" -type f -exec chmod 0644 {} +
+    find "$tmp/boot" -maxdepth 1 -type f -name '*.sh' -exec chmod 0755 {} +
+    chmod 0755 "$tmp"
+    mv -T "$tmp" "$release"
+  fi
+  if [[ -L $INSTALL_DIR ]]; then
+    keep=$(readlink "$INSTALL_DIR")
+  elif [[ -e $INSTALL_DIR ]]; then
+    # A copy from before releases existed: kept as the previous release.
+    keep=$releases/previous-$EPOCHSECONDS
+    mv -T "$INSTALL_DIR" "$keep"
+    log "moved the earlier copy of the scripts to $keep"
+  fi
+  # One rename: a run that starts now sees either the old tree or the new one.
+  ln -s "$release" "$INSTALL_DIR.new-link"
+  mv -T "$INSTALL_DIR.new-link" "$INSTALL_DIR"
+  log "installed the scripts as $release ($INSTALL_DIR points there)"
+  # Keep the previous release (a run may still be reading it); drop older ones.
+  for entry in "$releases"/*; do
+    [[ $entry == "$release" || $entry == "$keep" ]] || rm -rf "$entry"
+  done
+}
+
+# --- values file ------------------------------------------------------------------
+
+write_env_file() {
+  local content="" key
+  for key in "${ENV_KEYS[@]}"; do
+    [[ -z ${!key:-} ]] || content+="$key=${!key}"$'\n'
+  done
+  if has_content "$ENV_FILE" "$content"; then
+    log "$ENV_FILE is up to date"
+    return 0
+  fi
+  # It may hold ORIGIN_VERIFY_TOKEN: root only.
+  [[ -d ${ENV_FILE%/*} ]] || mkdir -p "${ENV_FILE%/*}"
+  write_file "$ENV_FILE" 0600 "$content"
+  log "wrote $ENV_FILE"
+}
+
+# --- systemd units ------------------------------------------------------------------
+
+UNITS_CHANGED=false
+
+install_units() {
+  local src name content
+  for src in "$STAGING"/boot/units/*; do
+    [[ -f $src ]] || continue
+    name=${src##*/}
+    read_file content "$src" || die "cannot read $src"
+    if has_content "$SYSTEMD_DIR/$name" "$content"; then
+      continue
+    fi
+    write_file "$SYSTEMD_DIR/$name" 0644 "$content"
+    UNITS_CHANGED=true
+    log "installed $SYSTEMD_DIR/$name"
+  done
+  if [[ $UNITS_CHANGED == true ]]; then
+    systemctl daemon-reload
+  else
+    log "systemd units are up to date"
+  fi
+}
+
+ensure_enabled() {
+  if ! systemctl is-enabled --quiet "$1"; then
+    systemctl enable "$1"
+    log "enabled $1"
+  fi
+}
+
+enable_units() {
+  local timer
+  ensure_enabled "$BOOT_UNIT"
+  for timer in "${TIMERS[@]}"; do
+    [[ -f $STAGING/boot/units/$timer ]] || continue
+    ensure_enabled "$timer"
+    if ! systemctl is-active --quiet "$timer"; then
+      systemctl start "$timer"
+      log "started $timer"
+    fi
+  done
+}
+
+run_boot_unit() {
+  local rc=0
+  log "restarting $BOOT_UNIT: runs $INSTALL_DIR/boot/boot.sh and waits for it"
+  systemctl restart "$BOOT_UNIT" || rc=$?
+  if ((rc == 0)); then
+    log "$BOOT_UNIT succeeded: the deployment is applied"
+    return 0
+  fi
+  log "ERROR: $BOOT_UNIT failed (exit $rc); systemd retries it. The last $JOURNAL_LINES lines of its journal:"
+  journalctl --unit "$BOOT_UNIT" --lines "$JOURNAL_LINES" --no-pager 2>&1 ||
+    tail -n "$JOURNAL_LINES" "$LOG_FILE" 2>&1 || true
+  exit "$rc"
+}
+
+log "applying $STAGING: volume $VOLUME_ID, image $IMAGE_URL"
+install_tree
+write_env_file
+install_units
+enable_units
+run_boot_unit

@@ -1,0 +1,306 @@
+"""apply.sh, as the State Manager association runs it: values checked, the
+scripts installed, the values file and the unit written only when they change,
+then site-boot.service (emulated from the real unit file by the systemctl
+stand-in) runs boot.sh and retries it until it succeeds."""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from bootharness import BOOT_SRC, IMAGE_URL, ORIGIN_TOKEN, VOLUME_ID, require_apache, serve
+
+NEW_URL = "https://d333333abcdef8.cloudfront.net/images/site-image-2.jpg"
+THIRD_URL = "https://d444444abcdef8.cloudfront.net/images/site-image-3.jpg"
+UNIT = "site-boot.service"
+
+
+def get(url: str) -> tuple[int, str]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, headers={"X-Origin-Verify": ORIGIN_TOKEN})
+    with opener.open(request, timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def snapshot(sandbox, ns) -> dict[str, tuple[int, int, int]]:
+    """Inode, mtime and mode of every file the scripts maintain."""
+    roots = [
+        sandbox.install_dir.resolve(),
+        sandbox.env_file.parent,
+        sandbox.systemd_dir,
+        sandbox.httpd_conf_dir,
+        ns.path(sandbox.docroot),
+    ]
+    files = [sandbox.fstab, sandbox.install_dir]
+    for root in roots:
+        files += sorted(p for p in root.rglob("*"))
+    result = {}
+    for path in files:
+        st = os.lstat(path)
+        result[str(path)] = (st.st_ino, st.st_mtime_ns, st.st_mode)
+    return result
+
+
+def new_calls(sandbox, before: int) -> list[str]:
+    return sandbox.calls("systemctl")[before:]
+
+
+def test_apply_boots_then_reapplying_changes_nothing_and_a_new_image_url_follows(harness, volume):
+    require_apache()
+    sandbox = harness.sandbox(installed=False)
+    sandbox.link_device(volume)
+    ns = harness.namespace(sandbox)
+
+    first = ns.apply(sandbox.staging())
+
+    assert first.returncode == 0, first.output + sandbox.journal()
+    # The scripts: a release directory behind one symlink, scripts executable.
+    assert sandbox.install_dir.is_symlink()
+    release = sandbox.install_dir.resolve()
+    assert release.parent.name == "site-boot.releases"
+    assert os.stat(sandbox.boot_dir / "boot.sh").st_mode & 0o777 == 0o755
+    assert (sandbox.install_dir / "site" / "index.html.tmpl").is_file()
+    # The values, root only; the unit verbatim.
+    env = sandbox.env_file.read_text()
+    assert f"VOLUME_ID={VOLUME_ID}\n" in env
+    assert f"IMAGE_URL={IMAGE_URL}\n" in env
+    assert os.stat(sandbox.env_file).st_mode & 0o777 == 0o600
+    unit = sandbox.systemd_dir / UNIT
+    assert unit.read_bytes() == (BOOT_SRC / "units" / UNIT).read_bytes()
+    calls = sandbox.calls("systemctl")
+    assert calls.index("daemon-reload") < calls.index(f"enable {UNIT}") < calls.index(f"restart {UNIT}")
+    assert f"attempt 1 of {UNIT}: exit 0" in calls
+    # Timers that this tree does not ship are left alone.
+    assert not [c for c in calls if ".timer" in c]
+    url = serve(sandbox, ns)
+    status, page = get(url)
+    assert status == 200
+    assert f'src="{IMAGE_URL}"' in page
+
+    # Again, from a fresh download of the same asset: nothing is rewritten,
+    # systemd is not reloaded, nothing is enabled again; boot.sh runs (and heals).
+    before = snapshot(sandbox, ns)
+    count = len(sandbox.calls("systemctl"))
+    again = ns.apply(sandbox.staging("staging-2"))
+    assert again.returncode == 0, again.output
+    assert snapshot(sandbox, ns) == before
+    calls = new_calls(sandbox, count)
+    assert "daemon-reload" not in calls
+    assert f"enable {UNIT}" not in calls
+    assert f"restart {UNIT}" in calls
+    assert "is up to date" in again.output
+
+    # A new image URL: only the values file changes, and the untouched page follows.
+    changed = ns.apply(sandbox.staging("staging-3"), IMAGE_URL=NEW_URL)
+    assert changed.returncode == 0, changed.output
+    assert f"IMAGE_URL={NEW_URL}\n" in sandbox.env_file.read_text()
+    assert sandbox.install_dir.resolve() == release
+    status, page = get(url)
+    assert f'src="{NEW_URL}"' in page
+    assert IMAGE_URL not in page
+
+    # An edited page is kept; the rendering for the next URL goes next to it.
+    page_file = ns.path(sandbox.docroot / "index.html")
+    edited = page.replace("<h1>", "<h1>Edited: ")
+    page_file.write_text(edited)
+    kept = ns.apply(sandbox.staging("staging-4"), IMAGE_URL=THIRD_URL)
+    assert kept.returncode == 0, kept.output
+    assert get(url)[1] == edited
+    assert THIRD_URL in ns.path(sandbox.docroot / "index.html.sample-new").read_text()
+
+
+def test_changed_scripts_become_a_new_release_and_the_previous_one_is_kept(harness, volume):
+    sandbox = harness.sandbox(installed=False)
+    sandbox.link_device(volume)
+    ns = harness.namespace(sandbox)
+    assert ns.apply(sandbox.staging()).returncode == 0
+    first = sandbox.install_dir.resolve()
+
+    staging = sandbox.staging("staging-2")
+    with (staging / "boot" / "seed-page.sh").open("a") as f:
+        f.write("# a change\n")
+    second = ns.apply(staging)
+    assert second.returncode == 0, second.output
+    release = sandbox.install_dir.resolve()
+    assert release != first
+    assert (release / "boot" / "seed-page.sh").read_text().endswith("# a change\n")
+    assert "daemon-reload" not in sandbox.calls("systemctl")[-6:]
+
+    third = ns.apply(sandbox.staging("staging-3"))
+    assert third.returncode == 0, third.output
+    releases = sorted(p.name for p in release.parent.iterdir())
+    # Back to the first tree: it is current again, the one before is kept.
+    assert sandbox.install_dir.resolve().name != release.name
+    assert len(releases) == 2
+    assert release.name in releases
+
+
+def test_a_copy_from_before_releases_is_kept_until_the_scripts_change(harness, volume):
+    sandbox, ns = harness.instance(volume)
+    assert sandbox.install_dir.is_dir()
+    assert not sandbox.install_dir.is_symlink()
+
+    same = ns.apply(sandbox.staging())
+    assert same.returncode == 0, same.output
+    assert not sandbox.install_dir.is_symlink()
+    assert "is up to date" in same.output
+
+    staging = sandbox.staging("staging-2")
+    with (staging / "boot" / "seed-page.sh").open("a") as f:
+        f.write("# a change\n")
+    result = ns.apply(staging)
+
+    assert result.returncode == 0, result.output
+    assert sandbox.install_dir.is_symlink()
+    assert "moved the earlier copy of the scripts" in result.output
+    aside = [p for p in sandbox.install_dir.resolve().parent.iterdir() if p.name.startswith("previous-")]
+    assert len(aside) == 1
+    assert (aside[0] / "boot" / "boot.sh").is_file()
+
+
+BAD = {
+    "VOLUME_ID": "vol-xyz",
+    "DEVICE_NAME": "/dev/sda1; reboot",
+    "VOLUME_SIZE_GIB": "0",
+    "IMAGE_URL": "https://d111.cloudfront.net/a b.jpg",
+    "SITE_DOMAIN": "-bad-.example.com",
+    "ORIGIN_TOKEN_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:123:secret:x y",
+    "FALLBACK_BUCKET": "Not_A_Bucket",
+    "DISTRIBUTION_ID": "e2abc",
+    "SITE_NAME": "1-stack",
+    "AWS_REGION": "eu_west_1",
+    "ORIGIN_VERIFY_TOKEN": "short'token",
+}
+
+
+def test_invalid_values_are_refused_with_one_line_each_and_nothing_changes(harness):
+    sandbox = harness.sandbox(installed=False)
+    ns = harness.namespace(sandbox)
+
+    result = ns.apply(sandbox.staging(), **BAD)
+
+    assert result.returncode != 0
+    errors = [line for line in result.output.splitlines() if "ERROR:" in line]
+    for name in BAD:
+        assert len([e for e in errors if f"ERROR: {name} " in e]) == 1, (name, errors)
+    assert "short'token" not in result.output
+    assert "11 invalid value(s); nothing was changed" in result.output
+    assert not sandbox.install_dir.exists()
+    assert not sandbox.env_file.exists()
+    assert not (sandbox.systemd_dir / UNIT).exists()
+    assert sandbox.calls("systemctl") == []
+
+
+def test_missing_required_values_are_named(harness):
+    sandbox = harness.sandbox(installed=False)
+    ns = harness.namespace(sandbox)
+
+    result = ns.apply(sandbox.staging(), VOLUME_ID="", IMAGE_URL="")
+
+    assert result.returncode != 0
+    assert "ERROR: VOLUME_ID is not set" in result.output
+    assert "ERROR: IMAGE_URL is not set" in result.output
+    assert sandbox.calls("systemctl") == []
+
+
+def test_shipped_timers_are_enabled_and_started(harness, volume):
+    sandbox = harness.sandbox(installed=False)
+    sandbox.link_device(volume)
+    ns = harness.namespace(sandbox)
+    staging = sandbox.staging()
+    for timer in ("site-sync.timer", "site-health.timer"):
+        (staging / "boot" / "units" / timer).write_text("[Timer]\nOnUnitActiveSec=15s\n")
+
+    result = ns.apply(staging)
+
+    assert result.returncode == 0, result.output
+    calls = sandbox.calls("systemctl")
+    for timer in ("site-sync.timer", "site-health.timer"):
+        assert (sandbox.systemd_dir / timer).is_file()
+        assert f"enable {timer}" in calls
+        assert f"start {timer}" in calls
+    count = len(calls)
+    assert ns.apply(sandbox.staging("staging-2")).returncode == 0
+    assert not [c for c in sandbox.calls("systemctl")[count:] if ".timer" in c and "is-" not in c]
+
+
+def test_a_failed_attempt_is_retried_and_the_next_one_serves_the_page(harness, volume):
+    """The old instance lets go of the volume only after the first attempt has
+    given up waiting: systemd's Restart=on-failure starts boot.sh again."""
+    require_apache()
+    sandbox, ns = harness.instance(volume)
+    # Held for 3 s; attempt 1 gives up after 1 s; RestartSec 30 s / 10 = 3 s.
+    sandbox.set_aws(held_until=int(time.time() * 1000) + 3000)
+
+    result = ns.apply(
+        sandbox.staging(),
+        ATTACH_WAIT_SECONDS=1,
+        ATTACH_POLL_SECONDS=0.2,
+        SHIM_RESTART_SEC_DIVISOR=10,
+    )
+
+    assert result.returncode == 0, result.output + sandbox.journal()
+    calls = sandbox.calls("systemctl")
+    assert f"attempt 1 of {UNIT}: exit 1" in calls
+    assert f"attempt 2 of {UNIT}: exit 0" in calls
+    # httpd was started by the second attempt only.
+    assert calls.index(f"attempt 1 of {UNIT}: exit 1") < calls.index("enable --now httpd")
+    journal = sandbox.journal()
+    assert f"volume {VOLUME_ID} was not attached" in journal
+    assert "httpd was not started by this run" in journal
+    assert "still in use" in journal
+    status, page = get(serve(sandbox, ns))
+    assert status == 200
+    assert f'src="{IMAGE_URL}"' in page
+
+
+def test_apply_reports_a_failing_boot_with_the_journal(harness, volume):
+    sandbox, ns = harness.instance(volume)
+    sandbox.set_aws(in_use="always")
+
+    result = ns.apply(
+        sandbox.staging(),
+        ATTACH_WAIT_SECONDS=1,
+        ATTACH_POLL_SECONDS=0.2,
+        SHIM_RESTART_SEC_DIVISOR=30,
+        SHIM_RESTART_BOUND_SECONDS=2,
+    )
+
+    assert result.returncode != 0
+    assert f"ERROR: {UNIT} failed" in result.output
+    # The journal's tail is part of the output (what the association keeps in S3).
+    assert f"volume {VOLUME_ID} was not attached" in result.output
+    assert sandbox.calls("journalctl")
+    assert "enable --now httpd" not in sandbox.calls("systemctl")
+
+
+def test_unit_file_retries_forever_and_starts_at_boot():
+    text = (BOOT_SRC / "units" / UNIT).read_text()
+    sections: dict[str, dict[str, str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            current = line.strip("[]")
+            sections[current] = {}
+        elif "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            sections[current][key] = value
+    assert sections["Unit"]["StartLimitIntervalSec"] == "0"
+    assert sections["Service"] == {
+        "Type": "oneshot",
+        "RemainAfterExit": "yes",
+        "EnvironmentFile": "/etc/site-boot/site.env",
+        "ExecStart": "/opt/site-boot/boot/boot.sh",
+        "Restart": "on-failure",
+        "RestartSec": "30",
+    }
+    assert sections["Install"]["WantedBy"] == "multi-user.target"
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_paths():
+    yield
+    assert not Path("/run/site-boot").exists() or os.listdir("/run/site-boot") == []
