@@ -104,6 +104,8 @@ scan_docroot() {
   done < <(find "$DOCROOT" -mindepth 1 \
     \( -type d \( ! -perm -0001 -o -path "$DOCROOT/${RESERVED_PREFIX%/}" \) -prune \) \
     -o \( -type f -o -type l \) -printf '%y\t%m\t%s\t%T@\t%C@\t%i\t%P\0')
+  # A partial listing would delete what was not listed: retry instead.
+  wait "$!" || die "cannot list $DOCROOT completely (changed while listed?); the next pass retries"
 }
 
 scan_docroot
@@ -155,6 +157,9 @@ if ((${#to_hash[@]})); then
     path=${line:34}
     MD5[${path#"$DOCROOT"/}]=${line:0:32}
   done < <(printf '%s\0' "${to_hash[@]}" | xargs -0 md5sum -z --)
+  for key in "${KEYS[@]}"; do
+    [[ -n ${MD5[$key]-} ]] || die "cannot read $DOCROOT/$key (changed while read?); the next pass retries"
+  done
 fi
 
 # What the bucket holds now: from the state, or, without one, its listing
@@ -233,8 +238,8 @@ failed=0
 if ((${#uploads[@]})); then
   load_mime_types
   for key in "${uploads[@]}"; do
-    if aws_cli s3api put-object --bucket "$FALLBACK_BUCKET" --key "$key" \
-      --body "$DOCROOT/$key" --content-type "$(content_type "$key")" \
+    if aws_cli s3api put-object --bucket "$FALLBACK_BUCKET" --key="$key" \
+      --body="$DOCROOT/$key" --content-type "$(content_type "$key")" \
       --content-md5 "$(md5_base64 "${MD5[$key]}")" --output text --query ETag >/dev/null; then
       log "uploaded $key"
     else

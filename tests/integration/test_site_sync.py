@@ -131,6 +131,7 @@ def test_bucket_mirrors_adds_edits_and_deletes_and_nothing_apache_would_not_serv
     write(root, "mirror/style.css", "body { color: red }\n")
     write(root, "mirror/sub dir/ü page.html", "<p>ü</p>\n")
     write(root, "mirror/data.bin", bytes(range(256)) * 4)
+    write(root, "-leading-dash.txt", "not an option\n")
     write(root, "mirror/.htaccess", "Require all denied\n")
     write(root, "mirror/secret.txt", "root only\n", mode=0o600)
     write(root, "mirror/.page.html.Ab12Cd", "half written\n")
@@ -151,6 +152,7 @@ def test_bucket_mirrors_adds_edits_and_deletes_and_nothing_apache_would_not_serv
         "mirror/sub dir/ü page.html",
         "mirror/data.bin",
         "mirror/link-in.txt",
+        "-leading-dash.txt",
     } <= set(objects)
     for absent in (
         "mirror/.htaccess",
@@ -280,7 +282,7 @@ def test_a_run_without_state_reconciles_with_the_bucket(
     assert aws.get_object(MAINTENANCE_KEY)[0] == MAINTENANCE_PAGE
     # Only what differed was uploaded: the listing's ETags spared the rest.
     uploads = sorted(
-        re.search(r" --key (\S+) ", c)[1] for c in aws.calls() if " s3api put-object " in f" {c} "
+        re.search(r" --key=(\S+) ", c)[1] for c in aws.calls() if " s3api put-object " in f" {c} "
     )
     assert uploads == ["rec/added.txt", "rec/edit.txt"]
     paths = aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]
