@@ -55,16 +55,28 @@ fi
 # content or the permissions can have changed, without reading the file.
 
 DOCROOT_REAL=$(realpath -e "$DOCROOT")
+# Byte semantics for names (ranges, lengths); the child processes keep the
+# service's locale.
+LC_ALL=C
+
+# S3 keys are UTF-8: a name that is not cannot be copied (nor requested by
+# a browser as the same URL).
+invalid_utf8() {
+  local LC_ALL=C.UTF-8
+  ! [[ $1 =~ ^.*$ ]]
+}
 
 # Names the copy leaves out even though they may be regular files:
 # .htaccess & co. (httpd denies "^\.ht"), the temporary files that
-# write_file and rsync rename over their target (".name.XXXXXX"), and
-# names with control characters (they cannot be one line of the state).
+# write_file and rsync rename over their target (".name.XXXXXX"), names
+# with control characters (they cannot be one line of the state) and names
+# that are not UTF-8.
 skipped_name() {
   local key=$1 base=${1##*/}
   [[ $base == .ht* ]] && return 0
   [[ $base =~ ^\..+\.[A-Za-z0-9]{6}$ ]] && return 0
   [[ $key == *[[:cntrl:]]* ]] && return 0
+  [[ $key == *[$'\x80'-$'\xff']* ]] && invalid_utf8 "$key" && return 0
   [[ $key == "$RESERVED_PREFIX"* ]] && return 0
   return 1
 }
