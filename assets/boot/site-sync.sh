@@ -24,6 +24,10 @@ MIME_TYPES_FILE=${MIME_TYPES_FILE:-/etc/mime.types}
 DEFAULT_CHARSET=${DEFAULT_CHARSET-UTF-8}
 # More changed paths than this: one "/*" instead (still one path to pay for).
 MAX_INVALIDATION_PATHS=${MAX_INVALIDATION_PATHS:-15}
+# Amazon Linux's httpd.conf has "Options Indexes": a directory without an
+# index.html is answered with a listing of its files (names, sizes, dates),
+# which any change in the directory changes. "off" if listings are disabled.
+DIRECTORY_LISTINGS=${DIRECTORY_LISTINGS:-on}
 # Keys under this prefix belong to the stack (the maintenance page).
 RESERVED_PREFIX=_maintenance/
 
@@ -303,13 +307,23 @@ url_path() {
   printf '%s' "$out"
 }
 
-declare -A PATHS=()
+declare -A PATHS=() HAS_INDEX=()
+for key in "${KEYS[@]}"; do
+  if [[ /$key == */index.html ]]; then
+    HAS_INDEX[/${key%index.html}]=1
+  fi
+done
 for key in "${uploads[@]}" "${deletes[@]}"; do
   path=$(url_path "$key")
   PATHS[$path]=1
-  # DirectoryIndex: the directory's own URL shows index.html.
   if [[ $path == */index.html ]]; then
+    # DirectoryIndex: the directory's own URL shows index.html (or, once it
+    # is gone, a listing).
     PATHS[${path%index.html}]=1
+  elif [[ $DIRECTORY_LISTINGS == on && $key == */* && -z ${HAS_INDEX[/${key%/*}/]-} ]]; then
+    # The directory's listing shows this file. (The document root itself
+    # has no listing: welcome.conf turns Indexes off for "/".)
+    PATHS[${path%/*}/]=1
   fi
 done
 

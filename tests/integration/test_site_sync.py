@@ -199,7 +199,7 @@ def test_an_edit_is_one_invalidation_of_exactly_the_changed_paths(
     root = site.root
     write(root, "inv/index.html", "<p>1</p>\n")
     write(root, "inv/a b.txt", "1\n")
-    write(root, "inv/old.txt", "1\n")
+    write(root, "inv/älter.txt", "1\n")
     write(root, "inv/same.txt", "1\n")
     assert site.sync().returncode == 0
     before = len(aws.invalidations())
@@ -216,7 +216,7 @@ def test_an_edit_is_one_invalidation_of_exactly_the_changed_paths(
     write(root, "inv/index.html", "<p>2</p>\n")
     write(root, "inv/a b.txt", "2\n")
     write(root, "inv/ü*.txt", "new\n")
-    (root / "inv/old.txt").unlink()
+    (root / "inv/älter.txt").unlink()
     os.utime(root / "inv/same.txt")  # touched, content unchanged
 
     burst = site.sync()
@@ -226,7 +226,7 @@ def test_an_edit_is_one_invalidation_of_exactly_the_changed_paths(
     assert len(invalidations) == before + 1
     batch = invalidations[-1]["InvalidationBatch"]
     assert sorted(batch["Paths"]["Items"]) == sorted(
-        ["/inv/index.html", "/inv/", "/inv/a%20b.txt", "/inv/%C3%BC%2A.txt", "/inv/old.txt"]
+        ["/inv/index.html", "/inv/", "/inv/a%20b.txt", "/inv/%C3%BC%2A.txt", "/inv/%C3%A4lter.txt"]
     )
     ops = operations(aws.calls())
     assert sorted(ops) == sorted(
@@ -291,7 +291,14 @@ def test_a_run_without_state_reconciles_with_the_bucket(
     )
     assert uploads == ["rec/added.txt", "rec/edit.txt"]
     paths = aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]
-    assert sorted(paths) == ["/rec/added.txt", "/rec/edit.txt", "/rec/gone.txt", "/rec/stray.txt"]
+    # rec/ has no index.html: its listing changed too.
+    assert sorted(paths) == [
+        "/rec/",
+        "/rec/added.txt",
+        "/rec/edit.txt",
+        "/rec/gone.txt",
+        "/rec/stray.txt",
+    ]
 
 
 def test_a_failed_upload_is_retried_by_the_next_run(
@@ -315,7 +322,10 @@ def test_a_failed_upload_is_retried_by_the_next_run(
     retried = site.sync()
     assert retried.returncode == 0, retried.output
     assert aws.get_object("retry/page.html")[0] == b"<p>2</p>\n"
-    assert aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"] == ["/retry/page.html"]
+    assert sorted(aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]) == [
+        "/retry/",
+        "/retry/page.html",
+    ]
 
     # A failed invalidation is retried too, uploads and all.
     write(root, "retry/page.html", "<p>3</p>\n")
@@ -323,7 +333,10 @@ def test_a_failed_upload_is_retried_by_the_next_run(
     assert site.sync().returncode != 0
     aws.fail("create-invalidation", failing=False)
     assert site.sync().returncode == 0
-    assert aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"] == ["/retry/page.html"]
+    assert sorted(aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]) == [
+        "/retry/",
+        "/retry/page.html",
+    ]
     assert aws.get_object("retry/page.html")[0] == b"<p>3</p>\n"
 
 
