@@ -24,6 +24,8 @@ MIME_TYPES_FILE=${MIME_TYPES_FILE:-/etc/mime.types}
 DEFAULT_CHARSET=${DEFAULT_CHARSET-UTF-8}
 # More changed paths than this: one "/*" instead (still one path to pay for).
 MAX_INVALIDATION_PATHS=${MAX_INVALIDATION_PATHS:-15}
+# Uploads running at once.
+UPLOAD_JOBS=${UPLOAD_JOBS:-4}
 # Amazon Linux's httpd.conf has "Options Indexes": a directory without an
 # index.html is answered with a listing of its files (names, sizes, dates),
 # which any change in the directory changes. "off" if listings are disabled.
@@ -250,18 +252,38 @@ json_string() {
   printf '"%s"' "${s//\"/\\\"}"
 }
 
+# One CLI call per file, UPLOAD_JOBS at a time: most of a call is the CLI
+# starting up. Each job reports "ok<TAB>key" or "failed<TAB>key<TAB>error"
+# in one write, so reports of parallel jobs never mix.
+# shellcheck disable=SC2016 # expanded by the job's own shell
+UPLOAD_JOB='
+if out=$(aws ${AWS_REGION:+--region "$AWS_REGION"} s3api put-object --bucket "$FALLBACK_BUCKET" \
+  --key="$1" --body="$DOCROOT/$1" --content-type "$2" --content-md5 "$3" \
+  --output text --query ETag 2>&1); then
+  printf "ok\t%s\0" "$1"
+else
+  out=${out//[[:cntrl:]]/ }
+  printf "failed\t%s\t%s\0" "$1" "${out:0:300}"
+fi'
+
 failed=0
 if ((${#uploads[@]})); then
   load_mime_types
-  for key in "${uploads[@]}"; do
-    if aws_cli s3api put-object --bucket "$FALLBACK_BUCKET" --key="$key" \
-      --body="$DOCROOT/$key" --content-type "$(content_type "$key")" \
-      --content-md5 "$(md5_base64 "${MD5[$key]}")" --output text --query ETag >/dev/null; then
+  export FALLBACK_BUCKET
+  declare -A REPORTED=()
+  while IFS=$'\t' read -r -d '' outcome key error; do
+    REPORTED[$key]=1
+    if [[ $outcome == ok ]]; then
       log "uploaded $key"
     else
-      log "upload of $key failed; the next pass retries it"
+      log "upload of $key failed; the next pass retries it: $error"
       failed=1
     fi
+  done < <(for key in "${uploads[@]}"; do
+    printf '%s\0%s\0%s\0' "$key" "$(content_type "$key")" "$(md5_base64 "${MD5[$key]}")"
+  done | xargs -0 -n 3 -P "$UPLOAD_JOBS" bash -c "$UPLOAD_JOB" site-sync-upload)
+  for key in "${uploads[@]}"; do
+    [[ -n ${REPORTED[$key]-} ]] || failed=1
   done
 fi
 
