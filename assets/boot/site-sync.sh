@@ -263,6 +263,7 @@ if out=$(aws ${AWS_REGION:+--region "$AWS_REGION"} s3api put-object --bucket "$F
   printf "ok\t%s\0" "$1"
 else
   out=${out//[[:cntrl:]]/ }
+  out=${out#"${out%%[! ]*}"}
   printf "failed\t%s\t%s\0" "$1" "${out:0:300}"
 fi'
 
