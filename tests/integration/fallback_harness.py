@@ -1,0 +1,334 @@
+"""Helpers for the fallback-copy and health tests: moto's server on loopback as
+S3, CloudFront, CloudWatch and Secrets Manager, the real AWS CLI behind a
+wrapper that records every call, and a way to run a script inside a boot
+namespace (where the document root is mounted).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from bootharness import (
+    BOOT_SRC,
+    ORIGIN_TOKEN,
+    REGION,
+    SYSTEM_PATH,
+    VOLUME_ID,
+    free_port,
+    wait_for_port,
+)
+
+BIN = Path(sys.executable).parent
+COMMAND_TIMEOUT = 120
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory) -> MotoServer:
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_server, tmp_path) -> AwsSandbox:
+    """A fresh bucket and distribution, and the scripts' scratch directory."""
+    return AwsSandbox(moto_server, tmp_path)
+
+
+def find_tool(name: str) -> str | None:
+    """A program from the test venv (next to this Python), else from PATH."""
+    candidate = BIN / name
+    if candidate.exists():
+        return str(candidate)
+    return shutil.which(name)
+
+
+class MotoServer:
+    """moto_server on 127.0.0.1 at a free port; stop() always ends it."""
+
+    def __init__(self, workdir: Path) -> None:
+        moto = find_tool("moto_server")
+        if moto is None:
+            pytest.skip("needs moto_server (pip install 'moto[server]')")
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._log = open(workdir / "moto.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [moto, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(self.port, timeout=30)
+        except OSError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+AWS_WRAPPER = """#!/usr/bin/env bash
+# Records each call (service and operation first), then fails it if the test
+# asked for that (a file named after the operation in AWS_FAIL_DIR), else runs
+# the real CLI.
+printf '%s\\n' "$*" >>"${AWS_CALLS_FILE:?}"
+for word in "$@"; do
+  case $word in --*) ;; *) if [[ -e ${AWS_FAIL_DIR:?}/$word ]]; then
+    echo "An error occurred (InternalError) when calling $word: injected by the test" >&2
+    exit 255
+  fi ;; esac
+done
+exec @REAL_AWS@ "$@"
+"""
+
+
+@dataclass
+class AwsSandbox:
+    """One bucket, one distribution and one scratch dir for the scripts."""
+
+    moto: MotoServer
+    root: Path
+    bucket: str = field(default_factory=lambda: f"site-fallback-{uuid.uuid4().hex[:12]}")
+    distribution_id: str = ""
+
+    def __post_init__(self) -> None:
+        aws = find_tool("aws")
+        if aws is None:
+            pytest.skip("needs the AWS CLI (pip install awscli)")
+        self.real_aws = aws
+        self.bin_dir = self.root / "bin"
+        self.fail_dir = self.root / "fail"
+        self.state_dir = self.root / "state"
+        self.calls_file = self.root / "aws.calls"
+        self.log_file = self.root / "site-sync.log"
+        for d in (self.bin_dir, self.fail_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        wrapper = self.bin_dir / "aws"
+        wrapper.write_text(AWS_WRAPPER.replace("@REAL_AWS@", aws))
+        wrapper.chmod(0o755)
+        self.s3 = self.client("s3")
+        self.cloudfront = self.client("cloudfront")
+        self.cloudwatch = self.client("cloudwatch")
+        self.secretsmanager = self.client("secretsmanager")
+        self.s3.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        config = {
+            "CallerReference": self.bucket,
+            "Comment": "",
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "fallback",
+                        "DomainName": f"{self.bucket}.s3.{REGION}.amazonaws.com",
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "fallback",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "MinTTL": 0,
+                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                "TrustedSigners": {"Enabled": False, "Quantity": 0},
+            },
+        }
+        created = self.cloudfront.create_distribution(DistributionConfig=config)
+        self.distribution_id = created["Distribution"]["Id"]
+
+    # -- the AWS side, read back with boto3 (not through the wrapper) --------
+
+    def client(self, service: str):
+        return boto3.session.Session().client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.moto.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def aws_env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.moto.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": str(self.root / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.root / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_MAX_ATTEMPTS": "1",
+            "AWS_PAGER": "",
+            "HOME": str(self.root),
+            "LANG": "C.UTF-8",
+        }
+
+    def objects(self) -> dict[str, str]:
+        """Key -> ETag (without quotes) of every object in the bucket."""
+        found = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            for obj in page.get("Contents", []):
+                found[obj["Key"]] = obj["ETag"].strip('"')
+        return found
+
+    def get_object(self, key: str) -> tuple[bytes, str]:
+        response = self.s3.get_object(Bucket=self.bucket, Key=key)
+        return response["Body"].read(), response.get("ContentType", "")
+
+    def put_object(self, key: str, body: bytes, content_type: str = "text/html") -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def invalidations(self) -> list[dict]:
+        """Every invalidation of the distribution, oldest first, with its batch."""
+        listing = self.cloudfront.list_invalidations(DistributionId=self.distribution_id)
+        items = listing.get("InvalidationList", {}).get("Items") or []
+        full = [
+            self.cloudfront.get_invalidation(DistributionId=self.distribution_id, Id=item["Id"])[
+                "Invalidation"
+            ]
+            for item in items
+        ]
+        return sorted(full, key=lambda inv: inv["CreateTime"])
+
+    # -- the scripts' view ---------------------------------------------------
+
+    def script_env(self, **overrides: str) -> dict[str, str]:
+        env = {
+            **self.aws_env(),
+            "PATH": f"{self.bin_dir}:{SYSTEM_PATH}",
+            "AWS_CALLS_FILE": str(self.calls_file),
+            "AWS_FAIL_DIR": str(self.fail_dir),
+            "FALLBACK_BUCKET": self.bucket,
+            "DISTRIBUTION_ID": self.distribution_id,
+            "STATE_DIR": str(self.state_dir),
+            "LOG_FILE": str(self.log_file),
+            "VOLUME_ID": VOLUME_ID,
+        }
+        env.update(overrides)
+        return env
+
+    def calls(self) -> list[str]:
+        return self.calls_file.read_text().splitlines() if self.calls_file.exists() else []
+
+    def reset_calls(self) -> None:
+        self.calls_file.unlink(missing_ok=True)
+
+    def fail(self, operation: str, failing: bool = True) -> None:
+        marker = self.fail_dir / operation
+        if failing:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+
+
+@dataclass
+class ScriptResult:
+    returncode: int
+    output: str
+
+
+def driver_pid(namespace) -> int:
+    """Host pid of the namespace's PID 1 (the driver), child of unshare."""
+    pid = namespace.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def run_in_namespace(namespace, script: str, env: dict[str, str]) -> ScriptResult:
+    """Run one of the boot directory's scripts inside the boot namespace (its
+    mounts, its PID namespace: nothing it starts outlives the namespace)."""
+    result = subprocess.run(
+        [
+            "nsenter",
+            "--target",
+            str(driver_pid(namespace)),
+            "--mount",
+            "--pid",
+            "--",
+            "bash",
+            str(BOOT_SRC / script),
+        ],
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    return ScriptResult(result.returncode, result.stdout + result.stderr)
+
+
+def run_on_host(script: str, env: dict[str, str]) -> ScriptResult:
+    result = subprocess.run(
+        ["bash", str(BOOT_SRC / script)],
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    return ScriptResult(result.returncode, result.stdout + result.stderr)
+
+
+def stop_apache(namespace) -> None:
+    """Stop the apache2 the driver started (by its pid), and wait for it."""
+    driver = driver_pid(namespace)
+    children = Path(f"/proc/{driver}/task/{driver}/children").read_text().split()
+    apache = [int(c) for c in children if Path(f"/proc/{c}/comm").read_text().strip() == "apache2"]
+    assert len(apache) == 1, children
+    os.kill(apache[0], signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while not _ended(apache[0]):
+        if time.monotonic() > deadline:
+            raise AssertionError("apache2 did not stop")
+        time.sleep(0.05)
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie the driver reaps when the namespace ends."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def http_get(base_url: str, key: str, token: str | None = ORIGIN_TOKEN) -> tuple[int, bytes, str]:
+    """GET a key's URL from Apache as CloudFront would: status, body, media type."""
+    url = base_url + urllib.parse.quote(key)
+    request = urllib.request.Request(url, headers={"X-Origin-Verify": token} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read(), response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(), err.headers.get("Content-Type", "")
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()

@@ -1,0 +1,357 @@
+"""site-sync.sh against moto's S3 and CloudFront on loopback, with the document
+root mounted by the real boot scripts on a loop device and served by Apache.
+
+What the bucket must hold is judged by Apache itself: every object is fetched
+from Apache (with the origin token) and compared byte for byte, and every file
+Apache serves must be in the bucket.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from fallback_harness import (
+    AwsSandbox,
+    aws,  # noqa: F401 (fixture)
+    http_get,
+    media_type,
+    moto_server,  # noqa: F401 (fixture)
+    run_in_namespace,
+)
+
+MAINTENANCE_KEY = "_maintenance/index.html"
+MAINTENANCE_PAGE = b"<!doctype html><title>Back soon</title>\n"
+TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")
+
+
+@pytest.fixture
+def site(served_site, aws: AwsSandbox):  # noqa: F811
+    """The served site with a sync function bound to this test's bucket."""
+
+    def sync(**env: str):
+        result = run_in_namespace(
+            served_site.namespace,
+            "site-sync.sh",
+            aws.script_env(**{"DOCROOT": str(served_site.sandbox.docroot), **env}),
+        )
+        return result
+
+    served_site.sync = sync
+    served_site.root = root = Path(served_site.docroot_in_ns)
+    before = {p.name for p in root.iterdir()}
+    page = (root / "index.html").read_bytes()
+    yield served_site
+    # The volume is shared by the module's tests: leave it as found.
+    for path in root.iterdir():
+        if path.name not in before:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    (root / "index.html").write_bytes(page)
+
+
+def operations(calls: list[str]) -> list[str]:
+    """ "service operation" of each recorded AWS CLI call."""
+    found = []
+    for call in calls:
+        match = re.search(r"(?:^| )(s3api|s3|cloudfront|cloudwatch|secretsmanager) (\S+)", call)
+        found.append(f"{match[1]} {match[2]}" if match else call)
+    return found
+
+
+def write(root: Path, key: str, content: str | bytes, mode: int = 0o644) -> Path:
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for parent in [path.parent, *path.parent.parents]:
+        if parent == root:
+            break
+        parent.chmod(0o755)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    path.chmod(mode)
+    return path
+
+
+def left_out_by_design(root: Path, path: Path) -> bool:
+    """Files the copy leaves out although the test's Apache would serve them:
+    .ht* (Amazon Linux's httpd.conf denies them; the harness's Debian config
+    does not), the temporary names of atomic writes (they exist for an
+    instant), and symlinks leading out of the document root."""
+    name = path.name
+    if name.startswith(".ht") or TEMP_NAME.match(name):
+        return True
+    try:
+        name.encode()
+    except UnicodeEncodeError:  # not UTF-8: no S3 key can name it
+        return True
+    if not path.is_symlink():
+        return False
+    # Resolved by hand: realpath would follow /proc/<pid>/root out of the
+    # namespace, where the document root is not mounted.
+    target = os.readlink(path)
+    if os.path.isabs(target):
+        return True
+    inside = os.path.normpath(os.path.join(os.path.dirname(path.relative_to(root)), target))
+    return inside.startswith("..")
+
+
+def assert_mirror(site, aws: AwsSandbox) -> dict[str, str]:  # noqa: F811
+    objects = aws.objects()
+    # Every object is something Apache serves, byte for byte, same type.
+    for key in objects:
+        if key.startswith("_maintenance/"):
+            continue
+        status, body, served_type = http_get(site.url, key)
+        assert status == 200, f"{key} is in the bucket but Apache answers {status}"
+        data, stored_type = aws.get_object(key)
+        assert data == body, key
+        assert media_type(stored_type) == media_type(served_type or "application/octet-stream"), key
+    # Every file Apache serves is in the bucket.
+    root = site.root
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            path = Path(dirpath) / name
+            key = path.relative_to(root).as_posix()
+            if key.startswith("_maintenance/") or left_out_by_design(root, path) or not path.is_file():
+                continue
+            status, body, _ = http_get(site.url, key)
+            if status == 200:
+                assert key in objects, f"Apache serves {key} but the bucket lacks it"
+                assert aws.get_object(key)[0] == body, key
+    return objects
+
+
+def test_bucket_mirrors_adds_edits_and_deletes_and_nothing_apache_would_not_serve(
+    site,
+    aws: AwsSandbox,  # noqa: F811
+):
+    root = site.root
+    aws.put_object(MAINTENANCE_KEY, MAINTENANCE_PAGE)
+    write(root, "mirror/a.txt", "first\n")
+    write(root, "mirror/style.css", "body { color: red }\n")
+    write(root, "mirror/sub dir/ü page.html", "<p>ü</p>\n")
+    write(root, "mirror/data.bin", bytes(range(256)) * 4)
+    write(root, "-leading-dash.txt", "not an option\n")
+    write(root, "mirror/.htaccess", "Require all denied\n")
+    write(root, "mirror/secret.txt", "root only\n", mode=0o600)
+    write(root, "mirror/.page.html.Ab12Cd", "half written\n")
+    write(root, "mirror/private/hidden.txt", "behind a closed directory\n")
+    (root / "mirror/private").chmod(0o700)
+    (root / "mirror/link-in.txt").symlink_to("a.txt")
+    (root / "mirror/link-out.txt").symlink_to("/etc/passwd")
+    os.mkfifo(root / "mirror/fifo")
+    write(root, os.fsdecode(b"mirror/latin-1-\xe9.txt"), "not UTF-8\n")
+
+    first = site.sync()
+
+    assert first.returncode == 0, first.output
+    objects = assert_mirror(site, aws)
+    assert {
+        "index.html",
+        "mirror/a.txt",
+        "mirror/style.css",
+        "mirror/sub dir/ü page.html",
+        "mirror/data.bin",
+        "mirror/link-in.txt",
+        "-leading-dash.txt",
+    } <= set(objects)
+    for absent in (
+        "mirror/.htaccess",
+        "mirror/secret.txt",
+        "mirror/.page.html.Ab12Cd",
+        "mirror/private/hidden.txt",
+        "mirror/link-out.txt",
+        "mirror/fifo",
+    ):
+        assert absent not in objects
+    assert aws.get_object(MAINTENANCE_KEY)[0] == MAINTENANCE_PAGE
+    assert media_type(aws.get_object("mirror/style.css")[1]) == "text/css"
+    assert aws.get_object("index.html")[1] == "text/html; charset=UTF-8"
+
+    # Edits, an add, a delete, and permissions that change what Apache serves.
+    write(root, "mirror/a.txt", "second\n")
+    write(root, "mirror/new.html", "<p>new</p>\n")
+    (root / "mirror/style.css").unlink()
+    (root / "mirror/secret.txt").chmod(0o644)
+    (root / "mirror/data.bin").chmod(0o600)
+
+    second = site.sync()
+
+    assert second.returncode == 0, second.output
+    objects = assert_mirror(site, aws)
+    assert aws.get_object("mirror/a.txt")[0] == b"second\n"
+    assert aws.get_object("mirror/link-in.txt")[0] == b"second\n"
+    assert "mirror/new.html" in objects
+    assert "mirror/secret.txt" in objects
+    assert "mirror/style.css" not in objects
+    assert "mirror/data.bin" not in objects
+    assert aws.get_object(MAINTENANCE_KEY)[0] == MAINTENANCE_PAGE
+
+
+def test_an_edit_is_one_invalidation_of_exactly_the_changed_paths(
+    site,
+    aws: AwsSandbox,  # noqa: F811
+):
+    root = site.root
+    write(root, "inv/index.html", "<p>1</p>\n")
+    write(root, "inv/a b.txt", "1\n")
+    write(root, "inv/älter.txt", "1\n")
+    write(root, "inv/same.txt", "1\n")
+    assert site.sync().returncode == 0
+    before = len(aws.invalidations())
+
+    # Nothing changed: no call to S3 or CloudFront at all.
+    aws.reset_calls()
+    idle = site.sync()
+    assert idle.returncode == 0, idle.output
+    assert aws.calls() == []
+    assert len(aws.invalidations()) == before
+
+    # A burst of edits before one run: one batch, one invalidation.
+    aws.reset_calls()
+    write(root, "inv/index.html", "<p>2</p>\n")
+    write(root, "inv/a b.txt", "2\n")
+    write(root, "inv/ü*.txt", "new\n")
+    (root / "inv/älter.txt").unlink()
+    os.utime(root / "inv/same.txt")  # touched, content unchanged
+
+    burst = site.sync()
+
+    assert burst.returncode == 0, burst.output
+    invalidations = aws.invalidations()
+    assert len(invalidations) == before + 1
+    batch = invalidations[-1]["InvalidationBatch"]
+    assert sorted(batch["Paths"]["Items"]) == sorted(
+        ["/inv/index.html", "/inv/", "/inv/a%20b.txt", "/inv/%C3%BC%2A.txt", "/inv/%C3%A4lter.txt"]
+    )
+    ops = operations(aws.calls())
+    assert sorted(ops) == sorted(
+        ["s3api put-object"] * 3 + ["s3api delete-objects", "cloudfront create-invalidation"]
+    )
+    assert_mirror(site, aws)
+
+    # The home page: its URL "/" as well.
+    page = root / "index.html"
+    original = page.read_bytes()
+    try:
+        page.write_bytes(original + b"<!-- edited -->\n")
+        assert site.sync().returncode == 0
+        assert sorted(aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]) == [
+            "/",
+            "/index.html",
+        ]
+    finally:
+        page.write_bytes(original)
+
+    # More than 15 paths: one wildcard instead.
+    for i in range(16):
+        write(root, f"inv/many/{i}.txt", f"{i}\n")
+    assert site.sync().returncode == 0
+    assert aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
+
+    references = [inv["InvalidationBatch"]["CallerReference"] for inv in aws.invalidations()]
+    assert len(set(references)) == len(references)
+
+
+def test_a_run_without_state_reconciles_with_the_bucket(
+    site,
+    aws: AwsSandbox,  # noqa: F811
+):
+    root = site.root
+    write(root, "rec/keep.txt", "keep\n")
+    write(root, "rec/edit.txt", "before\n")
+    write(root, "rec/gone.txt", "gone\n")
+    assert site.sync().returncode == 0
+    aws.put_object(MAINTENANCE_KEY, MAINTENANCE_PAGE)
+    aws.put_object("rec/stray.txt", b"not on the volume\n", "text/plain")
+
+    # A new instance: no state; meanwhile the volume changed.
+    for child in aws.state_dir.iterdir():
+        child.unlink()
+    write(root, "rec/edit.txt", "after\n")
+    (root / "rec/gone.txt").unlink()
+    write(root, "rec/added.txt", "added\n")
+    aws.reset_calls()
+
+    result = site.sync()
+
+    assert result.returncode == 0, result.output
+    objects = assert_mirror(site, aws)
+    assert "rec/stray.txt" not in objects
+    assert "rec/gone.txt" not in objects
+    assert aws.get_object("rec/edit.txt")[0] == b"after\n"
+    assert aws.get_object(MAINTENANCE_KEY)[0] == MAINTENANCE_PAGE
+    # Only what differed was uploaded: the listing's ETags spared the rest.
+    uploads = sorted(
+        re.search(r" --key=(\S+) ", c)[1] for c in aws.calls() if " s3api put-object " in f" {c} "
+    )
+    assert uploads == ["rec/added.txt", "rec/edit.txt"]
+    paths = aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]
+    # rec/ has no index.html: its listing changed too.
+    assert sorted(paths) == [
+        "/rec/",
+        "/rec/added.txt",
+        "/rec/edit.txt",
+        "/rec/gone.txt",
+        "/rec/stray.txt",
+    ]
+
+
+def test_a_failed_upload_is_retried_by_the_next_run(
+    site,
+    aws: AwsSandbox,  # noqa: F811
+):
+    root = site.root
+    write(root, "retry/page.html", "<p>1</p>\n")
+    assert site.sync().returncode == 0
+    count = len(aws.invalidations())
+
+    write(root, "retry/page.html", "<p>2</p>\n")
+    aws.fail("put-object")
+    failed = site.sync()
+    assert failed.returncode != 0
+    assert "retry/page.html" in failed.output
+    assert len(aws.invalidations()) == count
+    assert aws.get_object("retry/page.html")[0] == b"<p>1</p>\n"
+
+    aws.fail("put-object", failing=False)
+    retried = site.sync()
+    assert retried.returncode == 0, retried.output
+    assert aws.get_object("retry/page.html")[0] == b"<p>2</p>\n"
+    assert sorted(aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]) == [
+        "/retry/",
+        "/retry/page.html",
+    ]
+
+    # A failed invalidation is retried too, uploads and all.
+    write(root, "retry/page.html", "<p>3</p>\n")
+    aws.fail("create-invalidation")
+    assert site.sync().returncode != 0
+    aws.fail("create-invalidation", failing=False)
+    assert site.sync().returncode == 0
+    assert sorted(aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]) == [
+        "/retry/",
+        "/retry/page.html",
+    ]
+    assert aws.get_object("retry/page.html")[0] == b"<p>3</p>\n"
+
+
+def test_nothing_happens_while_the_document_root_is_not_mounted(
+    site,
+    aws: AwsSandbox,  # noqa: F811
+    tmp_path,
+):
+    aws.put_object("index.html", b"the real page\n")
+    empty = tmp_path / "not-mounted"
+    empty.mkdir()
+
+    result = site.sync(DOCROOT=str(empty))
+
+    assert result.returncode == 0, result.output
+    assert "is not mounted; nothing to mirror" in result.output
+    assert aws.calls() == []
+    assert aws.objects().keys() == {"index.html"}
