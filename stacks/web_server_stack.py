@@ -236,8 +236,15 @@ class WebServerStack(Stack):
                 ),
                 iam.PolicyStatement(
                     sid="MirrorDocumentRoot",
-                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    actions=["s3:PutObject", "s3:DeleteObject"],
                     resources=[bucket.arn_for_objects("*")],
+                ),
+                # The maintenance page belongs to the deployment, never to the mirror.
+                iam.PolicyStatement(
+                    sid="KeepMaintenancePage",
+                    effect=iam.Effect.DENY,
+                    actions=["s3:PutObject", "s3:DeleteObject"],
+                    resources=[bucket.arn_for_objects(f"{FallbackBucket.MAINTENANCE_PREFIX}*")],
                 ),
                 iam.PolicyStatement(
                     sid="InvalidateChangedPages",

@@ -452,11 +452,11 @@ def test_the_server_may_mirror_invalidate_and_report_and_nothing_more(dev_app):
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     bucket_id = _logical_id(stack, stack.fallback.bucket)
     assert statements["ListFallbackCopy"]["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
-    assert sorted(statements["MirrorDocumentRoot"]["Action"]) == [
-        "s3:DeleteObject",
-        "s3:GetObject",
-        "s3:PutObject",
-    ]
+    assert sorted(statements["MirrorDocumentRoot"]["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
+    keep = statements["KeepMaintenancePage"]
+    assert keep["Effect"] == "Deny"
+    assert sorted(keep["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
+    assert "/_maintenance/*" in str(keep["Resource"])
     assert bucket_id in str(statements["MirrorDocumentRoot"]["Resource"])
     invalidate = statements["InvalidateChangedPages"]
     assert invalidate["Action"] == "cloudfront:CreateInvalidation"
