@@ -259,41 +259,22 @@ def driver_pid(namespace) -> int:
     return int(children[0])
 
 
+def _run_script(command: list[str], env: dict[str, str]) -> ScriptResult:
+    result = subprocess.run(
+        command, env=env, cwd="/", capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+    )
+    return ScriptResult(result.returncode, result.stdout + result.stderr)
+
+
 def run_in_namespace(namespace, script: str, env: dict[str, str]) -> ScriptResult:
     """Run one of the boot directory's scripts inside the boot namespace (its
     mounts, its PID namespace: nothing it starts outlives the namespace)."""
-    result = subprocess.run(
-        [
-            "nsenter",
-            "--target",
-            str(driver_pid(namespace)),
-            "--mount",
-            "--pid",
-            "--",
-            "bash",
-            str(BOOT_SRC / script),
-        ],
-        env=env,
-        cwd="/",
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
-    return ScriptResult(result.returncode, result.stdout + result.stderr)
+    target = ["nsenter", "--target", str(driver_pid(namespace)), "--mount", "--pid", "--"]
+    return _run_script([*target, "bash", str(BOOT_SRC / script)], env)
 
 
 def run_on_host(script: str, env: dict[str, str]) -> ScriptResult:
-    result = subprocess.run(
-        ["bash", str(BOOT_SRC / script)],
-        env=env,
-        cwd="/",
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
-    return ScriptResult(result.returncode, result.stdout + result.stderr)
+    return _run_script(["bash", str(BOOT_SRC / script)], env)
 
 
 def stop_apache(namespace) -> None:
