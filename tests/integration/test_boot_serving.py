@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from bootharness import IMAGE_URL, ORIGIN_TOKEN, REPO, require
+from bootharness import IMAGE_URL, ORIGIN_TOKEN, REPO, find_chromium, require
 
 IMAGE_FILE = REPO / "assets" / "images" / "site-image.jpg"
 SCREENSHOT = REPO / "build" / "screenshots" / "site-page.png"
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -100,11 +98,12 @@ def test_the_right_origin_token_gets_the_seeded_page(served_site):
 @pytest.fixture(scope="session")
 def browser():
     require()
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium: apt-get install chromium, playwright install chromium, or set CHROMIUM")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
             yield browser
         finally:
