@@ -21,7 +21,7 @@ if [[ $$(id -u) == 0 && -n "$${SUDO_UID:-}" ]]; then \
   chown -R "$$SUDO_UID:$${SUDO_GID:-$$SUDO_UID}" $(wildcard $(OUTPUTS)) 2>/dev/null || true; fi
 endef
 
-.PHONY: synth test lock deploy diff destroy system-deps diagram bench snapshot-update clean \
+.PHONY: synth test lock bootstrap deploy diff destroy system-deps diagram bench snapshot-update clean \
 	venv-runtime venv-dev node
 
 # Each step checks its own state (a broken .venv is rebuilt; a lock newer than its stamp is
@@ -56,8 +56,11 @@ lock: venv-dev
 	$(UV_COMPILE) requirements-dev.txt -o requirements-dev.lock
 	$(UV_COMPILE) -c requirements-dev.lock requirements.txt -o requirements.lock
 
-# Against the account and region of your AWS credentials (see README.md, Deploying).
+# Against the account and region of your AWS credentials (see README.md, Deploy).
 # Extra CLI arguments through ARGS, e.g. `make deploy ARGS="-c environment=prod"`.
+bootstrap: venv-runtime node
+	$(CDK) bootstrap $(ARGS)
+
 deploy: venv-runtime node
 	$(CDK) deploy --all $(ARGS)
 
