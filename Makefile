@@ -84,7 +84,7 @@ diagram: synth
 	npx cdk-dia --tree cdk.out/tree.json --target "$$tmp/architecture.png" >"$$tmp/log" 2>&1; \
 	if [[ $$(head -c 8 "$$tmp/architecture.png" 2>/dev/null | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]]; then \
 	  mv "$$tmp/architecture.png" docs/architecture.png; $(give-back); echo "wrote docs/architecture.png"; \
-	else echo "error: cdk-dia drew no PNG; docs/architecture.png left as it was: $$(tail -n 1 "$$tmp/log")" >&2; exit 1; fi
+	else echo "error: cdk-dia drew no PNG; docs/architecture.png left as it was ($$(grep -m 1 -E 'Error|error' "$$tmp/log" | cut -c 1-200))" >&2; exit 1; fi
 
 # Synth and test speed against the CDK floor, boot-script speed, template sizes.
 bench: venv-dev node system-deps
