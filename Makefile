@@ -17,8 +17,8 @@ BOOTSTRAP := bash scripts/bootstrap.sh
 # `make` and `make clean` can change it later.
 OUTPUTS := $(VENV) node_modules cdk.out build .pytest_cache .ruff_cache docs/architecture.png
 define give-back
-if [[ $$(id -u) == 0 && -n "$${SUDO_UID:-}" ]]; then \
-  chown -R "$$SUDO_UID:$${SUDO_GID:-$$SUDO_UID}" $(wildcard $(OUTPUTS)) 2>/dev/null || true; fi
+if [[ $$(id -u) == 0 && -n "$${SUDO_UID:-}" ]]; then for path in $(OUTPUTS); do \
+  [[ -e $$path ]] && chown -R "$$SUDO_UID:$${SUDO_GID:-$$SUDO_UID}" "$$path" 2>/dev/null; done; true; fi
 endef
 
 .PHONY: synth test lock bootstrap deploy diff destroy system-deps diagram bench snapshot-update clean \
