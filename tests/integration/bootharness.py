@@ -19,6 +19,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ COMMAND_TIMEOUT = 90
 def require(*tools: str) -> None:
     """Skip unless every named binary is installed and this process can do what the harness
     does: make a private mount + PID namespace and attach a loop device."""
+    if sys.platform != "linux":
+        pytest.skip(f"needs Linux (loop devices, mount namespaces), not {sys.platform}")
     probe_tools = ("unshare", "losetup", "mkfs.ext4", "mount")
     missing = [t for t in (*tools, *probe_tools) if shutil.which(t, path=SYSTEM_PATH) is None]
     if missing:
