@@ -149,10 +149,10 @@ cmd_system_deps() {
       "${wanted[*]}" "$(grep -E '^E:' <<<"$output" | head -n 1 | cut -c 1-200)" >&2
   fi
   if [[ -z $(find_chromium) ]]; then
-    printf 'no Chromium package here: installing Playwright'\''s Chromium\n' >&2
+    printf 'no usable Chromium package: installing Playwright'\''s Chromium\n' >&2
     if ! output=$("$VENV/bin/playwright" install --with-deps chromium 2>&1); then
-      printf 'note: no Chromium (%s); the browser test will be skipped\n' \
-        "$(grep -v '^\s*$' <<<"$output" | tail -n 1 | cut -c 1-200)" >&2
+      printf 'note: no Chromium (playwright install: %s); the browser test will be skipped\n' \
+        "$(grep -m 1 '^Error' <<<"$output" | cut -c 1-200)" >&2
     fi
   fi
 }
