@@ -34,7 +34,7 @@ find_python() {
     return
   fi
   local candidate
-  for candidate in python3 python3.13 python3.12 python3.11 python3.10; do
+  for candidate in python3 python3.14 python3.13 python3.12 python3.11 python3.10; do
     if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then
       printf '%s\n' "$candidate"
       return
