@@ -50,8 +50,10 @@ test: venv-dev node system-deps
 
 # Rewrite the hashed lock files from requirements.txt and requirements-dev.txt (top-level pins).
 # Resolved for every platform and Python >= 3.10, so one lock serves Linux and macOS alike.
+# Packages that no pin names keep their locked versions; `make lock LOCK_ARGS=--upgrade`
+# moves them to the newest that fit.
 UV_COMPILE := $(BIN)/uv pip compile --universal --python-version 3.10 --generate-hashes \
-	--custom-compile-command "make lock" -q
+	--custom-compile-command "make lock" -q $(LOCK_ARGS)
 lock: venv-dev
 	$(UV_COMPILE) requirements-dev.txt -o requirements-dev.lock
 	$(UV_COMPILE) -c requirements-dev.lock requirements.txt -o requirements.lock
