@@ -11,6 +11,7 @@ the same loop device is what a reboot or a replacement instance looks like.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import select
@@ -18,6 +19,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -77,12 +79,93 @@ COMMAND_TIMEOUT = 90
 
 
 def require(*tools: str) -> None:
-    """Skip unless running as root with every named binary installed."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: loop devices and mount namespaces")
-    missing = [t for t in tools if shutil.which(t, path=SYSTEM_PATH) is None]
+    """Skip unless every named binary is installed and this process can do what the harness
+    does: make a private mount + PID namespace and attach a loop device."""
+    if sys.platform != "linux":
+        pytest.skip(f"needs Linux (loop devices, mount namespaces), not {sys.platform}")
+    probe_tools = ("unshare", "losetup", "mkfs.ext4", "mount")
+    missing = [t for t in (*tools, *probe_tools) if shutil.which(t, path=SYSTEM_PATH) is None]
     if missing:
-        pytest.skip(f"needs {', '.join(missing)} (not installed)")
+        pytest.skip(f"needs {', '.join(dict.fromkeys(missing))} (not installed)")
+    problem = privilege_problem()
+    if problem:
+        pytest.skip(f"needs root with mount namespaces and loop devices: {problem}")
+
+
+@functools.cache
+def privilege_problem() -> str | None:
+    """Why the harness cannot run here, or None. What it does is tried, not the uid: mount a
+    filesystem from a loop device inside a private mount + PID namespace. Root without
+    privileges (a container's default, rootless podman, `unshare -r`) has uid 0, and may even
+    attach a loop device, but cannot mount it; a normal user gets no mount namespace."""
+
+    def failure(step: str, result: subprocess.CompletedProcess) -> str:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        return f"{step} failed ({lines[0].strip() if lines else f'exit status {result.returncode}'})"
+
+    namespace = ["unshare", "--mount", "--pid", "--fork", "--mount-proc"]
+    try:
+        result = run(*namespace, "true", check=False)
+        if result.returncode != 0:
+            return failure("unshare --mount --pid", result)
+        with tempfile.TemporaryDirectory(prefix="site-boot-probe-") as workdir:
+            image, target = Path(workdir) / "probe.img", Path(workdir) / "mnt"
+            target.mkdir()
+            with image.open("wb") as file:
+                file.truncate(4 << 20)
+            run("mkfs.ext4", "-q", "-F", str(image))
+            result = run("losetup", "--find", "--show", str(image), check=False)
+            if result.returncode != 0:
+                return failure("losetup", result)
+            device = result.stdout.strip()
+            try:
+                # Mounted inside the namespace only: it goes away with the namespace.
+                result = run(*namespace, "mount", "-o", "ro", device, str(target), check=False)
+            finally:
+                run("losetup", "--detach", device, check=False)
+            if result.returncode != 0:
+                return failure("mounting a loop device in a mount namespace", result)
+    except (OSError, subprocess.SubprocessError) as error:
+        return str(error)
+    return None
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def _runs_without_snap(path: str) -> bool:
+    """False for Ubuntu's chromium-browser, a wrapper that only starts the snap."""
+    real = os.path.realpath(path)
+    if real.startswith("/snap/"):
+        return False
+    try:
+        with open(real, "rb") as file:
+            head = file.read(8192)
+    except OSError:
+        return False
+    return head.startswith(b"\x7fELF") or b"snap" not in head
+
+
+def find_chromium() -> str | None:
+    """The Chromium to drive: $CHROMIUM, then a system one (a Debian package, not a snap),
+    then the build that `playwright install chromium` downloaded; None when there is none."""
+    explicit = os.environ.get("CHROMIUM")
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name, path=SYSTEM_PATH)
+        if path and _runs_without_snap(path):
+            return path
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    try:
+        with sync_playwright() as playwright:
+            path = playwright.chromium.executable_path
+    except Exception:  # no driver, or no browser for this platform
+        return None
+    return path if path and os.access(path, os.X_OK) else None
 
 
 def run(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:

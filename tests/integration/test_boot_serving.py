@@ -11,15 +11,22 @@ import http.client
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from bootharness import IMAGE_URL, ORIGIN_TOKEN, REPO, SITE_DOMAIN, require, require_apache, serve
+from bootharness import (
+    IMAGE_URL,
+    ORIGIN_TOKEN,
+    REPO,
+    SITE_DOMAIN,
+    find_chromium,
+    require,
+    require_apache,
+    serve,
+)
 
 IMAGE_FILE = REPO / "assets" / "images" / "site-image.jpg"
 SCREENSHOT = REPO / "build" / "screenshots" / "site-page.png"
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -165,11 +172,12 @@ def test_rotated_token_old_one_accepted_during_the_grace_period(harness, volume)
 @pytest.fixture(scope="session")
 def browser():
     require()
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium: apt-get install chromium, playwright install chromium, or set CHROMIUM")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
             yield browser
         finally:

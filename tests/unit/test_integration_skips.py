@@ -1,0 +1,44 @@
+"""Root without privileges (a container's default, rootless podman, devcontainers) has uid 0
+but may not mount a loop device: the integration suite must skip there, with its reason,
+instead of erroring. `unshare -r` is that kind of root."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+UNSHARE = shutil.which("unshare", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+def _unprivileged_root_available() -> bool:
+    if UNSHARE is None:
+        return False
+    probe = subprocess.run([UNSHARE, "-r", "true"], capture_output=True, timeout=30, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _unprivileged_root_available(), reason="`unshare -r` is not available here")
+def test_integration_suite_skips_cleanly_as_root_without_privileges():
+    pytest_args = ["tests/integration", "-q", "-rs", "-p", "no:cacheprovider"]
+    result = subprocess.run(
+        [UNSHARE, "-r", sys.executable, "-m", "pytest", *pytest_args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTEST_ADDOPTS": ""},  # the caller's filters must not empty the inner run
+    )
+    output = result.stdout + result.stderr
+    summary = output.strip().splitlines()[-1]
+    assert result.returncode == 0, output
+    assert not re.search(r"\d+ (failed|errors?)\b", summary), output
+    assert re.search(r"\d+ skipped", summary), output
+    assert "needs root with mount namespaces and loop devices" in output, output
