@@ -21,7 +21,7 @@ if [[ $$(id -u) == 0 && -n "$${SUDO_UID:-}" ]]; then for path in $(OUTPUTS); do 
   [[ -e $$path ]] && chown -R "$$SUDO_UID:$${SUDO_GID:-$$SUDO_UID}" "$$path" 2>/dev/null; done; true; fi
 endef
 
-.PHONY: synth test lock bootstrap deploy diff destroy system-deps diagram bench snapshot-update clean \
+.PHONY: synth test lock bootstrap deploy diff destroy os-update system-deps diagram bench snapshot-update clean \
 	venv-runtime venv-dev node
 
 # Each step checks its own state (a broken .venv is rebuilt; a lock newer than its stamp is
@@ -71,6 +71,13 @@ diff: venv-runtime node
 
 destroy: venv-runtime node
 	$(CDK) destroy --all $(ARGS)
+
+# In-place OS update of the running web server through SSM Run Command (docs/operations.md):
+# `make os-update ENV=prod RELEASE=2023.9.20251110`; by default dev and the newest release.
+ENV ?= dev
+RELEASE ?= latest
+os-update:
+	bash scripts/os-update.sh "$(ENV)" "$(RELEASE)"
 
 # Redraw docs/architecture.png from the synthesized app (cdk-dia calls graphviz's dot). The
 # drawing goes to a temporary folder first: a failed run leaves the committed diagram as it was.
