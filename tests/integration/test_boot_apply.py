@@ -73,8 +73,11 @@ def test_apply_boots_then_reapplying_changes_nothing_and_a_new_image_url_follows
     calls = sandbox.calls("systemctl")
     assert calls.index("daemon-reload") < calls.index(f"enable {UNIT}") < calls.index(f"restart {UNIT}")
     assert f"attempt 1 of {UNIT}: exit 0" in calls
-    # Timers that this tree does not ship are left alone.
-    assert not [c for c in calls if ".timer" in c]
+    # The mirror's and the health check's timers ship with the tree: enabled and started.
+    for timer in ("site-sync.timer", "site-health.timer"):
+        assert f"enable {timer}" in calls
+        assert f"start {timer}" in calls
+        assert (sandbox.systemd_dir / timer).read_bytes() == (BOOT_SRC / "units" / timer).read_bytes()
     url = serve(sandbox, ns)
     status, page = get(url)
     assert status == 200
