@@ -177,6 +177,12 @@ class SiteConfiguration(Construct):
                     actions=["s3:PutObject"],
                     resources=[output_bucket.arn_for_objects(f"{output_prefix}*")],
                 ),
+                # The SSM agent reads the bucket's encryption before it uploads.
+                iam.PolicyStatement(
+                    sid="ReadRunOutputEncryption",
+                    actions=["s3:GetEncryptionConfiguration"],
+                    resources=[output_bucket.bucket_arn],
+                ),
             ],
         )
         bucket_id = Stack.of(self).get_logical_id(output_bucket.node.default_child)

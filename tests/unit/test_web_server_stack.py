@@ -341,6 +341,13 @@ def test_boot_files_ship_as_an_asset_the_instance_alone_may_read(dev_app):
         if any(s.get("Sid") == "ReadBootFiles" for s in p["Properties"]["PolicyDocument"]["Statement"])
     )
     read = next(s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "ReadBootFiles")
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    stack_ = dev_app.stacks.web_server
+    output_bucket = _logical_id(stack_, stack_.run_output.bucket)
+    assert statements["WriteRunOutput"]["Action"] == "s3:PutObject"
+    assert output_bucket in str(statements["WriteRunOutput"]["Resource"])
+    assert "site-configuration/*" in str(statements["WriteRunOutput"]["Resource"])
+    assert statements["ReadRunOutputEncryption"]["Resource"] == {"Fn::GetAtt": [output_bucket, "Arn"]}
     assert read["Action"] == "s3:GetObject"
     # The one object, not the staging bucket.
     assert read["Resource"]["Fn::Join"][1][-1].endswith(
