@@ -342,8 +342,7 @@ def test_boot_files_ship_as_an_asset_the_instance_alone_may_read(dev_app):
     )
     read = next(s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "ReadBootFiles")
     statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
-    stack_ = dev_app.stacks.web_server
-    output_bucket = _logical_id(stack_, stack_.run_output.bucket)
+    output_bucket = _logical_id(stack, stack.run_output.bucket)
     assert statements["WriteRunOutput"]["Action"] == "s3:PutObject"
     assert output_bucket in str(statements["WriteRunOutput"]["Resource"])
     assert "site-configuration/*" in str(statements["WriteRunOutput"]["Resource"])
