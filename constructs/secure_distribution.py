@@ -45,6 +45,7 @@ class SecureDistribution(Construct):
         domain_name: str | None = None,
         certificate_arn: str | None = None,
         path_origins: Mapping[str, cloudfront.IOrigin] | None = None,
+        viewer_request_function: cloudfront.IFunction | None = None,
         error_responses: Sequence[cloudfront.ErrorResponse] = (),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -90,6 +91,14 @@ class SecureDistribution(Construct):
                 origin_request_policy=origin_request_policy,
                 response_headers_policy=self.headers,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                function_associations=[
+                    cloudfront.FunctionAssociation(
+                        function=viewer_request_function,
+                        event_type=cloudfront.FunctionEventType.VIEWER_REQUEST,
+                    )
+                ]
+                if viewer_request_function
+                else None,
             ),
             # Fixed content under its own paths: cached, with the same viewer rules.
             additional_behaviors={

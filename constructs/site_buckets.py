@@ -144,10 +144,9 @@ class FallbackBucket(Construct):
 
     MAINTENANCE_PREFIX = "_maintenance/"
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, maintenance_page_dir: Path, destroy_on_delete: bool
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, destroy_on_delete: bool) -> None:
         super().__init__(scope, construct_id)
+        self._destroy_on_delete = destroy_on_delete
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -164,15 +163,21 @@ class FallbackBucket(Construct):
             "The bucket only mirrors the document-root volume, which stays the source of truth; "
             "viewers read it through the site distribution, whose standard logs record each request.",
         )
+
+    def upload_maintenance_page(self, *, page_dir: Path, served_by: cloudfront.IDistribution) -> None:
+        """Upload the maintenance page at deploy time and invalidate it in ``served_by``."""
         self.deployment = s3deploy.BucketDeployment(
             self,
             "MaintenancePage",
             destination_bucket=self.bucket,
-            sources=[s3deploy.Source.asset(str(maintenance_page_dir))],
+            sources=[s3deploy.Source.asset(str(page_dir))],
             destination_key_prefix=self.MAINTENANCE_PREFIX,
+            # An edited page shows at once, not after the edge's day of caching.
+            distribution=served_by,
+            distribution_paths=[f"/{self.MAINTENANCE_PREFIX}*"],
             # Never delete the mirror's objects, only update the maintenance page.
             prune=False,
-            retain_on_delete=not destroy_on_delete,
+            retain_on_delete=not self._destroy_on_delete,
         )
         acknowledge_bucket_deployment(
             self.deployment, bucket=self.bucket, writes="replaces the maintenance page under _maintenance/"

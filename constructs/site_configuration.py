@@ -116,7 +116,7 @@ class SiteConfiguration(Construct):
         missing = set(PARAMETERS) - {"AssetBucket", "AssetKey", "Region"} - set(values)
         if missing:
             raise ValueError(f"site configuration lacks values for {sorted(missing)}")
-        self.asset = s3_assets.Asset(self, "BootFiles", path=str(ASSETS), exclude=["images"])
+        self.asset = s3_assets.Asset(self, "BootFiles", path=str(ASSETS), exclude=["images", "cloudfront"])
         self.document = ssm.CfnDocument(
             self,
             "ApplyDocument",

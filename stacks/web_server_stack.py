@@ -38,6 +38,7 @@ ORIGIN_CONNECTION_TIMEOUT_SECONDS = 2
 ORIGIN_READ_TIMEOUT_SECONDS = 10
 # 403 too: a request signed with a token the server does not know yet, during a rotation.
 FAILOVER_STATUS_CODES = (403, 500, 502, 503, 504)
+INDEX_REWRITE_FUNCTION = Path(__file__).resolve().parent.parent / "assets" / "cloudfront" / "index-rewrite.js"
 MAINTENANCE_PAGE_DIR = Path(__file__).resolve().parent.parent / "assets" / "site" / "maintenance"
 MAINTENANCE_PAGE = f"/{FallbackBucket.MAINTENANCE_PREFIX}index.html"
 # What a viewer gets when neither origin has the page: the maintenance page, with this status.
@@ -96,10 +97,7 @@ class WebServerStack(Stack):
         self.origin_token.grant_read(role)
 
         self.fallback = FallbackBucket(
-            self,
-            "Fallback",
-            maintenance_page_dir=MAINTENANCE_PAGE_DIR,
-            destroy_on_delete=settings.effective_bucket_removal_policy == "destroy",
+            self, "Fallback", destroy_on_delete=settings.effective_bucket_removal_policy == "destroy"
         )
         prefix_list = CloudFrontOriginFacingPrefixList(self, "CloudFrontOrigins")
         self.server.allow_http_from_prefix_list(prefix_list.prefix_list_id)
@@ -134,6 +132,14 @@ class WebServerStack(Stack):
             domain_name=settings.domain_name,
             certificate_arn=settings.certificate_arn,
             path_origins={f"/{FallbackBucket.MAINTENANCE_PREFIX}*": fallback_origin},
+            # The fallback copy has objects, not directories: "/" must ask for "/index.html".
+            viewer_request_function=cloudfront.Function(
+                self,
+                "IndexRewrite",
+                comment="Directory URLs ask for their index.html",
+                code=cloudfront.FunctionCode.from_file(file_path=str(INDEX_REWRITE_FUNCTION)),
+                runtime=cloudfront.FunctionRuntime.JS_2_0,
+            ),
             error_responses=[
                 cloudfront.ErrorResponse(
                     http_status=status,
@@ -154,6 +160,7 @@ class WebServerStack(Stack):
         )
         site_domain = settings.domain_name or self.cdn.domain_name
         distribution = self.cdn.distribution
+        self.fallback.upload_maintenance_page(page_dir=MAINTENANCE_PAGE_DIR, served_by=distribution)
         self._allow_site_operations(role, distribution)
 
         self.run_output = RunOutputBucket(

@@ -82,7 +82,7 @@ PROD_ACKNOWLEDGEMENTS = sorted(
         ("AWS679f53fac002430cb0da5b7982bd2287/ServiceRole/Resource", _LAMBDA_LOGS),
         ("CloudFrontOrigins/Lookup/CustomResourcePolicy/Resource", "AwsSolutions-IAM5[Resource::*]"),
         *_deployment("ImagesBucket4B6DB8E1.Arn", invalidates=True),
-        *_deployment("FallbackBucket2FF11ED6.Arn", invalidates=False),
+        *_deployment("FallbackBucket2FF11ED6.Arn", invalidates=True),
         (
             "Configuration/InstancePolicy/Resource",
             "AwsSolutions-IAM5[Resource::<RunOutputBucketB28E9AAF.Arn>/site-configuration/*]",

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk.assertions import Template
 from constructs.server_alarms import ServerAlarms
 from constructs.site_configuration import ASSETS, PARAMETERS, SCHEDULE
@@ -12,6 +19,7 @@ from constructs.web_server import bootstrap_user_data
 from template_queries import only_resource, resources_of
 
 from stacks.settings import SiteSettings
+from stacks.web_server_stack import INDEX_REWRITE_FUNCTION
 
 
 def _web(app):
@@ -427,6 +435,9 @@ def test_maintenance_page_covers_anything_missing(dev_app):
     assert upload["DestinationBucketKeyPrefix"] == "_maintenance/"
     assert upload["DestinationBucketName"] == {"Ref": _logical_id(stack, stack.fallback.bucket)}
     assert upload["Prune"] is False
+    # Invalidated on every deploy, so an edited page shows at once.
+    assert upload["DistributionPaths"] == ["/_maintenance/*"]
+    assert upload["DistributionId"] == {"Ref": _logical_id(stack, stack.cdn.distribution)}
     assert (ASSETS / "site" / "maintenance" / "index.html").is_file()
 
 
@@ -624,3 +635,42 @@ def test_instance_types_that_cannot_be_recovered_get_no_recover_action():
     )
     assert "ec2:reboot" in str(instance["Properties"]["AlarmActions"])
     assert SiteSettings.from_context({"instance_type": "c5d.large"}).instance_supports_recovery is False
+
+
+def test_directory_urls_ask_for_their_index_so_the_fallback_copy_can_serve_them(dev_app):
+    raw = _web(dev_app)
+    behavior = _site_distribution(dev_app)["DefaultCacheBehavior"]
+    (association,) = behavior["FunctionAssociations"]
+    assert association["EventType"] == "viewer-request"
+    function_id = association["FunctionARN"]["Fn::GetAtt"][0]
+    function = raw["Resources"][function_id]["Properties"]
+    assert function["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    assert function["FunctionCode"] == INDEX_REWRITE_FUNCTION.read_text()
+    # The maintenance page's own path is served as it is.
+    (maintenance,) = _site_distribution(dev_app)["CacheBehaviors"]
+    assert "FunctionAssociations" not in maintenance
+
+
+def test_index_rewrite_function_rewrites_directory_urls_only():
+    """Runs the function's code in Node with CloudFront's event shape."""
+    node = shutil.which("node", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if node is None:
+        pytest.skip("node not found (make synth installs it into .venv)")
+    cases = ["/", "/docs/", "/index.html", "/docs", "/a/b/", "/img.png"]
+    script = (
+        INDEX_REWRITE_FUNCTION.read_text()
+        + "\nconst uris = JSON.parse(process.argv[1]);\n"
+        + "const rewrite = (uri) => handler({request: {uri: uri, querystring: {}}}).uri;\n"
+        + "console.log(JSON.stringify(uris.map(rewrite)));\n"
+    )
+    result = subprocess.run(
+        [node, "-e", script, json.dumps(cases)], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert json.loads(result.stdout) == [
+        "/index.html",
+        "/docs/index.html",
+        "/index.html",
+        "/docs",
+        "/a/b/index.html",
+        "/img.png",
+    ]
