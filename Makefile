@@ -73,11 +73,11 @@ destroy: venv-runtime node
 	$(CDK) destroy --all $(ARGS)
 
 # In-place OS update of the running web server through SSM Run Command (docs/operations.md):
-# `make os-update ENV=prod RELEASE=2023.9.20251110`; by default dev and the newest release.
-ENV ?= dev
+# `make os-update SITE_ENV=prod RELEASE=2023.9.20251110`; by default dev and the newest release.
+SITE_ENV ?= dev
 RELEASE ?= latest
 os-update:
-	bash scripts/os-update.sh "$(ENV)" "$(RELEASE)"
+	bash scripts/os-update.sh "$(SITE_ENV)" "$(RELEASE)"
 
 # Redraw docs/architecture.png from the synthesized app (cdk-dia calls graphviz's dot). The
 # drawing goes to a temporary folder first: a failed run leaves the committed diagram as it was.

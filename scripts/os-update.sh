@@ -9,6 +9,10 @@ set -euo pipefail
 environment=${1:-dev}
 release=${2:-latest}
 POLL_SECONDS=${POLL_SECONDS:-10}
+# The document's own timeout is an hour; a reboot and the second run come on top.
+WAIT_SECONDS=${WAIT_SECONDS:-5400}
+# Consecutive failed status calls (credentials expired, throttling) before giving up.
+MAX_API_ERRORS=${MAX_API_ERRORS:-6}
 
 if [[ ! $environment =~ ^(dev|prod)$ ]]; then
   echo "error: environment '$environment': expected dev or prod" >&2
@@ -37,9 +41,24 @@ command_id=$(aws ssm send-command --document-name "$document" --instance-ids "$i
   --query Command.CommandId --output text)
 echo "sent $document to $instance (command $command_id); waiting for it"
 # A reboot in the middle runs the step again afterwards; the command ends after it.
+deadline=$((SECONDS + WAIT_SECONDS))
+errors=0
+last=""
 while :; do
-  status=$(aws ssm get-command-invocation --command-id "$command_id" --instance-id "$instance" \
-    --query Status --output text 2>/dev/null) || status=Pending
+  if status=$(aws ssm get-command-invocation --command-id "$command_id" --instance-id "$instance" \
+    --query Status --output text 2>&1); then
+    errors=0
+  else
+    errors=$((errors + 1))
+    if ((errors >= MAX_API_ERRORS)); then
+      echo "error: cannot read the command's status ($status); see: aws ssm get-command-invocation --command-id $command_id --instance-id $instance" >&2
+      exit 1
+    fi
+    # Right after send-command the invocation may not exist yet.
+    status=Pending
+  fi
+  [[ $status == "$last" ]] || echo "status: $status"
+  last=$status
   case $status in
   Success)
     echo "OS update to $release done on $instance"
@@ -50,5 +69,9 @@ while :; do
     exit 1
     ;;
   esac
+  if ((SECONDS >= deadline)); then
+    echo "error: OS update still '$status' after ${WAIT_SECONDS}s; it goes on, see: aws ssm get-command-invocation --command-id $command_id --instance-id $instance" >&2
+    exit 1
+  fi
   sleep "$POLL_SECONDS"
 done

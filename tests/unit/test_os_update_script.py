@@ -15,13 +15,15 @@ case "$*" in
 *OutputKey==\\'InstanceId\\'*) echo i-0123456789abcdef0 ;;
 *OutputKey==\\'OsUpdateDocument\\'*) echo SiteWebServer-prod-OsUpdate-ABC ;;
 *send-command*) echo 11111111-2222-3333-4444-555555555555 ;;
-*get-command-invocation*) echo "$STATUS" ;;
+*get-command-invocation*)
+  [[ $STATUS != __fail__ ]] || { echo "ExpiredToken" >&2; exit 254; }
+  echo "$STATUS" ;;
 esac
 """
 
 
 def _run(
-    tmp_path: Path, *args: str, status: str = "Success"
+    tmp_path: Path, *args: str, status: str = "Success", wait_seconds: str = "60"
 ) -> tuple[subprocess.CompletedProcess, list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -34,6 +36,7 @@ def _run(
         "CALLS": str(calls),
         "STATUS": status,
         "POLL_SECONDS": "0",
+        "WAIT_SECONDS": wait_seconds,
     }
     result = subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=30)
     return result, calls.read_text().splitlines() if calls.exists() else []
@@ -68,3 +71,16 @@ def test_bad_arguments_are_refused_before_any_aws_call(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert calls == []
+
+
+def test_gives_up_when_the_status_cannot_be_read(tmp_path):
+    result, calls = _run(tmp_path, "dev", "latest", status="__fail__")
+    assert result.returncode == 1
+    assert "cannot read the command's status" in result.stderr
+    assert sum(c.startswith("ssm get-command-invocation") for c in calls) == 6
+
+
+def test_stops_waiting_at_its_deadline(tmp_path):
+    result, _ = _run(tmp_path, "dev", "latest", status="InProgress", wait_seconds="0")
+    assert result.returncode == 1
+    assert "still 'InProgress'" in result.stderr
