@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -25,6 +28,18 @@ def _removal(destroy: bool) -> dict:
     if destroy:
         return {"removal_policy": RemovalPolicy.DESTROY, "auto_delete_objects": True}
     return {"removal_policy": RemovalPolicy.RETAIN}
+
+
+def _alone(file: Path) -> Path:
+    """A directory holding a copy of ``file`` and nothing else, for the duration of the synth.
+
+    The file's own folder may hold anything, hidden files too, and an exclude filter would read
+    characters of its name as a pattern: a copy uploads exactly this one file.
+    """
+    staging = Path(tempfile.mkdtemp(prefix="site-upload-"))
+    atexit.register(shutil.rmtree, staging, ignore_errors=True)
+    shutil.copyfile(file, staging / file.name)
+    return staging
 
 
 def _expire(rule_id: str, days: int) -> s3.LifecycleRule:
@@ -121,7 +136,7 @@ class ImageBucket(Construct):
             self,
             "Upload",
             destination_bucket=self.bucket,
-            sources=[s3deploy.Source.asset(str(image_file.parent), exclude=["*", f"!{image_file.name}"])],
+            sources=[s3deploy.Source.asset(str(_alone(image_file)))],
             destination_key_prefix=key_prefix,
             distribution=served_by,
             distribution_paths=[f"/{key_prefix}*"],

@@ -74,6 +74,14 @@ UNSUPPORTED_FAMILIES = {
     # "Amazon Linux 2023 does not support A1 instances."
     # https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_batch.EcsMachineImageType.html
     "a1": "AL2023, the web server's operating system, does not support A1 instances",
+    # AL2023 boots HVM only and its x86 build needs x86-64-v2; these first-generation
+    # families date from the paravirtual era and may run on older processors.
+    # https://docs.aws.amazon.com/linux/al2023/ug/system-requirements.html
+    **dict.fromkeys(
+        ("t1", "m1", "m2", "c1"),
+        "a previous-generation family that AL2023 (HVM, x86-64-v2) does not support; "
+        "choose a current family such as t3 or t4g",
+    ),
 }
 # Mac instances run macOS only, on Dedicated Hosts.
 # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-mac-instances.html

@@ -74,6 +74,10 @@ _TAG_PUNCTUATION = frozenset("+-=._:/@")
 # volume (site-snapshots selects it for snapshots), and Name (aws-cdk-lib names the VPC, its
 # subnets and the instance). A user tag with one of these keys would silently replace it.
 APP_TAG_KEYS = ("project", "environment", "site-snapshots", "Name")
+# The most tags the app and aws-cdk-lib put on one resource: a subnet carries project,
+# environment, Name, aws-cdk:subnet-name and aws-cdk:subnet-type (tests/unit proves the bound).
+MOST_NON_USER_TAGS = 5
+MAX_USER_TAGS = MAX_TAGS - MOST_NON_USER_TAGS
 # Counters that exist to force a replacement on purpose.
 GENERATION = (1, 1000000)
 
@@ -101,9 +105,16 @@ class SettingsError(ValueError):
     """A setting is unknown or out of range; the message is one line for the user."""
 
 
+# A value longer than this is cut in the message, which must stay one readable line.
+_SHOWN_VALUE_CHARS = 120
+
+
 def _fail(name: str, value: Any, allowed: str) -> SettingsError:
     # repr() keeps any value on one line: newlines and control characters come out escaped.
-    return SettingsError(f"setting '{name}' = {value!r}: {allowed}")
+    shown = repr(value)
+    if len(shown) > _SHOWN_VALUE_CHARS:
+        shown = f"{shown[: _SHOWN_VALUE_CHARS - 20]}... ({len(shown)} characters)"
+    return SettingsError(f"setting '{name}' = {shown}: {allowed}")
 
 
 def _whole_number(name: str, value: Any, low: int, high: int) -> int:
@@ -112,6 +123,19 @@ def _whole_number(name: str, value: Any, low: int, high: int) -> int:
         digits = "" if text.isascii() else " in ASCII digits"
         raise _fail(name, value, f"must be a whole number from {low} to {high}{digits}")
     return int(text)
+
+
+def _volume_number(name: str, value: Any) -> int:
+    """Only the form here: the range depends on volume_type, checked in one place later."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not _WHOLE_NUMBER.fullmatch(text):
+        digits = "" if text.isascii() else " in ASCII digits"
+        raise _fail(name, value, f"must be a whole number{digits}; its range depends on volume_type")
+    return int(text)
+
+
+def _optional_volume_number(name: str, value: Any) -> int | None:
+    return None if _optional_text(value) is None else _volume_number(name, value)
 
 
 def _boolean(name: str, value: Any) -> bool:
@@ -253,12 +277,12 @@ def _tags(name: str, value: Any) -> dict[str, str]:
     ):
         raise _fail(name, value, shape)
     reserved = {key.lower() for key in APP_TAG_KEYS}
-    most = MAX_TAGS - len(APP_TAG_KEYS)
+    most = MAX_USER_TAGS
     for key, tag_value in tags.items():
         if key.lower() in reserved:
             raise _fail(name, value, f"tag key {key!r} is set by the app ({', '.join(APP_TAG_KEYS)})")
-        if key.lower().startswith("aws:"):
-            raise _fail(name, value, f"tag key {key!r}: the aws: prefix is reserved for AWS")
+        if key.lower().startswith(("aws:", "aws-cdk:")):
+            raise _fail(name, value, f"tag key {key!r}: the aws: and aws-cdk: prefixes are reserved")
         if not (1 <= len(key) <= 128 and len(tag_value) <= 256):
             raise _fail(name, value, "tag keys must be 1-128 characters, values at most 256")
         if not (_tag_text_ok(key) and _tag_text_ok(tag_value)):
@@ -267,8 +291,8 @@ def _tags(name: str, value: Any) -> dict[str, str]:
         raise _fail(
             name,
             value,
-            f"at most {most} tags: AWS allows {MAX_TAGS} per resource and the app keeps "
-            f"{len(APP_TAG_KEYS)} keys for its own ({', '.join(APP_TAG_KEYS)})",
+            f"at most {most} tags: AWS allows {MAX_TAGS} per resource, and the app and "
+            f"aws-cdk-lib set up to {MAX_TAGS - most} on some of them",
         )
     return dict(tags)
 
@@ -474,18 +498,16 @@ def _optional_choice(allowed: tuple[str, ...]) -> Callable[[str, Any], str | Non
 
 
 # The one table of settings: name -> parser. Order is the order shown to users. Ranges that
-# depend on another setting (volume size and IOPS per volume type) are checked afterwards in
-# SiteSettings._check_volume; the ranges here are the widest any volume type allows.
+# depend on another setting (volume size and IOPS per volume type) are checked afterwards,
+# all in SiteSettings._check_volume, so that their messages never contradict each other.
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "environment": lambda n, v: _choice(n, v, ENVIRONMENTS),
     "instance_type": _instance_type,
     "detailed_monitoring": _boolean,
     "server_generation": _number(*GENERATION),
-    "volume_size_gib": _number(1, max(high for _, high in VOLUME_SIZE_GIB.values())),
+    "volume_size_gib": _volume_number,
     "volume_type": lambda n, v: _choice(n, v, VOLUME_TYPES),
-    "volume_iops": _optional_number(
-        min(low for low, _ in VOLUME_IOPS.values()), max(high for _, high in VOLUME_IOPS.values())
-    ),
+    "volume_iops": _optional_volume_number,
     "volume_throughput_mibps": _optional_number(*GP3_THROUGHPUT_MIBPS),
     "price_class": lambda n, v: _choice(n, v, PRICE_CLASSES),
     "page_cache_seconds": _page_cache_seconds,

@@ -44,7 +44,7 @@ def test_cli_synth_with_a_bad_setting_prints_one_line_and_fails(tmp_path):
     )
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: setting 'volume_size_gib' = '0': must be a whole number from 1 to 65536"]
+    assert errors == ["error: setting 'volume_size_gib' = 0: gp3 volumes take 1 to 65536 GiB"]
     assert "Traceback" not in result.stderr
     assert not list(out.glob("*.template.json"))
 
@@ -76,8 +76,8 @@ FORMER_FAILURES = {
     ),
     "full-width digits": (
         {"volume_size_gib": "\uff11\uff10"},
-        "error: setting 'volume_size_gib' = '\uff11\uff10': must be a whole number from 1 to 65536 "
-        "in ASCII digits",
+        "error: setting 'volume_size_gib' = '\uff11\uff10': must be a whole number in ASCII digits; "
+        "its range depends on volume_type",
     ),
 }
 

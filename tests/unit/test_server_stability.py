@@ -40,6 +40,9 @@ def day2_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     boot = assets / "boot" / "boot.sh"
     boot.write_text(boot.read_text() + "\n# a changed boot script\n")
     image = _png(work / "other-image.png", 4, 3)
+    # What else may sit next to an image: none of it may be published.
+    (work / ".env").write_text("SECRET=1\n")
+    (work / "notes.txt").write_text("private\n")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(site_configuration, "ASSETS", assets)
         return synthesize(
@@ -84,3 +87,11 @@ def test_server_generation_rolls_the_server_on_purpose(dev_app, prod_app):
     dev_data = dev_template["Properties"]["LaunchTemplateData"]["UserData"]
     prod_data = prod_template["Properties"]["LaunchTemplateData"]["UserData"]
     assert dev_data != prod_data
+
+
+def test_only_the_image_is_uploaded_whatever_sits_next_to_it(day2_app):
+    assets = [p for p in day2_app.outdir.glob("asset.*") if p.is_dir()]
+    with_image = [a for a in assets if (a / "other-image.png").exists()]
+    assert len(with_image) == 1
+    assert sorted(p.name for p in with_image[0].iterdir()) == ["other-image.png"]
+    assert not any((a / ".env").exists() or (a / "notes.txt").exists() for a in assets)

@@ -16,8 +16,9 @@ from stacks.content_stack import SiteContentStack
 from stacks.country_codes import COUNTRIES
 from stacks.instance_types import INSTANCE_TYPES, family
 from stacks.settings import (
-    APP_TAG_KEYS,
     LOG_RETENTION_DAYS,
+    MAX_USER_TAGS,
+    MOST_NON_USER_TAGS,
     PROJECT_ROOT,
     SETTING_NAMES,
     SettingsError,
@@ -125,6 +126,8 @@ def test_unknown_instance_types_are_refused(instance_type):
         ("mac1.metal", "Mac instances run macOS on Dedicated Hosts only"),
         ("mac2-m2.metal", "Mac instances run macOS on Dedicated Hosts only"),
         ("mac2-m1ultra.metal", "Mac instances run macOS on Dedicated Hosts only"),
+        ("t1.micro", "a previous-generation family that AL2023 (HVM, x86-64-v2) does not support"),
+        ("m1.small", "a previous-generation family that AL2023 (HVM, x86-64-v2) does not support"),
     ],
 )
 def test_types_that_cannot_run_al2023_are_refused_with_the_reason(instance_type, reason):
@@ -217,11 +220,10 @@ def test_volume_sizes_per_type(volume_type, low, high):
         assert refused(volume_type=volume_type, volume_size_gib=low - 1, **extra) == (
             f"setting 'volume_size_gib' = {low - 1}: {volume_type} volumes take {low} to {high} GiB"
         )
-    over = refused(volume_type=volume_type, volume_size_gib=high + 1, **extra)
-    if high < 65536:  # the type's own range, checked once the type is known
-        assert over.endswith(f"{volume_type} volumes take {low} to {high} GiB")
-    else:  # the widest range of any type, checked on the value alone
-        assert over.endswith("must be a whole number from 1 to 65536")
+    # Every range is the type's own, checked in one place: the messages never disagree.
+    assert refused(volume_type=volume_type, volume_size_gib=high + 1, **extra) == (
+        f"setting 'volume_size_gib' = {high + 1}: {volume_type} volumes take {low} to {high} GiB"
+    )
 
 
 @pytest.mark.parametrize(
@@ -238,22 +240,20 @@ def test_iops_limits_per_type(volume_type, low, top, ratio):
         f"{ratio * (size - 1)} with {size - 1} GiB"
         + (", or leave volume_iops unset for the 3000 IOPS baseline" if volume_type == "gp3" else "")
     )
-    if top < 256000:  # beyond the type's own range, within the widest: the combined check
-        text = refused(volume_type=volume_type, volume_size_gib=size * 2, volume_iops=top + 1)
-        assert text == f"setting 'volume_iops' = {top + 1}: {volume_type} takes {low} to {top} IOPS"
-    else:  # beyond every type's range: the single check
-        text = refused(volume_type=volume_type, volume_size_gib=size * 2, volume_iops=top + 1)
-        assert text.endswith("must be a whole number from 100 to 256000")
+    text = refused(volume_type=volume_type, volume_size_gib=size * 2, volume_iops=top + 1)
+    assert text == f"setting 'volume_iops' = {top + 1}: {volume_type} takes {low} to {top} IOPS"
     if low > 100:
         text = refused(volume_type=volume_type, volume_size_gib=size, volume_iops=low - 1)
         assert text == f"setting 'volume_iops' = {low - 1}: {volume_type} takes {low} to {top} IOPS"
 
 
 def test_single_and_combined_iops_checks_agree():
-    # The widest range any type allows is the single check; the type's range is the combined one.
-    assert refused(volume_iops=256001) == (
-        "setting 'volume_iops' = '256001': must be a whole number from 100 to 256000"
+    # The value's form is checked alone; every range is the type's own, so no two disagree.
+    assert refused(volume_iops="many") == (
+        "setting 'volume_iops' = 'many': must be a whole number; its range depends on volume_type"
     )
+    assert refused(volume_iops=50) == "setting 'volume_iops' = 50: gp3 takes 3000 to 80000 IOPS"
+    assert refused(volume_iops=256001) == "setting 'volume_iops' = 256001: gp3 takes 3000 to 80000 IOPS"
     assert refused(volume_type="io1", volume_size_gib=16384, volume_iops=100000) == (
         "setting 'volume_iops' = 100000: io1 takes 100 to 64000 IOPS"
     )
@@ -306,7 +306,8 @@ def test_full_width_digits_are_refused(name):
 
 @pytest.mark.parametrize("value", ["9" * 5000, "1" + "0" * 19, "1e3", "0x10", " ", "None"])
 def test_numbers_that_int_would_choke_on_or_misread_are_refused(value):
-    assert "must be a whole number from 1 to 65536" in refused(volume_size_gib=value)
+    assert "must be a whole number" in refused(volume_size_gib=value)
+    assert "must be a whole number from 1 to 1000000" in refused(server_generation=value)
 
 
 @pytest.mark.parametrize(
@@ -377,7 +378,7 @@ def test_country_list_is_iso_3166_1_with_its_source():
 
 
 def test_tags_within_aws_limits_are_accepted():
-    most = 50 - len(APP_TAG_KEYS)
+    most = MAX_USER_TAGS
     many = {f"k{i}": "v" for i in range(most)}
     assert settings(tags=many).tags == many
     edge = {"k" * 128: "v" * 256, "ünïcode key": "välue with spaces +-=._:/@", "empty": ""}
@@ -385,11 +386,25 @@ def test_tags_within_aws_limits_are_accepted():
 
 
 def test_too_many_tags_counting_the_apps_own():
-    text = refused(tags={f"k{i}": "v" for i in range(47)})
+    text = refused(tags={f"k{i}": "v" for i in range(46)})
     assert text.endswith(
-        "at most 46 tags: AWS allows 50 per resource and the app keeps 4 keys for its own "
-        "(project, environment, site-snapshots, Name)"
+        "at most 45 tags: AWS allows 50 per resource, and the app and aws-cdk-lib set up to 5 on some of them"
     )
+    # A value this long is cut: the line stays readable.
+    assert len(text) < 300
+
+
+def test_no_resource_carries_more_tags_than_the_user_limit_leaves_room_for(dev_app):
+    """The app's and aws-cdk-lib's own tags, on the resource that has most, fit in AWS's 50."""
+    most = 0
+    for stack in (dev_app.stacks.content, dev_app.stacks.web_server):
+        for resource in dev_app.raw(stack)["Resources"].values():
+            tags = resource.get("Properties", {}).get("Tags")
+            if isinstance(tags, list):
+                most = max(most, len(tags))
+    # The instance and the volume also carry aws-cdk-lib's attach grant tag, which counts.
+    assert most == MOST_NON_USER_TAGS
+    assert MAX_USER_TAGS + most == 50
 
 
 @pytest.mark.parametrize("key", ["project", "environment", "Project", "site-snapshots", "Name"])
@@ -403,7 +418,8 @@ def test_tag_keys_the_app_sets_are_reserved(key):
         ({"k" * 129: "v"}, "tag keys must be 1-128 characters, values at most 256"),
         ({"": "v"}, "tag keys must be 1-128 characters"),
         ({"k": "v" * 257}, "values at most 256"),
-        ({"AWS:owner": "x"}, "the aws: prefix is reserved for AWS"),
+        ({"AWS:owner": "x"}, "the aws: and aws-cdk: prefixes are reserved"),
+        ({"aws-cdk:owner": "x"}, "the aws: and aws-cdk: prefixes are reserved"),
         ({"team#1": "x"}, "tags may hold letters, digits, spaces and + - = . _ : / @ only"),
         ({"team": "it's"}, "tags may hold letters"),
         ({"team": "a\nb"}, "tags may hold letters"),
@@ -512,7 +528,7 @@ BAD_VALUES = [
     ({"instance_type": "t9.micro"}, "setting 'instance_type' = 't9.micro': must be an EC2 instance type"),
     ({"detailed_monitoring": "maybe"}, "setting 'detailed_monitoring' = 'maybe': must be true or false"),
     ({"server_generation": "0"}, "setting 'server_generation' = '0': must be a whole number from 1"),
-    ({"volume_size_gib": "0"}, "setting 'volume_size_gib' = '0': must be a whole number from 1 to 65536"),
+    ({"volume_size_gib": "0"}, "setting 'volume_size_gib' = 0: gp3 volumes take 1 to 65536 GiB"),
     ({"volume_size_gib": "5.5"}, "setting 'volume_size_gib' = '5.5': must be a whole number"),
     ({"volume_type": "st1"}, "setting 'volume_type' = 'st1': allowed values are gp3, gp2, io1, io2"),
     ({"volume_iops": "2000"}, "setting 'volume_iops' = 2000: gp3 takes 3000 to 80000 IOPS"),
