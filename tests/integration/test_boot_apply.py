@@ -301,6 +301,58 @@ def test_apply_reports_a_failing_boot_with_the_journal_and_the_retries_go_on(har
     assert "enable --now httpd" not in sandbox.calls("systemctl")
 
 
+NOT_FOUND = (
+    "An error occurred (InvalidVolume.NotFound) when calling the DescribeVolumes operation: "
+    f"The volume '{VOLUME_ID}' does not exist."
+)
+
+
+@pytest.mark.parametrize("changed", [False, True], ids=["same-values", "new-image-url"])
+def test_a_run_in_progress_is_waited_for_not_restarted(harness, volume, changed):
+    """The association runs again while a boot attempt is still working (here:
+    waiting for the volume; on an instance it could be in mkfs or xfs_growfs).
+    apply.sh must not restart the unit, which would kill that attempt: it
+    waits for it, and runs boot.sh afresh only if it changed something."""
+    if changed:
+        require_apache()
+    sandbox, ns = harness.instance(volume)
+    # Attempt 1 fails at once; attempt 2, a second later, waits for the volume.
+    sandbox.set_aws(fails_describe_volumes=1, error_describe_volumes=NOT_FOUND, in_use="always")
+    settings = {"ATTACH_WAIT_SECONDS": 30, "ATTACH_POLL_SECONDS": 0.2, "SHIM_RESTART_SEC_DIVISOR": 30}
+    first = ns.apply(sandbox.staging(), **settings)
+    assert first.returncode != 0, first.output
+    started = f"{UNIT}: attempt 2 started"
+    wait_for(
+        "attempt 2 to wait for the volume",
+        lambda: started in sandbox.journal() and "still in use" in sandbox.journal().split(started)[1],
+    )
+    # The volume comes free while the second apply waits.
+    sandbox.set_aws(in_use=0, held_until=int(time.time() * 1000) + 2500)
+    count = len(sandbox.calls("systemctl"))
+
+    values = {"IMAGE_URL": NEW_URL} if changed else {}
+    second = ns.apply(sandbox.staging("staging-2"), **settings, **values)
+
+    calls = new_calls(sandbox, count)
+    # The attempt in progress was not killed: it ended by itself, and well.
+    assert not [c for c in calls if c.endswith(": killed")], calls
+    assert "was killed" not in sandbox.journal()
+    assert f"attempt 2 of {UNIT}: exit 0" in calls, calls
+    assert second.returncode == 0, second.output + sandbox.journal()
+    assert "already running (or waiting to retry); waiting for that run to end" in second.output
+    assert calls.index(f"start {UNIT}") < calls.index(f"attempt 2 of {UNIT}: exit 0")
+    if not changed:
+        # Nothing changed: that run's result is the answer; no second run.
+        assert f"restart {UNIT}" not in calls
+        return
+    # The attempt in progress still had the old values: a fresh run follows it.
+    assert calls.index(f"attempt 2 of {UNIT}: exit 0") < calls.index(f"restart {UNIT}")
+    assert calls[-1] == f"attempt 1 of {UNIT}: exit 0"
+    status, page = get(serve(sandbox, ns))
+    assert status == 200
+    assert f'src="{NEW_URL}"' in page
+
+
 def test_unit_file_retries_forever_and_starts_at_boot():
     text = (BOOT_SRC / "units" / UNIT).read_text()
     sections: dict[str, dict[str, str]] = {}
