@@ -9,15 +9,8 @@
 # systemd). Exit 194 asks SSM Run Command to reboot the instance and run this
 # script again; the second run finds nothing to upgrade and exits 0. The
 # document-root volume, fstab entry and httpd come back by themselves after
-# the reboot (site-boot.service runs at every boot).
-#
-# Only "dnf needs-restarting -r" exiting 1 with its "Reboot is required"
-# answer means a reboot; any other failure (the plugin missing, dnf broken)
-# fails the script without one. A reboot asked for is remembered in
-# STATE_DIR/os-update-reboot (release and boot id) until the next run: if the
-# run after that reboot still hears "Reboot is required" for the same
-# release, it fails instead of asking again, so the instance never reboots
-# in a loop.
+# the reboot (site-boot.service runs at every boot). No answer from dnf, or
+# a reboot that did not help, fails the script instead: never a reboot loop.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -40,8 +33,10 @@ read -r boot_id 2>/dev/null <"$BOOT_ID_FILE" || true
 log "upgrading every package to release $RELEASEVER (dnf upgrade -y --releasever=$RELEASEVER)"
 dnf upgrade -y --releasever="$RELEASEVER" || die "dnf upgrade --releasever=$RELEASEVER failed"
 
-# The reboot asked for last time, if any: "<release> <boot id>". It is good
-# for one run only.
+# The reboot asked for last time, if any: "<release> <boot id>", good for
+# the next run only. If the run after that reboot (another boot id) still
+# hears "Reboot is required" for the same release, the reboot did not help:
+# it fails instead of asking again.
 asked_release="" asked_boot=""
 if [[ -f $REBOOT_MARKER ]]; then
   read -r asked_release asked_boot <"$REBOOT_MARKER" || true
