@@ -7,8 +7,9 @@
 # every value (one error line per bad one) before changing anything; install
 # the tree as INSTALL_DIR (new release directory, one rename of the symlink);
 # write ENV_FILE and the units of boot/units/ only when they changed (then
-# daemon-reload); enable the units; restart site-boot.service, which runs
-# boot.sh and blocks until it ends; exit with its result, printing the
+# daemon-reload); enable the units; run site-boot.service, which runs
+# boot.sh, and wait for that attempt (a run already in progress is waited
+# for, never restarted in the middle); exit with its result, printing the
 # journal's tail on failure. Running it again with the same tree and values
 # changes nothing. See docs/boot.md.
 set -euo pipefail
@@ -72,6 +73,10 @@ check ORIGIN_VERIFY_TOKEN optional '^[A-Za-z0-9-]{16,64}$' '16 to 64 letters, di
 ((${#SITE_DOMAIN} <= 253)) || { log "ERROR: SITE_DOMAIN is longer than 253 characters" && BAD_VALUES=$((BAD_VALUES + 1)); }
 ((BAD_VALUES == 0)) || die "$BAD_VALUES invalid value(s); nothing was changed"
 
+# Whether this apply changed the scripts, the values or a unit: a boot run
+# that started before it must then be followed by a fresh one.
+CHANGED=false
+
 # --- the scripts ----------------------------------------------------------------
 
 # sha256 of every file of boot/ and site/ under a directory, in a fixed order.
@@ -114,6 +119,7 @@ install_tree() {
   # One rename: a run that starts now sees either the old tree or the new one.
   ln -s "$release" "$INSTALL_DIR.new-link"
   mv -T "$INSTALL_DIR.new-link" "$INSTALL_DIR"
+  CHANGED=true
   log "installed the scripts as $release ($INSTALL_DIR points there)"
   # Keep the previous release (a run may still be reading it); drop older ones.
   for entry in "$releases"/*; do
@@ -135,6 +141,7 @@ write_env_file() {
   # It may hold ORIGIN_VERIFY_TOKEN: root only.
   [[ -d ${ENV_FILE%/*} ]] || mkdir -p "${ENV_FILE%/*}"
   write_file "$ENV_FILE" 0600 "$content"
+  CHANGED=true
   log "wrote $ENV_FILE"
 }
 
@@ -156,6 +163,7 @@ install_units() {
     log "installed $SYSTEMD_DIR/$name"
   done
   if [[ $UNITS_CHANGED == true ]]; then
+    CHANGED=true
     systemctl daemon-reload
   else
     log "systemd units are up to date"
@@ -182,10 +190,27 @@ enable_units() {
   done
 }
 
+# A restart of a unit that is activating would kill the run in progress,
+# possibly in the middle of mkfs or xfs_growfs. So: activating (an attempt
+# runs, or systemd waits to retry) -> "start", which joins that run and
+# returns its result; then, if this apply changed anything, a restart, which
+# now kills nothing, for a run with the changes. Otherwise a restart (a new
+# run of boot.sh, which is idempotent).
 run_boot_unit() {
-  local rc=0
-  log "restarting $BOOT_UNIT: runs $INSTALL_DIR/boot/boot.sh and waits for it"
-  systemctl restart "$BOOT_UNIT" || rc=$?
+  local rc=0 state
+  state=$(systemctl show --property ActiveState --value "$BOOT_UNIT") || state=unknown
+  if [[ $state == activating ]]; then
+    log "$BOOT_UNIT is already running (or waiting to retry); waiting for that run to end instead of restarting it"
+    systemctl start "$BOOT_UNIT" || rc=$?
+    if [[ $CHANGED == true ]]; then
+      log "that run started before this deployment's changes (it ended with exit $rc); restarting $BOOT_UNIT to run with them"
+      rc=0
+      systemctl restart "$BOOT_UNIT" || rc=$?
+    fi
+  else
+    log "restarting $BOOT_UNIT: runs $INSTALL_DIR/boot/boot.sh and waits for it"
+    systemctl restart "$BOOT_UNIT" || rc=$?
+  fi
   if ((rc == 0)); then
     log "$BOOT_UNIT succeeded: the deployment is applied"
     return 0

@@ -175,3 +175,31 @@ is_dns_name() {
 is_origin_token() {
   [[ $1 =~ ^[A-Za-z0-9-]{16,64}$ ]]
 }
+
+# The <If> line of origin-verify.conf: BASH_REMATCH[1] is the token Apache
+# checks; [3] and [4] the previous one and until when it is still accepted
+# (%{TIME}'s form, YYYYMMDDhhmmss), after a rotation.
+ORIGIN_IF_RE="^<If \"%\{HTTP:X-Origin-Verify\} != '([A-Za-z0-9-]+)'( && !\(%\{HTTP:X-Origin-Verify\} == '([A-Za-z0-9-]+)' && %\{TIME\} < '([0-9]{14})'\))?\">$"
+
+# origin_token_from_conf VAR FILE: the token FILE (an origin-verify.conf)
+# makes Apache check, into VAR; fails when the file is missing, unreadable or
+# holds none. Builtins only: the token is never on a command line.
+# shellcheck disable=SC2034 # origin_token_into names the caller's variable
+origin_token_from_conf() {
+  local -n origin_token_into=$1
+  local conf_content conf_line conf_token
+  read_file conf_content "$2" || return 1
+  # Line by line, with parameter expansion only.
+  conf_content+=$'\n'
+  while [[ -n $conf_content ]]; do
+    conf_line=${conf_content%%$'\n'*}
+    conf_content=${conf_content#*$'\n'}
+    [[ $conf_line =~ $ORIGIN_IF_RE ]] || continue
+    conf_token=${BASH_REMATCH[1]}
+    if is_origin_token "$conf_token"; then
+      origin_token_into=$conf_token
+      return 0
+    fi
+  done
+  return 1
+}

@@ -131,8 +131,8 @@ write_server_name() {
 # After a rotation CloudFront keeps sending the old token until the new
 # configuration has reached every edge, so the previous token stays accepted
 # until a deadline in %{TIME}'s form (YYYYMMDDhhmmss, the server's local time,
-# which is what the printf below writes too).
-ORIGIN_IF_RE="^<If \"%\{HTTP:X-Origin-Verify\} != '([A-Za-z0-9-]+)'( && !\(%\{HTTP:X-Origin-Verify\} == '([A-Za-z0-9-]+)' && %\{TIME\} < '([0-9]{14})'\))?\">$"
+# which is what the printf below writes too). The file's <If> line is matched
+# by ORIGIN_IF_RE (common.sh), which site-health.sh reads the token with too.
 
 write_origin_verify() {
   local content line current="" previous="" until="" now condition

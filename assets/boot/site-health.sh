@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Publishes whether the origin serves the site: GET HEALTH_URL as CloudFront
-# would (with the origin token), then the CloudWatch metric
+# would (with the origin token: ORIGIN_VERIFY_TOKEN, else the one in
+# HTTPD_CONF_DIR/origin-verify.conf, else the secret), then the CloudWatch metric
 # Site/OriginAvailable{SiteName=$SITE_NAME} = 1 for a 2xx or 3xx answer, else
 # 0. Run by site-health.timer every minute; the stack's alarm fires on 0 or on
 # missing data.
@@ -32,7 +33,12 @@ aws_cli() {
   fi
 }
 
+# The token to send: ORIGIN_VERIFY_TOKEN when set; else the one Apache
+# actually checks, from the origin-verify.conf that configure-httpd wrote
+# (no AWS call, so a Secrets Manager outage cannot make a healthy origin look
+# down); only without that file, Secrets Manager.
 token=$ORIGIN_VERIFY_TOKEN
+[[ -n $token ]] || origin_token_from_conf token "$HTTPD_CONF_DIR/origin-verify.conf" || true
 if [[ -z $token && -n $ORIGIN_TOKEN_SECRET_ID ]]; then
   # Without the token Apache answers 403, which would report a healthy origin
   # as down: publish nothing instead (the alarm treats missing data as bad).

@@ -30,6 +30,8 @@ def health(served_site, aws: AwsSandbox):  # noqa: F811
             SITE_NAME=site_name,
             ORIGIN_VERIFY_TOKEN=ORIGIN_TOKEN,
             HEALTH_TIMEOUT_SECONDS="5",
+            # No origin-verify.conf unless a test points at one.
+            HTTPD_CONF_DIR=str(aws.root / "conf.d"),
         )
         result = run_on_host("site-health.sh", {**base, **env})
         return result, published(aws, site_name)
@@ -70,7 +72,49 @@ def test_publishes_1_while_apache_serves_the_site(health):
     assert ORIGIN_TOKEN not in result.output
 
 
-def test_reads_the_origin_token_from_secrets_manager(health, aws: AwsSandbox):  # noqa: F811
+def test_reads_the_token_apache_checks_from_its_configuration(served_site, health, aws: AwsSandbox):  # noqa: F811
+    """Secrets Manager cannot be read (here: no such secret); the token is
+    taken from the origin-verify.conf the boot wrote, the one Apache checks."""
+    missing = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:missing-AbCdEf"
+    conf_dir = served_site.sandbox.httpd_conf_dir
+    assert ORIGIN_TOKEN in (conf_dir / "origin-verify.conf").read_text()
+
+    result, values = health(
+        ORIGIN_VERIFY_TOKEN="", ORIGIN_TOKEN_SECRET_ID=missing, HTTPD_CONF_DIR=str(conf_dir)
+    )
+
+    assert result.returncode == 0, result.output
+    assert values == [1.0]
+    assert not [c for c in aws.calls() if "secretsmanager" in c]
+    assert ORIGIN_TOKEN not in result.output
+    assert not [c for c in aws.calls() if ORIGIN_TOKEN in c]
+
+
+def test_after_a_rotation_the_current_token_is_sent_not_the_previous_one(health, aws: AwsSandbox):  # noqa: F811
+    # Apache serving the site accepts ORIGIN_TOKEN only: the previous one would get 403.
+    conf_dir = aws.root / "rotated"
+    conf_dir.mkdir()
+    previous = "0ld0ld00-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
+    (conf_dir / "origin-verify.conf").write_text(
+        "# Written by site-boot: 403 unless the request has this site's CloudFront origin header.\n"
+        f"<If \"%{{HTTP:X-Origin-Verify}} != '{ORIGIN_TOKEN}' && "
+        f"!(%{{HTTP:X-Origin-Verify}} == '{previous}' && %{{TIME}} < '29991231235959')\">\n"
+        "  Require all denied\n"
+        "</If>\n"
+    )
+
+    result, values = health(ORIGIN_VERIFY_TOKEN="", HTTPD_CONF_DIR=str(conf_dir))
+
+    assert result.returncode == 0, result.output
+    assert values == [1.0]
+
+
+@pytest.mark.parametrize("conf", [None, "# no origin check here\n"], ids=["no-conf", "conf-without-token"])
+def test_reads_the_origin_token_from_secrets_manager(health, aws: AwsSandbox, conf):  # noqa: F811
+    """Without a token in origin-verify.conf, the secret is the fallback."""
+    if conf is not None:
+        (aws.root / "conf.d").mkdir()
+        (aws.root / "conf.d" / "origin-verify.conf").write_text(conf)
     secret = aws.secretsmanager.create_secret(
         Name=f"origin-token-{uuid.uuid4().hex[:8]}", SecretString=ORIGIN_TOKEN
     )
