@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnCondition, Fn, Stack
+from collections.abc import Callable
+
+from aws_cdk import Aws, CfnCondition, Fn, ICfnConditionExpression, Stack
 from constructs import Construct
 
 _US_EAST_1 = "InUsEast1"
 
 
-def in_us_east_1(scope: Construct) -> CfnCondition:
-    """The stack's one condition "deployed in us-east-1", created on first use."""
+def _stack_condition(
+    scope: Construct, name: str, expression: Callable[[], ICfnConditionExpression]
+) -> CfnCondition:
+    """The stack's one condition called ``name``, created on first use."""
     stack = Stack.of(scope)
-    existing = stack.node.try_find_child(_US_EAST_1)
+    existing = stack.node.try_find_child(name)
     if isinstance(existing, CfnCondition):
         return existing
-    return CfnCondition(stack, _US_EAST_1, expression=Fn.condition_equals(Aws.REGION, "us-east-1"))
+    return CfnCondition(stack, name, expression=expression())
+
+
+def in_us_east_1(scope: Construct) -> CfnCondition:
+    """True where the stack is deployed in us-east-1."""
+    return _stack_condition(scope, _US_EAST_1, lambda: Fn.condition_equals(Aws.REGION, "us-east-1"))
 
 
 # CloudFront standard logging does not deliver to S3 buckets in the Regions that need an
@@ -47,11 +56,10 @@ _OR_LIMIT = 10
 
 def cloudfront_logs_delivered(scope: Construct) -> CfnCondition:
     """True where CloudFront can deliver standard logs to this stack's Region."""
-    stack = Stack.of(scope)
-    existing = stack.node.try_find_child(_LOGS_DELIVERED)
-    if isinstance(existing, CfnCondition):
-        return existing
-    equals = [Fn.condition_equals(Aws.REGION, region) for region in OPT_IN_REGIONS]
-    groups = [Fn.condition_or(*equals[i : i + _OR_LIMIT]) for i in range(0, len(equals), _OR_LIMIT)]
-    in_opt_in_region = Fn.condition_or(*groups) if len(groups) > 1 else groups[0]
-    return CfnCondition(stack, _LOGS_DELIVERED, expression=Fn.condition_not(in_opt_in_region))
+
+    def not_in_an_opt_in_region() -> ICfnConditionExpression:
+        equals = [Fn.condition_equals(Aws.REGION, region) for region in OPT_IN_REGIONS]
+        groups = [Fn.condition_or(*equals[i : i + _OR_LIMIT]) for i in range(0, len(equals), _OR_LIMIT)]
+        return Fn.condition_not(Fn.condition_or(*groups) if len(groups) > 1 else groups[0])
+
+    return _stack_condition(scope, _LOGS_DELIVERED, not_in_an_opt_in_region)
