@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
+from constructs.command_document import shell_script_document
 
 # Installed on the server by the site's configuration (assets/boot/os-update.sh).
 OS_UPDATE_SCRIPT = "/opt/site-boot/boot/os-update.sh"
@@ -26,10 +27,9 @@ class OsUpdateDocument(Construct):
             "Document",
             document_type="Command",
             document_format="JSON",
-            content={
-                "schemaVersion": "2.2",
-                "description": "Update Amazon Linux 2023 in place to a release; reboot if needed.",
-                "parameters": {
+            content=shell_script_document(
+                description="Update Amazon Linux 2023 in place to a release; reboot if needed.",
+                parameters={
                     "ReleaseVersion": {
                         "type": "String",
                         "description": "An AL2023 release such as 2023.9.20251110, or latest",
@@ -37,16 +37,8 @@ class OsUpdateDocument(Construct):
                         "allowedPattern": RELEASE_PATTERN,
                     }
                 },
-                "mainSteps": [
-                    {
-                        "action": "aws:runShellScript",
-                        "name": "updateOperatingSystem",
-                        "inputs": {
-                            "timeoutSeconds": "3600",
-                            # Exit 194 asks the agent to reboot and run the step again.
-                            "runCommand": [f"bash {OS_UPDATE_SCRIPT} '{{{{ ReleaseVersion }}}}'"],
-                        },
-                    }
-                ],
-            },
+                step="updateOperatingSystem",
+                # Exit 194 asks the agent to reboot and run the step again.
+                commands=[f"bash {OS_UPDATE_SCRIPT} '{{{{ ReleaseVersion }}}}'"],
+            ),
         )

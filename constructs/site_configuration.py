@@ -21,6 +21,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
+from constructs.command_document import shell_script_document
 from constructs.nag import acknowledge
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -81,21 +82,15 @@ def _apply_commands() -> list[str]:
 
 
 def document_content() -> dict:
-    return {
-        "schemaVersion": "2.2",
-        "description": "Install the site's boot files and apply the deployment's values (idempotent).",
-        "parameters": {
+    return shell_script_document(
+        description="Install the site's boot files and apply the deployment's values (idempotent).",
+        parameters={
             name: {"type": "String", "description": p.description, "allowedPattern": p.pattern}
             for name, p in PARAMETERS.items()
         },
-        "mainSteps": [
-            {
-                "action": "aws:runShellScript",
-                "name": "applySiteConfiguration",
-                "inputs": {"timeoutSeconds": "3600", "runCommand": _apply_commands()},
-            }
-        ],
-    }
+        step="applySiteConfiguration",
+        commands=_apply_commands(),
+    )
 
 
 class SiteConfiguration(Construct):
