@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, SecretValue
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -48,7 +48,7 @@ class OriginToken(Construct):
     @property
     def value(self) -> str:
         """A dynamic reference to the token, for the distribution's origin header."""
-        return SecretValue.secrets_manager(self.secret.secret_arn).unsafe_unwrap()
+        return self.secret.secret_value.unsafe_unwrap()
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
         self.secret.grant_read(grantee)

@@ -6,8 +6,6 @@ stacks deploy in order with no cycle.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
@@ -27,7 +25,7 @@ from constructs.site_network import SiteNetwork
 from constructs.volume_snapshots import VolumeSnapshotSchedule
 from constructs.web_server import WebServer
 
-from stacks.settings import SiteSettings
+from stacks.settings import PAGE_CACHE_SECONDS, PROJECT_ROOT, SiteSettings
 
 # The device name requested in attach-volume; Nitro instances expose it as NVMe.
 DOCUMENT_ROOT_DEVICE = "/dev/sdf"
@@ -38,13 +36,12 @@ ORIGIN_CONNECTION_TIMEOUT_SECONDS = 2
 ORIGIN_READ_TIMEOUT_SECONDS = 10
 # 403 too: a request signed with a token the server does not know yet, during a rotation.
 FAILOVER_STATUS_CODES = (403, 500, 502, 503, 504)
-INDEX_REWRITE_FUNCTION = Path(__file__).resolve().parent.parent / "assets" / "cloudfront" / "index-rewrite.js"
-MAINTENANCE_PAGE_DIR = Path(__file__).resolve().parent.parent / "assets" / "site" / "maintenance"
+INDEX_REWRITE_FUNCTION = PROJECT_ROOT / "assets" / "cloudfront" / "index-rewrite.js"
+MAINTENANCE_PAGE_DIR = PROJECT_ROOT / "assets" / "site" / "maintenance"
 MAINTENANCE_PAGE = f"/{FallbackBucket.MAINTENANCE_PREFIX}index.html"
 # What a viewer gets when neither origin has the page: the maintenance page, with this status.
 MAINTENANCE_RESPONSES = {403: 404, 404: 404, 500: 503, 502: 503, 503: 503, 504: 503}
 ERROR_CACHE_SECONDS = 10
-MAX_PAGE_TTL_SECONDS = 365 * 24 * 3600
 
 
 class WebServerStack(Stack):
@@ -291,7 +288,9 @@ class WebServerStack(Stack):
             "PageCache",
             comment="Site pages: cached at the edge, invalidated by the server on change",
             default_ttl=Duration.seconds(seconds),
-            max_ttl=Duration.seconds(max(seconds, MAX_PAGE_TTL_SECONDS)),
+            # The longest page_cache_seconds allows: a longer Cache-Control from the origin
+            # is still honoured up to there.
+            max_ttl=Duration.seconds(PAGE_CACHE_SECONDS[1]),
             min_ttl=Duration.seconds(0),
             query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
             header_behavior=cloudfront.CacheHeaderBehavior.none(),
