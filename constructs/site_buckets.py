@@ -42,12 +42,23 @@ def _alone(file: Path) -> Path:
     return staging
 
 
-def _expire(rule_id: str, days: int) -> s3.LifecycleRule:
-    """Logs are deleted after ``days``; failed uploads after a day."""
-    return s3.LifecycleRule(
-        id=rule_id,
-        expiration=Duration.days(days),
-        abort_incomplete_multipart_upload_after=Duration.days(1),
+def _log_bucket(
+    scope: Construct, *, ownership: s3.ObjectOwnership, rule_id: str, retention_days: int, destroy: bool
+) -> s3.Bucket:
+    """A private bucket whose objects are deleted after ``retention_days``, failed uploads after a day."""
+    return s3.Bucket(
+        scope,
+        "Bucket",
+        object_ownership=ownership,
+        lifecycle_rules=[
+            s3.LifecycleRule(
+                id=rule_id,
+                expiration=Duration.days(retention_days),
+                abort_incomplete_multipart_upload_after=Duration.days(1),
+            )
+        ],
+        **_PRIVATE_BUCKET,
+        **_removal(destroy),
     )
 
 
@@ -62,13 +73,12 @@ class AccessLogBucket(Construct):
         self, scope: Construct, construct_id: str, *, retention_days: int, destroy_on_delete: bool
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        self.bucket = _log_bucket(
             self,
-            "Bucket",
-            object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
-            lifecycle_rules=[_expire("ExpireLogs", retention_days)],
-            **_PRIVATE_BUCKET,
-            **_removal(destroy_on_delete),
+            ownership=s3.ObjectOwnership.OBJECT_WRITER,
+            rule_id="ExpireLogs",
+            retention_days=retention_days,
+            destroy=destroy_on_delete,
         )
 
 
@@ -79,13 +89,12 @@ class RunOutputBucket(Construct):
         self, scope: Construct, construct_id: str, *, retention_days: int, destroy_on_delete: bool
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        self.bucket = _log_bucket(
             self,
-            "Bucket",
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[_expire("ExpireRunOutput", retention_days)],
-            **_PRIVATE_BUCKET,
-            **_removal(destroy_on_delete),
+            ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            rule_id="ExpireRunOutput",
+            retention_days=retention_days,
+            destroy=destroy_on_delete,
         )
         acknowledge(
             self.bucket.node.default_child,
