@@ -181,6 +181,25 @@ is_origin_token() {
 # (%{TIME}'s form, YYYYMMDDhhmmss), after a rotation.
 ORIGIN_IF_RE="^<If \"%\{HTTP:X-Origin-Verify\} != '([A-Za-z0-9-]+)'( && !\(%\{HTTP:X-Origin-Verify\} == '([A-Za-z0-9-]+)' && %\{TIME\} < '([0-9]{14})'\))?\">$"
 
+# The AWS CLI, in the deployment's region when it is known.
+aws_cli() {
+  if [[ -n $AWS_REGION ]]; then
+    aws --region "$AWS_REGION" "$@"
+  else
+    aws "$@"
+  fi
+}
+
+# origin_token_from_secret VAR: the origin token held in the Secrets Manager
+# secret ORIGIN_TOKEN_SECRET_ID, into VAR; fails as the AWS CLI does. Only the
+# secret's id is ever on a command line.
+# shellcheck disable=SC2034 # origin_secret_into names the caller's variable
+origin_token_from_secret() {
+  local -n origin_secret_into=$1
+  origin_secret_into=$(aws secretsmanager get-secret-value ${AWS_REGION:+--region "$AWS_REGION"} \
+    --secret-id "$ORIGIN_TOKEN_SECRET_ID" --query SecretString --output text)
+}
+
 # origin_token_from_conf VAR FILE: the token FILE (an origin-verify.conf)
 # makes Apache check, into VAR; fails when the file is missing, unreadable or
 # holds none. Builtins only: the token is never on a command line.

@@ -56,8 +56,7 @@ read_origin_token() {
   require_command aws
   [[ -n $AWS_REGION ]] || resolve_identity
   log "reading the origin token from Secrets Manager secret $ORIGIN_TOKEN_SECRET_ID"
-  if ! token=$(aws secretsmanager get-secret-value --region "$AWS_REGION" \
-    --secret-id "$ORIGIN_TOKEN_SECRET_ID" --query SecretString --output text); then
+  if ! origin_token_from_secret token; then
     die "could not read the origin token from Secrets Manager secret $ORIGIN_TOKEN_SECRET_ID (the AWS CLI's error is above)"
   fi
   is_origin_token "$token" ||

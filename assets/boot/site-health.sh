@@ -25,14 +25,6 @@ METRIC_NAME=OriginAvailable
 
 [[ -n $SITE_NAME ]] || die "SITE_NAME is not set"
 
-aws_cli() {
-  if [[ -n $AWS_REGION ]]; then
-    aws --region "$AWS_REGION" "$@"
-  else
-    aws "$@"
-  fi
-}
-
 # The token to send: ORIGIN_VERIFY_TOKEN when set; else the one Apache
 # actually checks, from the origin-verify.conf that configure-httpd wrote
 # (no AWS call, so a Secrets Manager outage cannot make a healthy origin look
@@ -42,9 +34,7 @@ token=$ORIGIN_VERIFY_TOKEN
 if [[ -z $token && -n $ORIGIN_TOKEN_SECRET_ID ]]; then
   # Without the token Apache answers 403, which would report a healthy origin
   # as down: publish nothing instead (the alarm treats missing data as bad).
-  token=$(aws_cli secretsmanager get-secret-value --secret-id "$ORIGIN_TOKEN_SECRET_ID" \
-    --query SecretString --output text) ||
-    die "cannot read the origin token from $ORIGIN_TOKEN_SECRET_ID"
+  origin_token_from_secret token || die "cannot read the origin token from $ORIGIN_TOKEN_SECRET_ID"
 fi
 
 # The header goes through curl's config on stdin, not its command line,

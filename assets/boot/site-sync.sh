@@ -138,14 +138,6 @@ fi
 # ---------------------------------------------------------------------------
 # Something changed (or there is no state): hash what needs hashing.
 
-aws_cli() {
-  if [[ -n $AWS_REGION ]]; then
-    aws --region "$AWS_REGION" "$@"
-  else
-    aws "$@"
-  fi
-}
-
 declare -A OLD_SIG=() OLD_MD5=() MD5=()
 have_state=false
 if [[ -n $previous_scan && ${previous_scan%%$'\n'*} == "${SCAN%%$'\n'*}" ]]; then
