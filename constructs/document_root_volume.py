@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Size, Tags
+from aws_cdk import Aws, RemovalPolicy, Size, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+from constructs.nag import acknowledge
 
 VOLUME_TYPES = {
     "gp3": ec2.EbsDeviceVolumeType.GP3,
@@ -16,6 +17,15 @@ VOLUME_TYPES = {
 REMOVAL_POLICIES = {"snapshot": RemovalPolicy.SNAPSHOT, "retain": RemovalPolicy.RETAIN}
 # Volumes carrying this tag (value: the environment) get scheduled snapshots.
 SNAPSHOT_TAG = "site-snapshots"
+
+
+# How cdk-nag names the resource account_keys() returns.
+ACCOUNT_KEYS_FINDING = "arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*"
+
+
+def account_keys(scope: Construct) -> str:
+    """Every KMS key of the stack's account and Region (a key the app does not own or know)."""
+    return Stack.of(scope).format_arn(service="kms", resource="key", resource_name="*")
 
 
 class DocumentRootVolume(Construct):
@@ -59,6 +69,38 @@ class DocumentRootVolume(Construct):
         The grant is scoped by a resource tag on both, so the role does not depend on the instance.
         """
         self.volume.grant_attach_volume_by_resource_tag(principal.grant_principal, [instance])
+        # The volume is encrypted with the account's default EBS key, which may be a customer
+        # managed key: attaching it then needs these, and only through EC2.
+        # https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html
+        through_ec2 = {"kms:ViaService": f"ec2.{Aws.REGION}.amazonaws.com"}
+        principal.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GrantVolumeKeyToEc2",
+                actions=["kms:CreateGrant"],
+                resources=[account_keys(self)],
+                conditions={"StringEquals": through_ec2, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        principal.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="UseVolumeKeyThroughEc2",
+                actions=[
+                    "kms:Decrypt",
+                    "kms:DescribeKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                ],
+                resources=[account_keys(self)],
+                conditions={"StringEquals": through_ec2},
+            )
+        )
+        acknowledge(
+            principal.grant_principal.node.find_child("DefaultPolicy").node.default_child,
+            f"AwsSolutions-IAM5[Resource::{ACCOUNT_KEYS_FINDING}]",
+            "The account's default EBS key is chosen outside the app and may be any key of the "
+            "account; kms:ViaService limits its use to EC2 in this Region, acting on the volume.",
+        )
 
     @property
     def volume_id(self) -> str:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aws_cdk import Aws, CfnCondition, Fn, ICfnConditionExpression, Stack
+from aws_cdk import Aws, CfnCondition, Fn, ICfnConditionExpression, Names, Stack
 from constructs import Construct
 
 _US_EAST_1 = "InUsEast1"
+# Room for "-" and the longest Region name CloudFormation can put there (15 characters:
+# us-isof-south-1); tests/unit checks every Region botocore knows.
+REGION_SUFFIX_ROOM = 16
 
 
 def _stack_condition(
@@ -19,6 +22,17 @@ def _stack_condition(
     if isinstance(existing, CfnCondition):
         return existing
     return CfnCondition(stack, name, expression=expression())
+
+
+def regional_name(scope: Construct, *, max_length: int) -> str:
+    """A name for ``scope`` that is unique in the account: its path in the app, then the Region.
+
+    CloudFront names its policies, origin access controls, functions and VPC origins per
+    account, across Regions ("...AlreadyExists"): the same stacks deployed in a second
+    Region must not take the names of the first.
+    """
+    base = Names.unique_resource_name(scope, max_length=max_length - REGION_SUFFIX_ROOM, separator="-")
+    return Fn.join("-", [base, Aws.REGION])
 
 
 def in_us_east_1(scope: Construct) -> CfnCondition:

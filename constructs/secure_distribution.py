@@ -7,16 +7,32 @@ from collections.abc import Mapping, Sequence
 from aws_cdk import Aws, Duration, Fn
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from constructs.nag import acknowledge
-from constructs.regions import cloudfront_logs_delivered
+from constructs.regions import cloudfront_logs_delivered, regional_name
 
 PRICE_CLASSES = {
     "100": cloudfront.PriceClass.PRICE_CLASS_100,
     "200": cloudfront.PriceClass.PRICE_CLASS_200,
     "All": cloudfront.PriceClass.PRICE_CLASS_ALL,
 }
+
+
+# CloudFront's longest names: response headers policies 128 characters, origin access controls 64.
+_HEADERS_POLICY_NAME_LENGTH = 128
+_ORIGIN_ACCESS_CONTROL_NAME_LENGTH = 64
+
+
+def private_bucket_origin(scope: Construct, construct_id: str, bucket: s3.IBucket) -> cloudfront.IOrigin:
+    """``bucket`` as an origin that only CloudFront can read, through Origin Access Control."""
+    access = cloudfront.S3OriginAccessControl(scope, construct_id)
+    access.node.default_child.add_property_override(
+        "OriginAccessControlConfig.Name",
+        regional_name(access, max_length=_ORIGIN_ACCESS_CONTROL_NAME_LENGTH),
+    )
+    return origins.S3BucketOrigin.with_origin_access_control(bucket, origin_access_control=access)
 
 
 class SecureDistribution(Construct):
@@ -53,6 +69,7 @@ class SecureDistribution(Construct):
             self,
             "SecurityHeaders",
             comment=f"Security headers: {comment}",
+            response_headers_policy_name=regional_name(self, max_length=_HEADERS_POLICY_NAME_LENGTH),
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
                     access_control_max_age=Duration.days(730),

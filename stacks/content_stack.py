@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudfront as cloudfront
-from aws_cdk import aws_cloudfront_origins as origins
 from constructs import Construct
-from constructs.secure_distribution import SecureDistribution
+from constructs.secure_distribution import SecureDistribution, private_bucket_origin
 from constructs.site_buckets import AccessLogBucket, ImageBucket
 
 from stacks.settings import IMAGE_KEY_PREFIX, SiteSettings
@@ -32,7 +31,7 @@ class SiteContentStack(Stack):
         self.cdn = SecureDistribution(
             self,
             "ImageCdn",
-            origin=origins.S3BucketOrigin.with_origin_access_control(self.images.bucket),
+            origin=private_bucket_origin(self, "ImageAccess", self.images.bucket),
             cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
             comment=f"Site images ({settings.environment})",
             price_class=settings.price_class,

@@ -17,7 +17,7 @@ from constructs.document_root_volume import SNAPSHOT_TAG, DocumentRootVolume
 from constructs.nag import acknowledge
 from constructs.origin_token import OriginToken
 from constructs.os_update import OsUpdateDocument
-from constructs.secure_distribution import SecureDistribution
+from constructs.secure_distribution import SecureDistribution, private_bucket_origin
 from constructs.server_alarms import HEALTH_NAMESPACE, ServerAlarms
 from constructs.site_buckets import FallbackBucket, RunOutputBucket
 from constructs.site_configuration import SiteConfiguration
@@ -98,7 +98,7 @@ class WebServerStack(Stack):
         )
         prefix_list = CloudFrontOriginFacingPrefixList(self, "CloudFrontOrigins")
         self.server.allow_http_from_prefix_list(prefix_list.prefix_list_id)
-        fallback_origin = origins.S3BucketOrigin.with_origin_access_control(self.fallback.bucket)
+        fallback_origin = private_bucket_origin(self, "FallbackAccess", self.fallback.bucket)
         self.cdn = SecureDistribution(
             self,
             "SiteCdn",

@@ -3,8 +3,8 @@
 # Apply a deployment to this instance, in place (run by the State Manager
 # association as root): bash <staging>/boot/apply.sh <staging>
 # <staging> is the unpacked site asset (boot/ and site/). The deployment's
-# values arrive as environment variables (see ENV_KEYS). In order: check
-# every value (one error line per bad one) before changing anything; install
+# values arrive as environment variables named by SITE_VALUES. In order: make
+# sure none is missing before changing anything; install
 # the tree as INSTALL_DIR (new release directory, one rename of the symlink);
 # write ENV_FILE and the units of boot/units/ only when they changed (then
 # daemon-reload); enable the units; run site-boot.service, which runs
@@ -21,9 +21,6 @@ enable_error_trap
 BOOT_UNIT=site-boot.service
 TIMERS=(site-sync.timer site-health.timer)
 JOURNAL_LINES=${JOURNAL_LINES:-80}
-# What ENV_FILE holds, in this order; unset values are left out.
-ENV_KEYS=(VOLUME_ID DEVICE_NAME VOLUME_SIZE_GIB IMAGE_URL SITE_DOMAIN ORIGIN_TOKEN_SECRET_ID
-  FALLBACK_BUCKET DISTRIBUTION_ID SITE_NAME AWS_REGION ORIGIN_VERIFY_TOKEN)
 
 STAGING=${1:-}
 [[ -n $STAGING ]] || die "usage: apply.sh <staging-dir>"
@@ -34,44 +31,16 @@ STAGING=$(cd "$STAGING" && pwd) || die "staging directory '$1' does not exist"
 
 # --- values -------------------------------------------------------------------
 
-BAD_VALUES=0
-
-# check NAME REQUIRED REGEX WHAT [secret]: one error line when the value is
-# unset but required, or does not match. A secret value is never printed.
-check() {
-  local name=$1 required=$2 re=$3 what=$4 shown
-  local value=${!name:-}
-  if [[ -z $value ]]; then
-    if [[ $required == required ]]; then
-      log "ERROR: $name is not set (expected $what)"
-      BAD_VALUES=$((BAD_VALUES + 1))
-    fi
-    return 0
-  fi
-  [[ $value =~ $re ]] && return 0
-  shown="'$value'"
-  [[ ${5:-} != secret ]] || shown="(${#value} characters, not shown)"
-  log "ERROR: $name $shown is not valid: expected $what"
-  BAD_VALUES=$((BAD_VALUES + 1))
-}
-
-LABEL='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
-check VOLUME_ID required '^vol-([0-9a-f]{8}|[0-9a-f]{17})$' 'vol- and 8 or 17 hex digits'
-check VOLUME_SIZE_GIB optional '^[1-9][0-9]{0,4}$' 'a whole number of GiB from 1 to 99999'
-check DEVICE_NAME required '^/dev/(sd|xvd)[b-z]$' '/dev/sd[b-z] or /dev/xvd[b-z]'
-check IMAGE_URL required "^https://$LABEL(\\.$LABEL)*(:[0-9]{1,5})?/[A-Za-z0-9._~:/?#@!&()*+,;=%-]*\$" \
-  'https://<host>/<path>, without spaces, quotes, backslashes, $ or angle brackets'
-check SITE_DOMAIN optional "^($LABEL\\.)+$LABEL\$" 'a DNS name such as d111111abcdef8.cloudfront.net'
-check ORIGIN_TOKEN_SECRET_ID optional \
-  '^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$' \
-  'a Secrets Manager secret ARN or name'
-check FALLBACK_BUCKET optional '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' 'an S3 bucket name'
-check DISTRIBUTION_ID optional '^[A-Z0-9]{8,32}$' 'a CloudFront distribution id such as E2ABCDEF123456'
-check SITE_NAME optional '^[A-Za-z][A-Za-z0-9-]{0,127}$' 'a stack name (letters, digits, dashes)'
-check AWS_REGION optional '^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$' 'a region such as eu-west-1'
-check ORIGIN_VERIFY_TOKEN optional '^[A-Za-z0-9-]{16,64}$' '16 to 64 letters, digits or dashes' secret
-((${#SITE_DOMAIN} <= 253)) || { log "ERROR: SITE_DOMAIN is longer than 253 characters" && BAD_VALUES=$((BAD_VALUES + 1)); }
-((BAD_VALUES == 0)) || die "$BAD_VALUES invalid value(s); nothing was changed"
+# SITE_VALUES names the deployment's values, which arrive as environment
+# variables. Both come from the SSM document, which has already checked every
+# value against its pattern (constructs/site_configuration.py, the one place
+# that defines them): here it is only made sure that none is missing.
+read -r -a ENV_KEYS <<<"${SITE_VALUES:-}"
+((${#ENV_KEYS[@]} > 0)) || die "SITE_VALUES is not set: run apply.sh through the site's SSM document"
+for key in "${ENV_KEYS[@]}"; do
+  [[ $key =~ ^[A-Z][A-Z0-9_]*$ ]] || die "SITE_VALUES holds '$key', which is not a variable name"
+  [[ -n ${!key:-} ]] || die "$key is not set; nothing was changed"
+done
 
 # Whether this apply changed the scripts, the values or a unit: a boot run
 # that started before it must then be followed by a fresh one.
@@ -132,7 +101,7 @@ install_tree() {
 write_env_file() {
   local content="" key
   for key in "${ENV_KEYS[@]}"; do
-    [[ -z ${!key:-} ]] || content+="$key=${!key}"$'\n'
+    content+="$key=${!key}"$'\n'
   done
   if has_content "$ENV_FILE" "$content"; then
     log "$ENV_FILE is up to date"

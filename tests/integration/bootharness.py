@@ -22,10 +22,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import ssm_agent
+from constructs.site_configuration import PARAMETERS
+from deployed_values import INSTANCE_ID, VOLUME_ID
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -34,8 +39,6 @@ SITE_SRC = REPO / "assets" / "site"
 DRIVER = HERE / "ns_driver.sh"
 SHIMS = HERE / "shims"
 
-VOLUME_ID = "vol-0123456789abcdef0"
-INSTANCE_ID = "i-0123456789abcdef0"
 REGION = "eu-west-1"
 IMAGE_URL = "https://d111111abcdef8.cloudfront.net/images/site-image.jpg"
 # What the CDK side exports: a UUID, sent by CloudFront as X-Origin-Verify.
@@ -43,20 +46,9 @@ ORIGIN_TOKEN = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
 # The viewer's host name: the site distribution's domain.
 SITE_DOMAIN = "d222222abcdef8.cloudfront.net"
 VOLUME_SIZE = "320M"
-# What the deployment passes (the association's parameters); everything else in
-# Sandbox.env() is the machine itself (its paths, its tools' settings).
-DEPLOYMENT_KEYS = (
-    "VOLUME_ID",
-    "DEVICE_NAME",
-    "IMAGE_URL",
-    "SITE_DOMAIN",
-    "ORIGIN_TOKEN_SECRET_ID",
-    "FALLBACK_BUCKET",
-    "DISTRIBUTION_ID",
-    "SITE_NAME",
-    "AWS_REGION",
-    "ORIGIN_VERIFY_TOKEN",
-)
+# What the deployment passes (the association's parameters, by their environment names);
+# everything else in Sandbox.env() is the machine itself (its paths, its tools' settings).
+DEPLOYMENT_KEYS = tuple(p.env for p in PARAMETERS.values() if p.env)
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BASE_TOOLS = (
@@ -202,6 +194,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class ConfigurationDocument:
+    """The synthesized SSM document that configures the instance, and the association's values."""
+
+    content: dict
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def values_for(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The association's values, with those the test environment names instead."""
+        values = dict(self.values)
+        for name, parameter in PARAMETERS.items():
+            if parameter.env and parameter.env in env:
+                values[name] = env[parameter.env]
+        return values
+
+    @property
+    def asset_url(self) -> str:
+        return f"s3://{self.values['AssetBucket']}/{self.values['AssetKey']}"
+
+
 class LoopVolume:
     """A sparse file on a loop device, standing in for the EBS volume."""
 
@@ -287,8 +299,11 @@ class Sandbox:
     AWS view where the volume is not attached to it.
     """
 
-    def __init__(self, root: Path, *, installed: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, installed: bool = True, configuration: ConfigurationDocument | None = None
+    ) -> None:
         self.root = root
+        self.configuration = configuration
         self.install_dir = root / "opt" / "site-boot"
         self.boot_dir = self.install_dir / "boot"
         self.shim_dir = root / "shims"
@@ -322,6 +337,8 @@ class Sandbox:
             self.boot_dir.rmdir()
             self.install_dir.rmdir()
         shutil.copytree(SHIMS, self.shim_dir)
+        # Amazon Linux's sh is bash: the agent's "sh -c <script>" runs it with bash.
+        (self.shim_dir / "sh").symlink_to(shutil.which("bash", path=SYSTEM_PATH))
         self.set_aws(volume_id=VOLUME_ID)
         self.drop_in = self.systemd_dir / "httpd.service.d" / "10-document-root.conf"
         self.origin_verify_conf = self.httpd_conf_dir / "origin-verify.conf"
@@ -403,6 +420,13 @@ class Sandbox:
         shutil.copytree(SITE_SRC, staging / "site")
         return staging
 
+    def publish_asset(self, staging: Path, url: str) -> None:
+        """Zip ``staging`` as the CDK CLI publishes a directory asset; the aws stand-in serves it."""
+        with zipfile.ZipFile(self.aws_dir / "asset.zip", "w") as archive:
+            for path in sorted(staging.rglob("*")):
+                archive.write(path, path.relative_to(staging))
+        self.set_aws(asset_object=url)
+
     def journal(self, unit: str = "site-boot.service") -> str:
         path = self.calls_dir / "journal" / unit
         return path.read_text() if path.exists() else ""
@@ -475,21 +499,38 @@ class Namespace:
         return BootResult(rc, out.read_text(), elapsed)
 
     def apply(self, staging: Path, **env: str | int) -> BootResult:
-        """Run apply.sh from a staging tree, as the association's document does.
+        """Run the synthesized configuration document as the SSM agent does.
 
-        The deployment's values are its environment; the machine's own
-        settings go to the file the systemctl stand-in gives to the unit.
+        ``staging`` is published as the boot-file object the document downloads. The values
+        are the association's, with the test environment's deployment values instead where
+        it names them; the agent's checks and text substitution give the script, which runs
+        with ``sh -c``. The machine's own settings go to the file the systemctl stand-in
+        gives to the unit.
         """
+        configuration = self.sandbox.configuration
+        assert configuration is not None, "this sandbox has no configuration document"
         full = self.sandbox.env(**env)
         machine = {k: v for k, v in full.items() if k not in DEPLOYMENT_KEYS}
         Path(full["SHIM_MACHINE_ENV"]).write_text("".join(f"{k}={v}\n" for k, v in machine.items()))
+        self.sandbox.publish_asset(staging, configuration.asset_url)
         script, out = self.sandbox.next_run_files()
-        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in full.items())
-        script.write_text("cd /\n" + exports + f"exec bash {staging}/boot/apply.sh {staging}\n")
+        script.write_text(ssm_agent.script(configuration.content, configuration.values_for(full)))
+        script.chmod(0o755)
+        runner = script.with_suffix(".agent.sh")
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in machine.items())
+        runner.write_text("cd /\n" + exports + f"exec sh -c {script}\n")
         start = time.monotonic()
-        rc = int(self._command(f"run {script} {out}"))
+        rc = int(self._command(f"run {runner} {out}"))
         elapsed = time.monotonic() - start
         return BootResult(rc, out.read_text(), elapsed)
+
+    def apply_by_hand(self, staging: Path, **env: str | int) -> BootResult:
+        """Run apply.sh from ``staging`` directly, with the test environment and nothing else."""
+        script, out = self.sandbox.next_run_files()
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.sandbox.env(**env).items())
+        script.write_text("cd /\n" + exports + f"exec bash {staging}/boot/apply.sh {staging}\n")
+        rc = int(self._command(f"run {script} {out}"))
+        return BootResult(rc, out.read_text(), 0.0)
 
     def start_apache(self, config: Path) -> int:
         return int(self._command(f"apache {config}"))
@@ -527,8 +568,11 @@ class Namespace:
 class Harness:
     """Creates volumes, sandboxes and namespaces; tears all of them down."""
 
-    def __init__(self, stack: contextlib.ExitStack) -> None:
+    def __init__(
+        self, stack: contextlib.ExitStack, configuration: ConfigurationDocument | None = None
+    ) -> None:
         self._stack = stack
+        self.configuration = configuration
         self.workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="site-boot-it-")))
         self.workdir.chmod(0o755)  # apache's worker user walks down to the docroot
         self._count = 0
@@ -545,7 +589,7 @@ class Harness:
         return vol
 
     def sandbox(self, *, installed: bool = True) -> Sandbox:
-        return Sandbox(self._subdir("instance"), installed=installed)
+        return Sandbox(self._subdir("instance"), installed=installed, configuration=self.configuration)
 
     def namespace(self, sandbox: Sandbox) -> Namespace:
         ns = Namespace(sandbox)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from deployed_values import Deployment
 
 # The helpers module sits next to this file; make it importable in any
 # pytest import mode.
@@ -14,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bootharness import (
     BASE_TOOLS,
+    REGION,
+    ConfigurationDocument,
     Harness,
     LoopVolume,
     ServedSite,
@@ -28,10 +31,26 @@ def base_tools() -> None:
     require(*BASE_TOOLS)
 
 
+@pytest.fixture(scope="session")
+def configuration(base_tools, dev_app) -> ConfigurationDocument:
+    """The synthesized configuration document and its association's values, as deployed."""
+    stack = dev_app.stacks.web_server
+    resources = dev_app.raw(stack)["Resources"]
+    (association,) = (r for r in resources.values() if r["Type"] == "AWS::SSM::Association")
+    properties = association["Properties"]
+    deployment = Deployment(dev_app.templates, region=REGION)
+    values = {
+        name: deployment.resolve(stack.stack_name, value)
+        for name, (value,) in properties["Parameters"].items()
+    }
+    content = resources[properties["Name"]["Ref"]]["Properties"]["Content"]
+    return ConfigurationDocument(content=content, values=values)
+
+
 @pytest.fixture
-def harness(base_tools) -> Harness:
+def harness(base_tools, configuration) -> Harness:
     with contextlib.ExitStack() as stack:
-        yield Harness(stack)
+        yield Harness(stack, configuration)
 
 
 @pytest.fixture
@@ -40,11 +59,11 @@ def volume(harness: Harness) -> LoopVolume:
 
 
 @pytest.fixture(scope="module")
-def served_site(base_tools) -> ServedSite:
+def served_site(base_tools, configuration) -> ServedSite:
     """The real scripts mount a fresh volume; Debian's apache2 serves it."""
     require_apache()
     with contextlib.ExitStack() as stack:
-        harness = Harness(stack)
+        harness = Harness(stack, configuration)
         vol = harness.volume()
         sandbox, ns = harness.instance(vol)
         result = ns.boot()

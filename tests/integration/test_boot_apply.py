@@ -1,5 +1,6 @@
-"""apply.sh, as the State Manager association runs it: values checked, the
-scripts installed, the values file and the unit written only when they change,
+"""The site's configuration document, run as the SSM agent runs it: the synthesized
+document with the association's values, which downloads the boot files and runs
+apply.sh: the scripts installed, the values file and the unit written only when they change,
 then site-boot.service (emulated from the real unit file by the systemctl
 stand-in) runs boot.sh; apply.sh reports the first attempt's result, and
 failed attempts are retried in the background until one succeeds."""
@@ -165,48 +166,22 @@ def test_a_copy_from_before_releases_is_kept_until_the_scripts_change(harness, v
     assert (aside[0] / "boot" / "boot.sh").is_file()
 
 
-BAD = {
-    "VOLUME_ID": "vol-xyz",
-    "DEVICE_NAME": "/dev/sda1; reboot",
-    "VOLUME_SIZE_GIB": "0",
-    "IMAGE_URL": "https://d111.cloudfront.net/a b.jpg",
-    "SITE_DOMAIN": "-bad-.example.com",
-    "ORIGIN_TOKEN_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:123:secret:x y",
-    "FALLBACK_BUCKET": "Not_A_Bucket",
-    "DISTRIBUTION_ID": "e2abc",
-    "SITE_NAME": "1-stack",
-    "AWS_REGION": "eu_west_1",
-    "ORIGIN_VERIFY_TOKEN": "short'token",
-}
-
-
-def test_invalid_values_are_refused_with_one_line_each_and_nothing_changes(harness):
+def test_apply_refuses_to_run_without_the_documents_values(harness):
+    """The SSM document checks every value and names them in SITE_VALUES; run by hand
+    without them, apply.sh changes nothing."""
     sandbox = harness.sandbox(installed=False)
     ns = harness.namespace(sandbox)
 
-    result = ns.apply(sandbox.staging(), **BAD)
+    result = ns.apply_by_hand(sandbox.staging())
 
     assert result.returncode != 0
-    errors = [line for line in result.output.splitlines() if "ERROR:" in line]
-    for name in BAD:
-        assert len([e for e in errors if f"ERROR: {name} " in e]) == 1, (name, errors)
-    assert "short'token" not in result.output
-    assert "11 invalid value(s); nothing was changed" in result.output
+    assert "SITE_VALUES is not set: run apply.sh through the site's SSM document" in result.output
+    missing = ns.apply_by_hand(sandbox.staging(), SITE_VALUES="VOLUME_ID IMAGE_URL", IMAGE_URL="")
+    assert missing.returncode != 0
+    assert "IMAGE_URL is not set; nothing was changed" in missing.output
     assert not sandbox.install_dir.exists()
     assert not sandbox.env_file.exists()
     assert not (sandbox.systemd_dir / UNIT).exists()
-    assert sandbox.calls("systemctl") == []
-
-
-def test_missing_required_values_are_named(harness):
-    sandbox = harness.sandbox(installed=False)
-    ns = harness.namespace(sandbox)
-
-    result = ns.apply(sandbox.staging(), VOLUME_ID="", IMAGE_URL="")
-
-    assert result.returncode != 0
-    assert "ERROR: VOLUME_ID is not set" in result.output
-    assert "ERROR: IMAGE_URL is not set" in result.output
     assert sandbox.calls("systemctl") == []
 
 

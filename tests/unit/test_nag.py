@@ -49,6 +49,7 @@ def test_every_acknowledgement_has_a_reason_of_substance(synthesized):
         assert len(set(reason.lower().split())) >= 8, f"{finding['ruleName']}: {reason!r}"
 
 
+_ACCOUNT_KEYS = "arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*"
 _DEPLOYMENT = "Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C"
 _LAMBDA_LOGS = (
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
@@ -87,6 +88,7 @@ PROD_ACKNOWLEDGEMENTS = sorted(
             "Configuration/InstancePolicy/Resource",
             "AwsSolutions-IAM5[Resource::<RunOutputBucketB28E9AAF.Arn>/site-configuration/*]",
         ),
+        ("Configuration/InstancePolicy/Resource", f"AwsSolutions-IAM5[Resource::{_ACCOUNT_KEYS}]"),
         ("Fallback/Bucket/Resource", "AwsSolutions-S1"),
         ("RunOutput/Bucket/Resource", "AwsSolutions-S1"),
         ("OriginToken/Generation2/Resource", "AwsSolutions-SMG4"),
@@ -100,6 +102,7 @@ PROD_ACKNOWLEDGEMENTS = sorted(
         ),
         ("WebServer/Instance", "AwsSolutions-EC29"),
         ("WebServer/Role/DefaultPolicy/Resource", "AwsSolutions-IAM5[Resource::*]"),
+        ("WebServer/Role/DefaultPolicy/Resource", f"AwsSolutions-IAM5[Resource::{_ACCOUNT_KEYS}]"),
         (
             "WebServer/Role/DefaultPolicy/Resource",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",

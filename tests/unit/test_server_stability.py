@@ -14,7 +14,7 @@ from pathlib import Path
 
 import constructs.site_configuration as site_configuration
 import pytest
-from conftest import SynthesizedApp, synthesize
+from synthesis import SynthesizedApp, synthesize
 from template_queries import only_resource
 
 

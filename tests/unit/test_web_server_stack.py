@@ -163,9 +163,23 @@ def test_instance_role_is_ssm_core_plus_tag_scoped_attach(dev_app):
     assert actions == [
         "ec2:AttachVolume",
         "ec2:DescribeVolumes",
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
         "secretsmanager:DescribeSecret",
         "secretsmanager:GetSecretValue",
     ]
+    # The volume's key may be a customer managed one: usable only through EC2, in this Region.
+    for statement in statements:
+        if str(statement["Action"]).startswith("['kms:") or str(statement["Action"]).startswith("kms:"):
+            assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
+                "Fn::Join": ["", ["ec2.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
+            }
+    grant = next(s for s in statements if s["Action"] == "kms:CreateGrant")
+    assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
     secret = next(s for s in statements if "secretsmanager:GetSecretValue" in s["Action"])
     assert secret["Resource"] == {"Ref": _logical_id(stack, stack.origin_token.secret)}
     attach = next(s for s in statements if s["Action"] == "ec2:AttachVolume")
@@ -277,7 +291,9 @@ def test_association_applies_the_configuration_to_the_instance_at_once_and_on_sc
     instance_id = next(iter(resources_of(raw, "AWS::EC2::Instance")))
     assert association["Targets"] == [{"Key": "InstanceIds", "Values": [{"Ref": instance_id}]}]
     assert association["ScheduleExpression"] == SCHEDULE == "rate(30 minutes)"
-    assert association["ApplyOnlyAtCronInterval"] is False
+    # Left out: State Manager runs an updated association at once only without it, and does
+    # not support it with rate expressions.
+    assert "ApplyOnlyAtCronInterval" not in association
     # Waiting for success would deadlock a replacement: the new instance gets the volume
     # only after CloudFormation's cleanup.
     assert "WaitForSuccessTimeoutSeconds" not in association
@@ -309,31 +325,6 @@ def test_association_hands_over_every_deploy_time_value(dev_app, prod_app):
     assert image_url[2] == "/images/site-image.jpg"
     # With a custom domain, Apache's redirects name it.
     assert _association(prod_app)["Parameters"]["SiteDomain"] == ["www.example.com"]
-
-
-def test_document_admits_only_values_that_cannot_break_its_script(dev_app):
-    raw = _web(dev_app)
-    document = raw["Resources"][_association(dev_app)["Name"]["Ref"]]["Properties"]["Content"]
-    declared = document["parameters"]
-    assert set(declared) == set(PARAMETERS)
-    good = {
-        "VolumeId": "vol-0123456789abcdef0",
-        "ImageUrl": "https://d111111abcdef8.cloudfront.net/images/site%20image.jpg",
-        "SiteDomain": "www.example.com",
-        "DistributionId": "E2QWRUHAPOMQZL",
-        "FallbackBucket": "sitewebserver-dev-fallbackbucket2ff11ed6-abc123",
-    }
-    for name, value in good.items():
-        assert re.fullmatch(declared[name]["allowedPattern"], value), (name, value)
-    for name, parameter in declared.items():
-        for bad in ("x' ; rm -rf / '", "a b", "$(id)", "`id`", 'a"b', "a\nb"):
-            assert not re.fullmatch(parameter["allowedPattern"], bad), (name, bad)
-    commands = document["mainSteps"][0]["inputs"]["runCommand"]
-    script = "\n".join(commands)
-    for name, parameter in PARAMETERS.items():
-        if parameter.env:
-            assert f"export {parameter.env}='{{{{ {name} }}}}'" in script
-    assert commands[-1] == 'bash "$staging/files/boot/apply.sh" "$staging/files"'
 
 
 def test_boot_files_ship_as_an_asset_the_instance_alone_may_read(dev_app):
@@ -674,3 +665,16 @@ def test_index_rewrite_function_rewrites_directory_urls_only():
         "/a/b/index.html",
         "/img.png",
     ]
+
+
+def test_index_rewrite_function_fits_the_cloudfront_functions_runtime():
+    """What CloudFront checks when it publishes the function, short of running it there.
+
+    Limits: https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cloudfront-limits.html
+    (10 KB of code); runtime 2.0 offers no require() beyond its own modules and no network:
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/functions-javascript-runtime-20.html
+    """
+    code = INDEX_REWRITE_FUNCTION.read_text()
+    assert len(code.encode()) <= 10 * 1024
+    assert re.search(r"^function handler\(event\) \{$", code, re.MULTILINE)
+    assert not re.search(r"\b(require|import|fetch|setTimeout|XMLHttpRequest)\b", code)

@@ -1,4 +1,4 @@
-"""Session fixtures: each app variant is synthesized once and shared by every unit test."""
+"""The app synthesized with a deployment's context: templates, assembly and validation report."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-import pytest
 from aws_cdk.assertions import Template
 from cdk_context import CDK_FEATURE_FLAGS
 
@@ -60,13 +59,3 @@ def synthesize(context: dict[str, str], outdir: Path) -> SynthesizedApp:
     assembly = app.synth()
     templates = {stack.stack_name: stack.template for stack in assembly.stacks}
     return SynthesizedApp(settings=settings, stacks=stacks, outdir=outdir, templates=templates)
-
-
-@pytest.fixture(scope="session")
-def dev_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    return synthesize({}, tmp_path_factory.mktemp("cdk-dev"))
-
-
-@pytest.fixture(scope="session")
-def prod_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    return synthesize(PROD_CONTEXT, tmp_path_factory.mktemp("cdk-prod"))

@@ -1,0 +1,167 @@
+"""The site's configuration as AWS runs it: patterns under RE2, values as deployed, update order."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import re2
+import ssm_agent
+from constructs.site_configuration import ASSETS, PARAMETERS, SCHEDULE, SITE_VALUES
+from deployed_values import REGIONS, Deployment
+from template_queries import only_resource, resources_of
+
+APPS = ["dev_app", "prod_app"]
+
+
+@pytest.fixture(params=APPS)
+def app(request):
+    return request.getfixturevalue(request.param)
+
+
+def _documents(app):
+    for stack in (app.stacks.content, app.stacks.web_server):
+        for document in resources_of(app.raw(stack), "AWS::SSM::Document").values():
+            yield document["Properties"]["Content"]
+
+
+def _association(app):
+    return only_resource(app.raw(app.stacks.web_server), "AWS::SSM::Association")
+
+
+def _configuration_document(app):
+    raw = app.raw(app.stacks.web_server)
+    return raw["Resources"][_association(app)["Properties"]["Name"]["Ref"]]["Properties"]["Content"]
+
+
+def test_the_agents_engine_refuses_what_pythons_accepts():
+    """The check below is the agent's own: a repeat count above 1000 fails every run."""
+    too_long = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,1023}$"
+    assert re.compile(too_long)
+    with pytest.raises(re2.error):
+        ssm_agent.compile_pattern(too_long)
+    assert ssm_agent.compile_pattern(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,1000}$")
+
+
+def test_every_allowed_pattern_compiles_under_re2_and_is_anchored(app):
+    patterns = [
+        declaration["allowedPattern"]
+        for document in _documents(app)
+        for declaration in document.get("parameters", {}).values()
+        if "allowedPattern" in declaration
+    ]
+    assert len(patterns) >= len(PARAMETERS)
+    for pattern in patterns:
+        ssm_agent.compile_pattern(pattern)
+        # The agent searches: only both anchors make a pattern judge the whole value.
+        assert pattern.startswith("^"), pattern
+        assert pattern.endswith("$"), pattern
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_every_value_the_association_passes_is_one_the_agent_accepts(dev_app, prod_app, region):
+    for app in (dev_app, prod_app):
+        deployment = Deployment(app.templates, region=region)
+        stack = app.stacks.web_server.stack_name
+        values = {
+            name: deployment.resolve(stack, value)
+            for name, (value,) in _association(app)["Properties"]["Parameters"].items()
+        }
+        assert values["Region"] == region
+        rendered = ssm_agent.script(_configuration_document(app), values)
+        assert "{{" not in rendered
+
+
+def test_a_value_the_pattern_refuses_stops_the_run(dev_app):
+    deployment = Deployment(dev_app.templates, region="eu-west-1")
+    stack = dev_app.stacks.web_server.stack_name
+    values = {
+        name: deployment.resolve(stack, value)
+        for name, (value,) in _association(dev_app)["Properties"]["Parameters"].items()
+    }
+    with pytest.raises(ssm_agent.ParameterRefused, match="VolumeId"):
+        ssm_agent.script(_configuration_document(dev_app), {**values, "VolumeId": "vol-0123"})
+
+
+@pytest.mark.parametrize("bad", ["x' ; rm -rf / '", "a b", "$(id)", "`id`", 'a"b', "a\nb", "a\\b", "a\n"])
+def test_no_pattern_admits_what_could_break_the_script(bad):
+    for name, parameter in PARAMETERS.items():
+        with pytest.raises(ssm_agent.ParameterRefused):
+            ssm_agent.check_value(name, parameter.pattern, bad)
+
+
+def test_the_script_receives_every_value_intact(dev_app, tmp_path):
+    """The text the agent runs, up to apply.sh, hands each value over byte for byte."""
+    document = _configuration_document(dev_app)
+    values = {
+        name: deployment_value
+        for name, deployment_value in {
+            "AssetBucket": "cdk-hnb659fds-assets-123456789012-eu-west-1",
+            "AssetKey": "0" * 64 + ".zip",
+            "Region": "eu-west-1",
+            "VolumeId": "vol-0123456789abcdef0",
+            "DeviceName": "/dev/sdf",
+            "VolumeSizeGib": "20",
+            "ImageUrl": "https://d111111abcdef8.cloudfront.net/images/caf%C3%A9%20%21.jpg",
+            "SiteDomain": "xn--caf-dma.example",
+            "OriginTokenSecret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:a/b+c=d.e@f-AbCdEf",
+            "FallbackBucket": "sitewebserver-dev-fallback-1a2b3c4d5e6f",
+            "DistributionId": "E2QWRUHAPOMQZL",
+            "SiteName": "SiteWebServer-dev",
+        }.items()
+    }
+    rendered = ssm_agent.script(document, values)
+    # Stop where apply.sh would start: print what it would receive instead.
+    exports = [line for line in rendered.splitlines() if line.startswith("export ")]
+    probe = "\n".join([*exports, 'for k in $SITE_VALUES; do printf "%s=%s\\n" "$k" "${!k}"; done'])
+    result = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
+    received = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    expected = {p.env: values[name] for name, p in PARAMETERS.items() if p.env}
+    assert received == expected
+    assert list(received) == SITE_VALUES.split()
+
+
+def test_every_value_reaches_a_script_that_reads_it():
+    """No value is handed over for nothing, and the scripts take them from the one table."""
+    scripts = "\n".join(p.read_text() for p in (ASSETS / "boot").glob("*.sh"))
+    for name, parameter in PARAMETERS.items():
+        if parameter.env:
+            assert re.search(rf"\$\{{?{parameter.env}\b", scripts), (
+                f"{name} ({parameter.env}) is read nowhere"
+            )
+    assert "SITE_VALUES" in (ASSETS / "boot" / "apply.sh").read_text()
+
+
+def test_the_association_waits_for_every_policy_of_the_instance_role(app):
+    raw = app.raw(app.stacks.web_server)
+    stack = app.stacks.web_server
+    role_id = stack.get_logical_id(stack.server.role.node.default_child)
+    attached = {
+        logical_id
+        for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        for logical_id, policy in resources_of(raw, kind).items()
+        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+    }
+    assert len(attached) >= 3
+    depends_on = set(_association(app).get("DependsOn", []))
+    assert attached | {role_id} <= depends_on
+
+
+def test_the_download_is_retried_while_iam_catches_up_then_apply_runs(dev_app):
+    commands = _configuration_document(dev_app)["mainSteps"][0]["inputs"]["runCommand"]
+    assert commands[-1] == 'bash "$staging/files/boot/apply.sh" "$staging/files"'
+    loop = next(i for i, line in enumerate(commands) if line.startswith("for attempt in"))
+    assert "aws s3 cp" in commands[loop + 1]
+    assert commands[loop + 1].endswith("&& break")
+    assert re.search(r"sleep [1-9]", "\n".join(commands[loop:]))
+
+
+def test_the_schedule_is_a_rate_state_manager_accepts():
+    # State Manager takes rate(N minutes) from 30 minutes, hours and days up to 31 days:
+    # https://docs.aws.amazon.com/systems-manager/latest/userguide/reference-cron-and-rate-expressions.html
+    match = re.fullmatch(r"rate\((\d+) (minutes|hours|days)\)", SCHEDULE)
+    assert match
+    number, unit = int(match[1]), match[2]
+    minutes = number * {"minutes": 1, "hours": 60, "days": 1440}[unit]
+    assert 30 <= minutes <= 31 * 1440
