@@ -43,10 +43,13 @@ class SecureDistribution(Construct):
     raise it to TLSv1.2_2021.
     """
 
-    def __init__(
+    def __init__(self, scope: Construct, construct_id: str, **props) -> None:
+        """``props``: the keyword arguments of :meth:`_distribute`."""
+        super().__init__(scope, construct_id)
+        self._distribute(**props)
+
+    def _distribute(
         self,
-        scope: Construct,
-        construct_id: str,
         *,
         origin: cloudfront.IOrigin,
         cache_policy: cloudfront.ICachePolicy,
@@ -64,7 +67,7 @@ class SecureDistribution(Construct):
         viewer_request_function: cloudfront.IFunction | None = None,
         error_responses: Sequence[cloudfront.ErrorResponse] = (),
     ) -> None:
-        super().__init__(scope, construct_id)
+        """Create the security headers policy and the distribution in this construct."""
         self.headers = cloudfront.ResponseHeadersPolicy(
             self,
             "SecurityHeaders",

@@ -21,6 +21,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+from constructs.nag import acknowledge
 from constructs.regions import in_us_east_1
 
 # What the server's health script publishes (assets/boot/site-health.sh).
@@ -124,6 +125,28 @@ class ServerAlarms(Construct):
             missing=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.viewer_errors.node.default_child.cfn_options.condition = in_us_east_1(self)
+
+    def allow_health_reports(self, role: iam.IRole) -> None:
+        """Let the server publish its health metric, and nothing else in CloudWatch."""
+        policy = iam.Policy(
+            self,
+            "HealthReportPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="PublishOriginHealth",
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"cloudwatch:namespace": HEALTH_NAMESPACE}},
+                )
+            ],
+        )
+        acknowledge(
+            policy.node.default_child,
+            "AwsSolutions-IAM5[Resource::*]",
+            "cloudwatch:PutMetricData has no resource-level permissions; the condition limits it "
+            "to the site's own metric namespace.",
+        )
 
     @staticmethod
     def _instance_metric(metric_name: str, instance_id: str) -> cloudwatch.Metric:

@@ -3,7 +3,7 @@
 The boot files (``assets/`` without the images) travel as one S3 asset. A static SSM
 Command document downloads them and runs ``boot/apply.sh`` with the deployment's values;
 an association runs that document on the web server at once whenever its parameters
-change (a new asset hash, image URL, origin secret, volume), when a new instance appears,
+change (a new asset hash, image URL, volume or volume size), when a new instance appears,
 and every ``SCHEDULE`` to heal what a failed run or a person left behind. Nothing here is
 part of the instance's definition, so none of it replaces or restarts the server.
 """
@@ -63,11 +63,6 @@ PARAMETERS: dict[str, SiteParameter] = {
         "IMAGE_URL", r"^https://[A-Za-z0-9.-]{1,253}/[A-Za-z0-9._~%/-]+$", "The image the page shows"
     ),
     "SiteDomain": SiteParameter("SITE_DOMAIN", r"^[A-Za-z0-9.-]{1,253}$", "Viewers' host name"),
-    "OriginTokenSecret": SiteParameter(
-        "ORIGIN_TOKEN_SECRET_ID",
-        r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$",
-        "Secret holding the origin token",
-    ),
     "FallbackBucket": SiteParameter("FALLBACK_BUCKET", _BUCKET, "Bucket mirroring the document root"),
     "DistributionId": SiteParameter("DISTRIBUTION_ID", r"^[A-Z0-9]{8,32}$", "Site distribution"),
     "SiteName": SiteParameter("SITE_NAME", r"^[A-Za-z][A-Za-z0-9-]{0,127}$", "Metric dimension"),
@@ -146,7 +141,9 @@ class SiteConfiguration(Construct):
         missing = set(PARAMETERS) - {"AssetBucket", "AssetKey", "Region"} - set(values)
         if missing:
             raise ValueError(f"site configuration lacks values for {sorted(missing)}")
-        self.asset = s3_assets.Asset(self, "BootFiles", path=str(ASSETS), exclude=["images", "cloudfront"])
+        self.asset = s3_assets.Asset(
+            self, "BootFiles", path=str(ASSETS), exclude=["images", "cloudfront", "lambda"]
+        )
         self.document = ssm.CfnDocument(
             self,
             "ApplyDocument",

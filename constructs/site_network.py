@@ -1,4 +1,4 @@
-"""A public-subnet VPC: no NAT gateway, an S3 gateway endpoint, flow logs kept for a while."""
+"""A private, dual-stack VPC: no public address, no NAT gateway, IPv6 out, S3 through an endpoint."""
 
 from __future__ import annotations
 
@@ -25,7 +25,14 @@ def log_retention(days: int) -> logs.RetentionDays:
 
 
 class SiteNetwork(Construct):
-    """Two public subnets in two AZs; egress through the internet gateway, not NAT."""
+    """Two private dual-stack subnets in two AZs; nothing can reach in from the internet.
+
+    Outbound, S3 (the boot files, the fallback copy, Amazon Linux's package repositories)
+    goes through a gateway endpoint over IPv4, and every other AWS API over IPv6 through an
+    egress-only internet gateway to the services' dual-stack endpoints: no NAT gateway, no
+    interface endpoint, no public IPv4 address. The internet gateway routes nothing; CloudFront
+    requires one in a VPC that holds a VPC origin.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, flow_log_retention_days: int) -> None:
         super().__init__(scope, construct_id)
@@ -34,10 +41,17 @@ class SiteNetwork(Construct):
             "Vpc",
             max_azs=2,
             nat_gateways=0,
+            ip_protocol=ec2.IpProtocol.DUAL_STACK,
             subnet_configuration=[
-                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)
+                # The address space of the public subnets of earlier versions, kept free so that
+                # the private subnets can be created before those are deleted.
+                ec2.SubnetConfiguration(
+                    name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24, reserved=True
+                ),
+                ec2.SubnetConfiguration(
+                    name="Web", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24
+                ),
             ],
-            # Package repositories of Amazon Linux live in S3: keep that traffic off the internet.
             gateway_endpoints={
                 "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)
             },
@@ -57,4 +71,17 @@ class SiteNetwork(Construct):
     @property
     def web_subnet(self) -> ec2.ISubnet:
         """The subnet (and so the availability zone) shared by the web server and its volume."""
-        return self.vpc.public_subnets[0]
+        return self.vpc.private_subnets[0]
+
+    @property
+    def egress(self) -> list:
+        """What the server's first boot needs in place: its IPv6 route out, the S3 endpoint."""
+        return [
+            self.vpc.select_subnets(subnets=[self.web_subnet]).internet_connectivity_established,
+            self.vpc.node.find_child("S3"),
+        ]
+
+    @property
+    def internet_gateway(self) -> Construct:
+        """The internet gateway's attachment, which a VPC origin needs in place."""
+        return self.vpc.node.find_child("VPCGW")

@@ -1,23 +1,25 @@
-"""The Apache web server: Amazon Linux 2023, no SSH, reachable only through CloudFront."""
+"""The Apache web server: Amazon Linux 2023 in a private subnet, no SSH, no public address."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Aws, CfnTag, Fn, Stack, Token
+from aws_cdk import CfnTag, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 from constructs.nag import acknowledge
-from constructs.regions import in_us_east_1
 
 # AWS's public parameters naming the latest AL2023 AMI, read by EC2 when it launches the instance.
 AL2023_IMAGE_PARAMETERS = {
     False: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
     True: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
 }
-BOOTSTRAP_SCRIPT = Path(__file__).resolve().parent.parent / "assets" / "boot" / "user-data.sh"
+BOOTSTRAP = Path(__file__).resolve().parent.parent / "assets" / "boot" / "user-data.yaml"
 ROOT_DEVICE = "/dev/xvda"
+ROOT_VOLUME_GIB = 8
 
 
 def bootstrap_user_data(server_generation: int) -> str:
@@ -26,8 +28,7 @@ def bootstrap_user_data(server_generation: int) -> str:
     It carries no deploy-time value, so nothing that changes between deploys can change the
     launch template; the site's configuration arrives through State Manager instead.
     """
-    script = BOOTSTRAP_SCRIPT.read_text()
-    return script.replace("@SERVER_GENERATION@", str(server_generation))
+    return BOOTSTRAP.read_text().replace("@SERVER_GENERATION@", str(server_generation))
 
 
 class WebServer(Construct):
@@ -47,20 +48,21 @@ class WebServer(Construct):
         *,
         vpc: ec2.IVpc,
         subnet: ec2.ISubnet,
+        egress: Sequence[Construct],
         instance_type: str,
         arm64: bool,
         detailed_monitoring: bool,
         server_generation: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._vpc = vpc
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
             vpc=vpc,
             description="Web server: HTTP from CloudFront only, no SSH",
-            # Egress for packages, SSM, S3 and the EC2 API (attaching the document-root volume).
+            # Egress to S3 (IPv4, gateway endpoint) and AWS's dual-stack endpoints (IPv6).
             allow_all_outbound=True,
+            allow_all_ipv6_outbound=True,
         )
         self.role = iam.Role(
             self,
@@ -88,7 +90,10 @@ class WebServer(Construct):
                 ec2.BlockDevice(
                     device_name=ROOT_DEVICE,
                     volume=ec2.BlockDeviceVolume.ebs(
-                        8, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3, delete_on_termination=True
+                        ROOT_VOLUME_GIB,
+                        encrypted=True,
+                        volume_type=ec2.EbsDeviceVolumeType.GP3,
+                        delete_on_termination=True,
                     ),
                 )
             ],
@@ -113,6 +118,20 @@ class WebServer(Construct):
             propagate_tags_to_volume_on_creation=True,
             tags=[CfnTag(key="Name", value=f"{Stack.of(self).stack_name}/web-server")],
         )
+        # Its first boot calls AWS (SSM, EC2, S3) at once: the routes out must exist by then.
+        for dependency in egress:
+            self.instance.node.add_dependency(dependency)
+        # Changes with everything that replaces the instance, and with nothing else.
+        self.replacement_key = hashlib.sha256(
+            "\n".join(
+                (
+                    self.image_parameter,
+                    bootstrap_user_data(server_generation),
+                    f"{ROOT_DEVICE} {ROOT_VOLUME_GIB}",
+                    subnet.node.path,
+                )
+            ).encode()
+        ).hexdigest()[:8]
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ReadVolumeState",
@@ -153,23 +172,6 @@ class WebServer(Construct):
     @property
     def instance_id(self) -> str:
         return self.instance.ref
-
-    def add_fixed_address(self) -> str:
-        """Give the instance an Elastic IP; return the public DNS name that follows it.
-
-        CloudFront needs a DNS name as origin. The instance's own public name changes with
-        every stop and start, so the origin uses the Elastic IP's name instead, which stays
-        the same across stops, recoveries and replacements.
-        """
-        # On replacement CloudFormation updates InstanceId, which reassociates the address.
-        address = ec2.CfnEIP(self, "Address", domain="vpc", instance_id=self.instance.ref)
-        # CloudFormation asks for this dependency when the VPC is in the same template.
-        address.node.add_dependency(self._vpc.node.find_child("VPCGW"))
-        # EC2's public names: ec2-1-2-3-4.compute-1.amazonaws.com in us-east-1,
-        # ec2-1-2-3-4.<region>.compute.amazonaws.com elsewhere.
-        region_part = Fn.condition_if(in_us_east_1(self).logical_id, "compute-1", f"{Aws.REGION}.compute")
-        dashed_ip = Fn.join("-", Fn.split(".", address.attr_public_ip))
-        return Fn.join("", ["ec2-", dashed_ip, ".", Token.as_string(region_part), ".", Aws.URL_SUFFIX])
 
     def allow_http_from_prefix_list(self, prefix_list_id: str) -> None:
         self.security_group.add_ingress_rule(

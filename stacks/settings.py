@@ -326,7 +326,6 @@ class SiteSettings:
     volume_throughput_mibps: int | None = None
     price_class: str = "100"
     page_cache_seconds: int = 86400
-    origin_token_generation: int = 1
     snapshot_retention_days: int = 7
     log_retention_days: int = 90
     volume_removal_policy: str | None = None
@@ -511,7 +510,6 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "volume_throughput_mibps": _optional_number(*GP3_THROUGHPUT_MIBPS),
     "price_class": lambda n, v: _choice(n, v, PRICE_CLASSES),
     "page_cache_seconds": _page_cache_seconds,
-    "origin_token_generation": _number(*GENERATION),
     "snapshot_retention_days": _number(*SNAPSHOT_RETENTION),
     "log_retention_days": _log_retention,
     "volume_removal_policy": _optional_choice(VOLUME_REMOVAL_POLICIES),

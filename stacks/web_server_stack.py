@@ -6,42 +6,23 @@ stacks deploy in order with no cycle.
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_cloudfront as cloudfront
-from aws_cdk import aws_cloudfront_origins as origins
-from aws_cdk import aws_iam as iam
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from constructs.cloudfront_prefix_list import CloudFrontOriginFacingPrefixList
 from constructs.document_root_volume import SNAPSHOT_TAG, DocumentRootVolume
-from constructs.nag import acknowledge
-from constructs.origin_token import OriginToken
 from constructs.os_update import OsUpdateDocument
-from constructs.secure_distribution import SecureDistribution, private_bucket_origin
-from constructs.server_alarms import HEALTH_NAMESPACE, ServerAlarms
+from constructs.server_alarms import ServerAlarms
 from constructs.site_buckets import FallbackBucket, RunOutputBucket
 from constructs.site_configuration import SiteConfiguration
+from constructs.site_front_door import SiteFrontDoor
 from constructs.site_network import SiteNetwork
 from constructs.volume_snapshots import VolumeSnapshotSchedule
 from constructs.web_server import WebServer
 
-from stacks.settings import PAGE_CACHE_SECONDS, PROJECT_ROOT, SiteSettings
+from stacks.settings import SiteSettings
 
 # The device name requested in attach-volume; Nitro instances expose it as NVMe.
 DOCUMENT_ROOT_DEVICE = "/dev/sdf"
-# Header CloudFront adds to every origin request; Apache refuses requests without it.
-ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
-# Fail over to the fallback copy within seconds (CloudFront allows 1-10 s and 1-3 attempts).
-ORIGIN_CONNECTION_TIMEOUT_SECONDS = 2
-ORIGIN_READ_TIMEOUT_SECONDS = 10
-# 403 too: a request signed with a token the server does not know yet, during a rotation.
-FAILOVER_STATUS_CODES = (403, 500, 502, 503, 504)
-INDEX_REWRITE_FUNCTION = PROJECT_ROOT / "assets" / "cloudfront" / "index-rewrite.js"
-MAINTENANCE_PAGE_DIR = PROJECT_ROOT / "assets" / "site" / "maintenance"
-MAINTENANCE_PAGE = f"/{FallbackBucket.MAINTENANCE_PREFIX}index.html"
-# What a viewer gets when neither origin has the page: the maintenance page, with this status.
-MAINTENANCE_RESPONSES = {403: 404, 404: 404, 500: 503, 502: 503, 503: 503, 504: 503}
-ERROR_CACHE_SECONDS = 10
 
 
 class WebServerStack(Stack):
@@ -57,9 +38,9 @@ class WebServerStack(Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        destroy = settings.effective_bucket_removal_policy == "destroy"
         self.network = SiteNetwork(self, "Network", flow_log_retention_days=settings.log_retention_days)
         subnet = self.network.web_subnet
-
         self.document_root = DocumentRootVolume(
             self,
             "DocumentRoot",
@@ -78,12 +59,12 @@ class WebServerStack(Stack):
             tag_value=settings.environment,
             retain_days=settings.snapshot_retention_days,
         )
-        self.origin_token = OriginToken(self, "OriginToken", generation=settings.origin_token_generation)
         self.server = WebServer(
             self,
             "WebServer",
             vpc=self.network.vpc,
             subnet=subnet,
+            egress=self.network.egress,
             instance_type=settings.instance_type,
             arm64=settings.is_graviton,
             detailed_monitoring=settings.detailed_monitoring,
@@ -91,80 +72,31 @@ class WebServerStack(Stack):
         )
         role = self.server.role
         self.document_root.allow_self_attach(instance=self.server.instance, principal=role)
-        self.origin_token.grant_read(role)
 
-        self.fallback = FallbackBucket(
-            self, "Fallback", destroy_on_delete=settings.effective_bucket_removal_policy == "destroy"
-        )
-        prefix_list = CloudFrontOriginFacingPrefixList(self, "CloudFrontOrigins")
-        self.server.allow_http_from_prefix_list(prefix_list.prefix_list_id)
-        fallback_origin = private_bucket_origin(self, "FallbackAccess", self.fallback.bucket)
-        self.cdn = SecureDistribution(
+        self.fallback = FallbackBucket(self, "Fallback", destroy_on_delete=destroy)
+        self.cdn = SiteFrontDoor(
             self,
             "SiteCdn",
-            origin=origins.OriginGroup(
-                primary_origin=origins.HttpOrigin(
-                    self.server.add_fixed_address(),
-                    protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
-                    custom_headers={ORIGIN_VERIFY_HEADER: self.origin_token.value},
-                    # A server that does not answer fails over in seconds, not 30 s.
-                    connection_timeout=Duration.seconds(ORIGIN_CONNECTION_TIMEOUT_SECONDS),
-                    connection_attempts=1,
-                    read_timeout=Duration.seconds(ORIGIN_READ_TIMEOUT_SECONDS),
-                ),
-                fallback_origin=fallback_origin,
-                fallback_status_codes=list(FAILOVER_STATUS_CODES),
-            ),
-            cache_policy=self._page_cache_policy(settings.page_cache_seconds),
+            server=self.server,
+            network=self.network,
+            fallback=self.fallback,
+            tags=settings.all_tags,
+            page_cache_seconds=settings.page_cache_seconds,
             comment=f"Site pages ({settings.environment})",
             price_class=settings.price_class,
             log_bucket=log_bucket,
-            log_prefix="cloudfront/site/",
-            content_security_policy=(
-                f"default-src 'none'; img-src https://{image_domain}; style-src 'unsafe-inline'; "
-                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-            ),
+            image_domain=image_domain,
             web_acl_arn=settings.waf_web_acl_arn,
             geo_allowlist=settings.geo_allowlist,
             domain_name=settings.domain_name,
             certificate_arn=settings.certificate_arn,
-            path_origins={f"/{FallbackBucket.MAINTENANCE_PREFIX}*": fallback_origin},
-            # The fallback copy has objects, not directories: "/" must ask for "/index.html".
-            viewer_request_function=cloudfront.Function(
-                self,
-                "IndexRewrite",
-                comment="Directory URLs ask for their index.html",
-                code=cloudfront.FunctionCode.from_file(file_path=str(INDEX_REWRITE_FUNCTION)),
-                runtime=cloudfront.FunctionRuntime.JS_2_0,
-            ),
-            error_responses=[
-                cloudfront.ErrorResponse(
-                    http_status=status,
-                    response_http_status=shown,
-                    response_page_path=MAINTENANCE_PAGE,
-                    ttl=Duration.seconds(ERROR_CACHE_SECONDS),
-                )
-                for status, shown in MAINTENANCE_RESPONSES.items()
-            ],
         )
-        acknowledge(
-            self.cdn.distribution.node.default_child,
-            "AwsSolutions-CFR5",
-            "The primary origin is the web server itself, which has no TLS certificate: CloudFront "
-            "reaches it on HTTP port 80, which its security group admits only from CloudFront's "
-            "origin-facing addresses, and Apache only with this distribution's secret header; "
-            "viewers are always on HTTPS.",
-        )
+        self.cdn.allow_mirror(role)
         site_domain = settings.domain_name or self.cdn.domain_name
         distribution = self.cdn.distribution
-        self.fallback.upload_maintenance_page(page_dir=MAINTENANCE_PAGE_DIR, served_by=distribution)
-        self._allow_site_operations(role, distribution)
 
         self.run_output = RunOutputBucket(
-            self,
-            "RunOutput",
-            retention_days=settings.log_retention_days,
-            destroy_on_delete=settings.effective_bucket_removal_policy == "destroy",
+            self, "RunOutput", retention_days=settings.log_retention_days, destroy_on_delete=destroy
         )
         self.configuration = SiteConfiguration(
             self,
@@ -177,7 +109,6 @@ class WebServerStack(Stack):
                 "VolumeSizeGib": str(settings.volume_size_gib),
                 "ImageUrl": image_url,
                 "SiteDomain": site_domain,
-                "OriginTokenSecret": self.origin_token.secret_arn,
                 "FallbackBucket": self.fallback.bucket.bucket_name,
                 "DistributionId": distribution.distribution_id,
                 "SiteName": self.stack_name,
@@ -195,6 +126,7 @@ class WebServerStack(Stack):
             recover=settings.instance_supports_recovery,
             alarm_email=settings.alarm_email,
         )
+        self.alarms.allow_health_reports(role)
 
         CfnOutput(
             self, "SiteUrl", value=f"https://{site_domain}/", description="The page, through CloudFront"
@@ -221,80 +153,4 @@ class WebServerStack(Stack):
             "OsUpdateDocument",
             value=self.os_update.document.ref,
             description="make os-update runs it on the server",
-        )
-
-    def _allow_site_operations(self, role: iam.IRole, distribution: cloudfront.IDistribution) -> None:
-        """What the server's timers do: mirror the document root, invalidate, report health.
-
-        A policy of its own, outside the role's default policy (which the launch template
-        waits for): the distribution it names is created after the instance.
-        """
-        bucket = self.fallback.bucket
-        policy = iam.Policy(
-            self,
-            "SiteOperationsPolicy",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="ListFallbackCopy", actions=["s3:ListBucket"], resources=[bucket.bucket_arn]
-                ),
-                iam.PolicyStatement(
-                    sid="MirrorDocumentRoot",
-                    actions=["s3:PutObject", "s3:DeleteObject"],
-                    resources=[bucket.arn_for_objects("*")],
-                ),
-                # The maintenance page belongs to the deployment, never to the mirror.
-                iam.PolicyStatement(
-                    sid="KeepMaintenancePage",
-                    effect=iam.Effect.DENY,
-                    actions=["s3:PutObject", "s3:DeleteObject"],
-                    resources=[bucket.arn_for_objects(f"{FallbackBucket.MAINTENANCE_PREFIX}*")],
-                ),
-                iam.PolicyStatement(
-                    sid="InvalidateChangedPages",
-                    actions=["cloudfront:CreateInvalidation"],
-                    resources=[distribution.distribution_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="PublishOriginHealth",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": HEALTH_NAMESPACE}},
-                ),
-            ],
-        )
-        resource = policy.node.default_child
-        acknowledge(
-            resource,
-            f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(bucket.node.default_child)}.Arn>/*]",
-            "The server mirrors whatever paths its document root holds into its own fallback "
-            "bucket; the keys are the site's file names, unknown in advance.",
-        )
-        acknowledge(
-            resource,
-            "AwsSolutions-IAM5[Resource::*]",
-            "cloudwatch:PutMetricData has no resource-level permissions; the condition limits it "
-            "to the site's own metric namespace.",
-        )
-
-    def _page_cache_policy(self, seconds: int) -> cloudfront.ICachePolicy:
-        """Pages are cached at the edge and compressed; the server invalidates what it changes.
-
-        Apache sends no Cache-Control, so ``seconds`` is how long an edge keeps a page when no
-        invalidation comes (a safety net); an edit shows once the server's mirror has run.
-        """
-        return cloudfront.CachePolicy(
-            self,
-            "PageCache",
-            comment="Site pages: cached at the edge, invalidated by the server on change",
-            default_ttl=Duration.seconds(seconds),
-            # The longest page_cache_seconds allows: a longer Cache-Control from the origin
-            # is still honoured up to there.
-            max_ttl=Duration.seconds(PAGE_CACHE_SECONDS[1]),
-            min_ttl=Duration.seconds(0),
-            query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
-            header_behavior=cloudfront.CacheHeaderBehavior.none(),
-            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
-            enable_accept_encoding_gzip=True,
-            enable_accept_encoding_brotli=True,
         )

@@ -26,8 +26,9 @@ def _regions(partitions: tuple[str, ...]) -> list[str]:
     return sorted(r for p in endpoints["partitions"] if p["partition"] in partitions for r in p["regions"])
 
 
-# Every Region of the partitions the app targets (cdk.json's target-partitions), as botocore knows them.
-REGIONS = _regions(("aws", "aws-cn"))
+# Every commercial Region, as botocore knows them: where the app deploys. (Not China: CloudFront
+# there has no origin access control, functions or VPC origins; tests/unit/test_cfn_lint.py.)
+REGIONS = _regions(("aws",))
 
 
 _UPPER_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -30,7 +30,6 @@ PROD_CONTEXT = {
     "tags": '{"team": "web"}',
     "detailed_monitoring": "true",
     "server_generation": "3",
-    "origin_token_generation": "2",
 }
 
 

@@ -107,7 +107,7 @@ write_env_file() {
     log "$ENV_FILE is up to date"
     return 0
   fi
-  # It may hold ORIGIN_VERIFY_TOKEN: root only.
+  # The server's configuration: root's alone.
   [[ -d ${ENV_FILE%/*} ]] || mkdir -p "${ENV_FILE%/*}"
   write_file "$ENV_FILE" 0600 "$content"
   CHANGED=true

@@ -29,8 +29,6 @@ VOLUME_ID=${VOLUME_ID:-}
 IMAGE_URL=${IMAGE_URL:-}
 INSTANCE_ID=${INSTANCE_ID:-}
 AWS_REGION=${AWS_REGION:-}
-ORIGIN_VERIFY_TOKEN=${ORIGIN_VERIFY_TOKEN:-}
-ORIGIN_TOKEN_SECRET_ID=${ORIGIN_TOKEN_SECRET_ID:-}
 SITE_DOMAIN=${SITE_DOMAIN:-}
 VOLUME_SIZE_GIB=${VOLUME_SIZE_GIB:-}
 RUN_DIR=${RUN_DIR:-/run/site-boot}
@@ -39,10 +37,14 @@ PAGE_TEMPLATE=${PAGE_TEMPLATE:-${BOOT_DIR%/*}/site/index.html.tmpl}
 export DOCROOT FSTAB BY_ID_DIR SYSTEMD_DIR LOG_FILE LOCK_FILE DEVICE_NAME \
   DEVICE_CANDIDATES DEVICE_WAIT_SECONDS DEVICE_POLL_SECONDS ATTACH_WAIT_SECONDS \
   ATTACH_POLL_SECONDS IMDS_ENDPOINT FS_TYPE FS_LABEL HTTPD_SERVICE HTTPD_CONF_DIR \
-  VOLUME_ID IMAGE_URL INSTANCE_ID AWS_REGION ORIGIN_VERIFY_TOKEN BOOT_DIR PAGE_TEMPLATE \
-  ORIGIN_TOKEN_SECRET_ID SITE_DOMAIN VOLUME_SIZE_GIB RUN_DIR INSTALL_DIR ENV_FILE
+  VOLUME_ID IMAGE_URL INSTANCE_ID AWS_REGION BOOT_DIR PAGE_TEMPLATE \
+  SITE_DOMAIN VOLUME_SIZE_GIB RUN_DIR INSTALL_DIR ENV_FILE
 # The AWS CLI must never wait for a pager on a console without a terminal.
 export AWS_PAGER=""
+# The instance has no IPv4 route to the internet: the CLI reaches AWS's APIs at their
+# dual-stack endpoints, over IPv6 (S3 also over IPv4, through the VPC's gateway endpoint).
+# https://docs.aws.amazon.com/sdkref/latest/guide/feature-endpoints.html
+export AWS_USE_DUALSTACK_ENDPOINT=${AWS_USE_DUALSTACK_ENDPOINT:-true}
 
 STEP=${STEP:-boot}
 # The block device being worked on, named in error messages once known.
@@ -163,24 +165,6 @@ request_daemon_reload() {
   : >"$RUN_DIR/daemon-reload-needed"
 }
 
-# is_dns_name NAME: letters, digits and inner dashes per label, at least two
-# labels, no trailing dot, at most 253 characters.
-is_dns_name() {
-  local label='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
-  ((${#1} <= 253)) && [[ $1 =~ ^($label\.)+$label$ ]]
-}
-
-# is_origin_token VALUE: 16 to 64 letters, digits or dashes (it goes into
-# httpd's configuration between single quotes).
-is_origin_token() {
-  [[ $1 =~ ^[A-Za-z0-9-]{16,64}$ ]]
-}
-
-# The <If> line of origin-verify.conf: BASH_REMATCH[1] is the token Apache
-# checks; [3] and [4] the previous one and until when it is still accepted
-# (%{TIME}'s form, YYYYMMDDhhmmss), after a rotation.
-ORIGIN_IF_RE="^<If \"%\{HTTP:X-Origin-Verify\} != '([A-Za-z0-9-]+)'( && !\(%\{HTTP:X-Origin-Verify\} == '([A-Za-z0-9-]+)' && %\{TIME\} < '([0-9]{14})'\))?\">$"
-
 # The AWS CLI, in the deployment's region when it is known.
 aws_cli() {
   if [[ -n $AWS_REGION ]]; then
@@ -188,37 +172,4 @@ aws_cli() {
   else
     aws "$@"
   fi
-}
-
-# origin_token_from_secret VAR: the origin token held in the Secrets Manager
-# secret ORIGIN_TOKEN_SECRET_ID, into VAR; fails as the AWS CLI does. Only the
-# secret's id is ever on a command line.
-# shellcheck disable=SC2034 # origin_secret_into names the caller's variable
-origin_token_from_secret() {
-  local -n origin_secret_into=$1
-  origin_secret_into=$(aws secretsmanager get-secret-value ${AWS_REGION:+--region "$AWS_REGION"} \
-    --secret-id "$ORIGIN_TOKEN_SECRET_ID" --query SecretString --output text)
-}
-
-# origin_token_from_conf VAR FILE: the token FILE (an origin-verify.conf)
-# makes Apache check, into VAR; fails when the file is missing, unreadable or
-# holds none. Builtins only: the token is never on a command line.
-# shellcheck disable=SC2034 # origin_token_into names the caller's variable
-origin_token_from_conf() {
-  local -n origin_token_into=$1
-  local conf_content conf_line conf_token
-  read_file conf_content "$2" || return 1
-  # Line by line, with parameter expansion only.
-  conf_content+=$'\n'
-  while [[ -n $conf_content ]]; do
-    conf_line=${conf_content%%$'\n'*}
-    conf_content=${conf_content#*$'\n'}
-    [[ $conf_line =~ $ORIGIN_IF_RE ]] || continue
-    conf_token=${BASH_REMATCH[1]}
-    if is_origin_token "$conf_token"; then
-      origin_token_into=$conf_token
-      return 0
-    fi
-  done
-  return 1
 }

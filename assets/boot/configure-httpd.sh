@@ -3,9 +3,9 @@
 # Apache httpd for the document root volume.
 #
 #   configure-httpd.sh install   install httpd if missing, bind it to the
-#                                document-root mount (systemd drop-in), name
-#                                the server after the viewer's domain and
-#                                write the origin check; does not start it
+#                                document-root mount (systemd drop-in) and
+#                                name the server after the viewer's domain;
+#                                does not start it
 #   configure-httpd.sh start     enable httpd for every boot and start it now;
 #                                run only after the volume is mounted
 #   configure-httpd.sh           both, in that order
@@ -31,38 +31,9 @@ DROP_IN_DIR="$SYSTEMD_DIR/$HTTPD_SERVICE.service.d"
 DROP_IN="$DROP_IN_DIR/10-document-root.conf"
 DNF_ATTEMPTS=${DNF_ATTEMPTS:-3}
 DNF_RETRY_SECONDS=${DNF_RETRY_SECONDS:-10}
-ORIGIN_VERIFY_CONF="$HTTPD_CONF_DIR/origin-verify.conf"
 SERVER_NAME_CONF="$HTTPD_CONF_DIR/server-name.conf"
-# How long the previous origin token stays accepted after a rotation.
-ORIGIN_TOKEN_GRACE_SECONDS=${ORIGIN_TOKEN_GRACE_SECONDS:-3600}
 # A configuration file changed: a running httpd is reloaded once, at the end.
 HTTPD_CONF_CHANGED=false
-
-# The token goes into httpd's configuration: checked first, never logged.
-if [[ -n $ORIGIN_VERIFY_TOKEN ]] && ! is_origin_token "$ORIGIN_VERIFY_TOKEN"; then
-  die "ORIGIN_VERIFY_TOKEN is malformed: expected 16 to 64 letters, digits or dashes (got ${#ORIGIN_VERIFY_TOKEN} characters)"
-fi
-if [[ -n $SITE_DOMAIN ]] && ! is_dns_name "$SITE_DOMAIN"; then
-  die "SITE_DOMAIN '$SITE_DOMAIN' is not a DNS name (labels of letters, digits and inner dashes, at least two)"
-fi
-[[ $ORIGIN_TOKEN_GRACE_SECONDS =~ ^[0-9]+$ ]] ||
-  die "ORIGIN_TOKEN_GRACE_SECONDS must be a whole number of seconds: '$ORIGIN_TOKEN_GRACE_SECONDS'"
-
-# In production the token lives in Secrets Manager; ORIGIN_VERIFY_TOKEN, when
-# set, wins (tests, manual runs). The value is never logged.
-read_origin_token() {
-  local token
-  [[ -z $ORIGIN_VERIFY_TOKEN && -n $ORIGIN_TOKEN_SECRET_ID ]] || return 0
-  require_command aws
-  [[ -n $AWS_REGION ]] || resolve_identity
-  log "reading the origin token from Secrets Manager secret $ORIGIN_TOKEN_SECRET_ID"
-  if ! origin_token_from_secret token; then
-    die "could not read the origin token from Secrets Manager secret $ORIGIN_TOKEN_SECRET_ID (the AWS CLI's error is above)"
-  fi
-  is_origin_token "$token" ||
-    die "the origin token in secret $ORIGIN_TOKEN_SECRET_ID is malformed: expected 16 to 64 letters, digits or dashes (got ${#token} characters)"
-  ORIGIN_VERIFY_TOKEN=$token
-}
 
 install_httpd() {
   local attempt
@@ -124,54 +95,6 @@ write_server_name() {
   fi
 }
 
-# Any CloudFront distribution can reach port 80; only ours sends the token.
-# <If> is merged after <Directory> and <Location>: its Require wins.
-#
-# After a rotation CloudFront keeps sending the old token until the new
-# configuration has reached every edge, so the previous token stays accepted
-# until a deadline in %{TIME}'s form (YYYYMMDDhhmmss, the server's local time,
-# which is what the printf below writes too). The file's <If> line is matched
-# by ORIGIN_IF_RE (common.sh), which site-health.sh reads the token with too.
-
-write_origin_verify() {
-  local content line current="" previous="" until="" now condition
-  if [[ -z $ORIGIN_VERIFY_TOKEN ]]; then
-    log "ORIGIN_VERIFY_TOKEN is not set; skipping the origin check (an existing $ORIGIN_VERIFY_CONF is left as it is)"
-    return 0
-  fi
-  if [[ -f $ORIGIN_VERIFY_CONF ]]; then
-    while IFS= read -r line; do
-      if [[ $line =~ $ORIGIN_IF_RE ]]; then
-        current=${BASH_REMATCH[1]} previous=${BASH_REMATCH[3]} until=${BASH_REMATCH[4]}
-      fi
-    done <"$ORIGIN_VERIFY_CONF"
-  fi
-  printf -v now '%(%Y%m%d%H%M%S)T' -1
-  if [[ -n $current && $current != "$ORIGIN_VERIFY_TOKEN" ]] && ((ORIGIN_TOKEN_GRACE_SECONDS > 0)); then
-    previous=$current
-    printf -v until '%(%Y%m%d%H%M%S)T' $((EPOCHSECONDS + ORIGIN_TOKEN_GRACE_SECONDS))
-    log "the origin token changed; the previous one stays accepted until $until (server time)"
-  elif [[ -z $current || $current != "$ORIGIN_VERIFY_TOKEN" || $previous == "$ORIGIN_VERIFY_TOKEN" || ! $until > $now ]]; then
-    previous="" until=""
-  fi
-  condition="%{HTTP:X-Origin-Verify} != '$ORIGIN_VERIFY_TOKEN'"
-  if [[ -n $previous ]]; then
-    condition+=" && !(%{HTTP:X-Origin-Verify} == '$previous' && %{TIME} < '$until')"
-  fi
-  printf -v content '%s\n' \
-    "# Written by site-boot: 403 unless the request has this site's CloudFront origin header." \
-    "<If \"$condition\">" \
-    "  Require all denied" \
-    "</If>"
-  if has_content "$ORIGIN_VERIFY_CONF" "$content"; then
-    log "origin check $ORIGIN_VERIFY_CONF is up to date"
-  else
-    write_file "$ORIGIN_VERIFY_CONF" 0640 "$content"
-    HTTPD_CONF_CHANGED=true
-    log "wrote origin check $ORIGIN_VERIFY_CONF: requests without the right X-Origin-Verify header get 403"
-  fi
-}
-
 # Applies changed configuration to a running httpd; does nothing while it is stopped.
 reload_if_changed() {
   if [[ $HTTPD_CONF_CHANGED == true ]]; then
@@ -182,9 +105,6 @@ reload_if_changed() {
 start_httpd() {
   mountpoint -q "$DOCROOT" || die "$DOCROOT is not mounted; not starting httpd"
   [[ -f $DROP_IN ]] || die "systemd drop-in $DROP_IN is missing; run the install mode first"
-  if [[ -n $ORIGIN_VERIFY_TOKEN && ! -f $ORIGIN_VERIFY_CONF ]]; then
-    die "origin check $ORIGIN_VERIFY_CONF is missing; run the install mode first"
-  fi
   # Pick up a changed drop-in or fstab entry (systemd turns it into a mount
   # unit); when nothing changed there is nothing to reload.
   if [[ -e $RUN_DIR/daemon-reload-needed ]]; then
@@ -198,22 +118,18 @@ start_httpd() {
 
 case $mode in
 install)
-  read_origin_token
   install_httpd
   write_drop_in
   write_server_name
-  write_origin_verify
   reload_if_changed
   ;;
 start)
   start_httpd
   ;;
 all)
-  read_origin_token
   install_httpd
   write_drop_in
   write_server_name
-  write_origin_verify
   reload_if_changed
   start_httpd
   ;;

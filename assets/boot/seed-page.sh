@@ -16,7 +16,6 @@ STEP=seed-page
 enable_error_trap
 
 [[ -n $IMAGE_URL ]] || die "IMAGE_URL is not set"
-[[ $IMAGE_URL != *[[:cntrl:]]* ]] || die "IMAGE_URL contains control characters"
 [[ -r $PAGE_TEMPLATE ]] || die "page template $PAGE_TEMPLATE is not readable"
 mountpoint -q "$DOCROOT" || die "$DOCROOT is not mounted; refusing to write the page onto the root disk"
 

@@ -41,8 +41,6 @@ SHIMS = HERE / "shims"
 
 REGION = "eu-west-1"
 IMAGE_URL = "https://d111111abcdef8.cloudfront.net/images/site-image.jpg"
-# What the CDK side exports: a UUID, sent by CloudFront as X-Origin-Verify.
-ORIGIN_TOKEN = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
 # The viewer's host name: the site distribution's domain.
 SITE_DOMAIN = "d222222abcdef8.cloudfront.net"
 VOLUME_SIZE = "320M"
@@ -341,7 +339,6 @@ class Sandbox:
         (self.shim_dir / "sh").symlink_to(shutil.which("bash", path=SYSTEM_PATH))
         self.set_aws(volume_id=VOLUME_ID)
         self.drop_in = self.systemd_dir / "httpd.service.d" / "10-document-root.conf"
-        self.origin_verify_conf = self.httpd_conf_dir / "origin-verify.conf"
         self.server_name_conf = self.httpd_conf_dir / "server-name.conf"
         self.env_file = root / "etc" / "site-boot" / "site.env"
         self.run_dir = root / "run" / "site-boot"
@@ -386,7 +383,6 @@ class Sandbox:
             "BY_ID_DIR": str(self.by_id_dir),
             "SYSTEMD_DIR": str(self.systemd_dir),
             "HTTPD_CONF_DIR": str(self.httpd_conf_dir),
-            "ORIGIN_VERIFY_TOKEN": ORIGIN_TOKEN,
             "SITE_DOMAIN": SITE_DOMAIN,
             "RUN_DIR": str(self.run_dir),
             "INSTALL_DIR": str(self.install_dir),
@@ -613,7 +609,7 @@ APACHE_MODULES = ("mpm_event", "authz_core", "dir", "mime", "log_config", "unixd
 
 def apache_config(sandbox: Sandbox, port: int) -> Path:
     """Debian's apache2 set up like Amazon Linux's httpd for this site: the
-    document root on the volume and, as conf.d/*.conf would, the origin check
+    document root on the volume and, as conf.d/*.conf would, the server name
     the scripts wrote (Include, not IncludeOptional: no file, no server)."""
     run_dir = sandbox.root / "apache"
     run_dir.mkdir(exist_ok=True)
@@ -647,7 +643,6 @@ DocumentRoot "{sandbox.docroot}"
 </Directory>
 DirectoryIndex index.html
 Include "{sandbox.server_name_conf}"
-Include "{sandbox.origin_verify_conf}"
 """
     )
     return config

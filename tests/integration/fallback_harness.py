@@ -23,7 +23,6 @@ import boto3
 import pytest
 from bootharness import (
     BOOT_SRC,
-    ORIGIN_TOKEN,
     REGION,
     SYSTEM_PATH,
     VOLUME_ID,
@@ -300,10 +299,10 @@ def _ended(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def http_get(base_url: str, key: str, token: str | None = ORIGIN_TOKEN) -> tuple[int, bytes, str]:
+def http_get(base_url: str, key: str) -> tuple[int, bytes, str]:
     """GET a key's URL from Apache as CloudFront would: status, body, media type."""
     url = base_url + urllib.parse.quote(key)
-    request = urllib.request.Request(url, headers={"X-Origin-Verify": token} if token else {})
+    request = urllib.request.Request(url)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read(), response.headers.get("Content-Type", "")

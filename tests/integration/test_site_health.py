@@ -8,7 +8,6 @@ import datetime as dt
 import uuid
 
 import pytest
-from bootharness import ORIGIN_TOKEN
 from fallback_harness import (
     AwsSandbox,
     aws,  # noqa: F401 (fixture)
@@ -28,10 +27,7 @@ def health(served_site, aws: AwsSandbox):  # noqa: F811
         base = aws.script_env(
             HEALTH_URL=served_site.url,
             SITE_NAME=site_name,
-            ORIGIN_VERIFY_TOKEN=ORIGIN_TOKEN,
             HEALTH_TIMEOUT_SECONDS="5",
-            # No origin-verify.conf unless a test points at one.
-            HTTPD_CONF_DIR=str(aws.root / "conf.d"),
         )
         result = run_on_host("site-health.sh", {**base, **env})
         return result, published(aws, site_name)
@@ -69,81 +65,14 @@ def test_publishes_1_while_apache_serves_the_site(health):
 
     assert result.returncode == 0, result.output
     assert values == [1.0]
-    assert ORIGIN_TOKEN not in result.output
 
 
-def test_reads_the_token_apache_checks_from_its_configuration(served_site, health, aws: AwsSandbox):  # noqa: F811
-    """Secrets Manager cannot be read (here: no such secret); the token is
-    taken from the origin-verify.conf the boot wrote, the one Apache checks."""
-    missing = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:missing-AbCdEf"
-    conf_dir = served_site.sandbox.httpd_conf_dir
-    assert ORIGIN_TOKEN in (conf_dir / "origin-verify.conf").read_text()
-
-    result, values = health(
-        ORIGIN_VERIFY_TOKEN="", ORIGIN_TOKEN_SECRET_ID=missing, HTTPD_CONF_DIR=str(conf_dir)
-    )
-
-    assert result.returncode == 0, result.output
-    assert values == [1.0]
-    assert not [c for c in aws.calls() if "secretsmanager" in c]
-    assert ORIGIN_TOKEN not in result.output
-    assert not [c for c in aws.calls() if ORIGIN_TOKEN in c]
-
-
-def test_after_a_rotation_the_current_token_is_sent_not_the_previous_one(health, aws: AwsSandbox):  # noqa: F811
-    # Apache serving the site accepts ORIGIN_TOKEN only: the previous one would get 403.
-    conf_dir = aws.root / "rotated"
-    conf_dir.mkdir()
-    previous = "0ld0ld00-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
-    (conf_dir / "origin-verify.conf").write_text(
-        "# Written by site-boot: 403 unless the request has this site's CloudFront origin header.\n"
-        f"<If \"%{{HTTP:X-Origin-Verify}} != '{ORIGIN_TOKEN}' && "
-        f"!(%{{HTTP:X-Origin-Verify}} == '{previous}' && %{{TIME}} < '29991231235959')\">\n"
-        "  Require all denied\n"
-        "</If>\n"
-    )
-
-    result, values = health(ORIGIN_VERIFY_TOKEN="", HTTPD_CONF_DIR=str(conf_dir))
-
-    assert result.returncode == 0, result.output
-    assert values == [1.0]
-
-
-@pytest.mark.parametrize("conf", [None, "# no origin check here\n"], ids=["no-conf", "conf-without-token"])
-def test_reads_the_origin_token_from_secrets_manager(health, aws: AwsSandbox, conf):  # noqa: F811
-    """Without a token in origin-verify.conf, the secret is the fallback."""
-    if conf is not None:
-        (aws.root / "conf.d").mkdir()
-        (aws.root / "conf.d" / "origin-verify.conf").write_text(conf)
-    secret = aws.secretsmanager.create_secret(
-        Name=f"origin-token-{uuid.uuid4().hex[:8]}", SecretString=ORIGIN_TOKEN
-    )
-
-    result, values = health(ORIGIN_VERIFY_TOKEN="", ORIGIN_TOKEN_SECRET_ID=secret["ARN"])
-
-    assert result.returncode == 0, result.output
-    assert values == [1.0]
-    calls = aws.calls()
-    assert any("secretsmanager get-secret-value" in c for c in calls), calls
-
-
-def test_publishes_0_when_apache_refuses_the_request(health):
-    # Apache answers 403 to a request without the site's token.
-    result, values = health(ORIGIN_VERIFY_TOKEN="wrong-token-0000000000")
+def test_publishes_0_when_apache_answers_with_an_error(served_site, health):
+    result, values = health(HEALTH_URL=served_site.url + "missing.html")
 
     assert result.returncode == 0, result.output
     assert values == [0.0]
-    assert "answered 403" in result.output
-
-
-def test_fails_without_publishing_when_the_token_cannot_be_read(health, aws: AwsSandbox):  # noqa: F811
-    missing = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:missing-AbCdEf"
-
-    result, values = health(ORIGIN_VERIFY_TOKEN="", ORIGIN_TOKEN_SECRET_ID=missing)
-
-    assert result.returncode != 0
-    assert "cannot read the origin token" in result.output
-    assert values == []
+    assert "answered 404" in result.output
 
 
 def test_fails_when_the_metric_cannot_be_published(health, aws: AwsSandbox):  # noqa: F811

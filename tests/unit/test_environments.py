@@ -13,6 +13,7 @@ UNTAGGABLE = {
     "AWS::CloudFront::ResponseHeadersPolicy",
     "AWS::EC2::Route",
     "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::VPCCidrBlock",
     "AWS::EC2::SubnetRouteTableAssociation",
     "AWS::EC2::VPCGatewayAttachment",
     "AWS::EC2::LaunchTemplate",

@@ -81,7 +81,18 @@ def _deployment(bucket_arn: str, *, invalidates: bool) -> list[tuple[str, str]]:
 PROD_ACKNOWLEDGEMENTS = sorted(
     [
         ("AWS679f53fac002430cb0da5b7982bd2287/ServiceRole/Resource", _LAMBDA_LOGS),
-        ("CloudFrontOrigins/Lookup/CustomResourcePolicy/Resource", "AwsSolutions-IAM5[Resource::*]"),
+        ("Alarms/HealthReportPolicy/Resource", "AwsSolutions-IAM5[Resource::*]"),
+        ("SiteCdn/CloudFrontOrigins/Lookup/CustomResourcePolicy/Resource", "AwsSolutions-IAM5[Resource::*]"),
+        ("SiteCdn/MirrorPolicy/Resource", "AwsSolutions-IAM5[Resource::<FallbackBucket2FF11ED6.Arn>/*]"),
+        (
+            "SiteCdn/VpcOriginCleanup/Function/ServiceRole/DefaultPolicy/Resource",
+            "AwsSolutions-IAM5[Resource::*]",
+        ),
+        (
+            "SiteCdn/VpcOriginCleanup/Function/ServiceRole/DefaultPolicy/Resource",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*]",
+        ),
+        ("SiteCdn/VpcOriginCleanup/Function/ServiceRole/Resource", _LAMBDA_LOGS),
         *_deployment("ImagesBucket4B6DB8E1.Arn", invalidates=True),
         *_deployment("FallbackBucket2FF11ED6.Arn", invalidates=True),
         (
@@ -91,11 +102,7 @@ PROD_ACKNOWLEDGEMENTS = sorted(
         ("Configuration/InstancePolicy/Resource", f"AwsSolutions-IAM5[Resource::{_ACCOUNT_KEYS}]"),
         ("Fallback/Bucket/Resource", "AwsSolutions-S1"),
         ("RunOutput/Bucket/Resource", "AwsSolutions-S1"),
-        ("OriginToken/Generation2/Resource", "AwsSolutions-SMG4"),
-        ("SiteOperationsPolicy/Resource", "AwsSolutions-IAM5[Resource::*]"),
-        ("SiteOperationsPolicy/Resource", "AwsSolutions-IAM5[Resource::<FallbackBucket2FF11ED6.Arn>/*]"),
         ("ImageCdn/Distribution/Resource", "AwsSolutions-CFR4"),
-        ("SiteCdn/Distribution/Resource", "AwsSolutions-CFR5"),
         (
             "Snapshots/Role/Resource",
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole]",
@@ -137,10 +144,4 @@ def _acknowledgements(app):
 
 def test_the_acknowledgements_are_exactly_the_reviewed_ones(dev_app, prod_app):
     assert _acknowledgements(prod_app) == PROD_ACKNOWLEDGEMENTS
-    dev_expected = [
-        ack
-        if ack != ("OriginToken/Generation2/Resource", "AwsSolutions-SMG4")
-        else ("OriginToken/Generation1/Resource", "AwsSolutions-SMG4")
-        for ack in PROD_ACKNOWLEDGEMENTS + DEV_ONLY_ACKNOWLEDGEMENTS
-    ]
-    assert _acknowledgements(dev_app) == sorted(dev_expected)
+    assert _acknowledgements(dev_app) == sorted(PROD_ACKNOWLEDGEMENTS + DEV_ONLY_ACKNOWLEDGEMENTS)

@@ -1,7 +1,7 @@
 """What a deploy does to the running server: only its own definition may replace it.
 
 A variant of the dev app changes everything that changes on day 2 without touching the
-server's definition (boot scripts, image, origin secret, cache time, volume size) and must
+server's definition (boot scripts, image, cache time, volume size) and must
 leave the instance and its launch template exactly as they were.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import constructs.site_configuration as site_configuration
 import pytest
 from synthesis import SynthesizedApp, synthesize
-from template_queries import only_resource
+from template_queries import only_resource, resources_of
 
 
 def _png(path: Path, width: int, height: int) -> Path:
@@ -48,12 +48,16 @@ def day2_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
         return synthesize(
             {
                 "image_file": str(image),
-                "origin_token_generation": "7",
                 "page_cache_seconds": "120",
                 "volume_size_gib": "9",
             },
             work / "cdk.out",
         )
+
+
+def _vpc_origin(app: SynthesizedApp) -> str:
+    (logical_id,) = resources_of(app.raw(app.stacks.web_server), "AWS::CloudFront::VpcOrigin")
+    return logical_id
 
 
 def _server(app: SynthesizedApp) -> tuple[dict, dict, dict]:
@@ -68,12 +72,13 @@ def _server(app: SynthesizedApp) -> tuple[dict, dict, dict]:
 def test_day2_changes_leave_the_server_untouched(dev_app, day2_app):
     instance, template, parameters = _server(dev_app)
     day2_instance, day2_template, day2_parameters = _server(day2_app)
-    # Same logical ids, same properties: CloudFormation has nothing to update on the server.
+    # Same logical ids, same properties: CloudFormation has nothing to update on the server,
+    # nor on the VPC origin in front of it (which CloudFront refuses to update while in use).
     assert day2_instance == instance
     assert day2_template == template
+    assert _vpc_origin(day2_app) == _vpc_origin(dev_app)
     # ...while the new values do reach it, through the association.
     assert day2_parameters["AssetKey"] != parameters["AssetKey"]
-    assert day2_parameters["OriginTokenSecret"] != parameters["OriginTokenSecret"]
     assert "/images/other-image.png" in str(day2_parameters["ImageUrl"])
     assert day2_parameters["VolumeSizeGib"] == ["9"]
     volume = only_resource(day2_app.raw(day2_app.stacks.web_server), "AWS::EC2::Volume")
@@ -87,6 +92,26 @@ def test_server_generation_rolls_the_server_on_purpose(dev_app, prod_app):
     dev_data = dev_template["Properties"]["LaunchTemplateData"]["UserData"]
     prod_data = prod_template["Properties"]["LaunchTemplateData"]["UserData"]
     assert dev_data != prod_data
+
+
+@pytest.fixture(scope="module")
+def retagged_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    return synthesize(
+        {"tags": '{"team": "web"}', "instance_type": "t4g.small"}, tmp_path_factory.mktemp("tags")
+    )
+
+
+def test_a_new_server_or_new_tags_get_a_new_vpc_origin(dev_app, prod_app, retagged_app):
+    """CloudFront answers HTTP 409 to an update of a VPC origin in use: every change that would
+    update it creates a new one instead, and CloudFormation deletes the old one in cleanup."""
+    # A new instance (prod: server_generation 3, another architecture).
+    assert _vpc_origin(prod_app) != _vpc_origin(dev_app)
+    # New tags, which CloudFormation would otherwise write to the origin in place; a new
+    # instance type (a stop and start) leaves the instance, so its origin stays.
+    assert _vpc_origin(retagged_app) != _vpc_origin(dev_app)
+    instance, template, _ = _server(retagged_app)
+    assert template == _server(dev_app)[1]
+    assert list(instance) == list(_server(dev_app)[0])
 
 
 def test_only_the_image_is_uploaded_whatever_sits_next_to_it(day2_app):

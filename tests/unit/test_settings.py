@@ -54,7 +54,7 @@ def test_defaults_follow_the_tutorial_with_safer_choices():
     assert s.effective_bucket_removal_policy == "destroy"
     assert s.stack_name("Content") == "SiteContent-dev"
     assert s.page_cache_seconds == 86400
-    assert (s.detailed_monitoring, s.server_generation, s.origin_token_generation) == (False, 1, 1)
+    assert (s.detailed_monitoring, s.server_generation) == (False, 1)
     assert s.is_graviton
     assert s.instance_supports_recovery
 
@@ -333,7 +333,7 @@ def test_snapshot_retention_is_what_dlm_keeps():
     assert "from 1 to 1000" in refused(snapshot_retention_days=1001)
 
 
-@pytest.mark.parametrize("name", ["server_generation", "origin_token_generation"])
+@pytest.mark.parametrize("name", ["server_generation"])
 def test_generations_are_whole_numbers_up_to_a_million(name):
     assert getattr(settings(**{name: 1}), name) == 1
     assert getattr(settings(**{name: " 1000000 "}), name) == 1000000
@@ -537,7 +537,7 @@ BAD_VALUES = [
     ({"volume_type": "gp2", "volume_throughput_mibps": "200"}, "only gp3 volumes take a throughput"),
     ({"price_class": "300"}, "setting 'price_class' = '300': allowed values are 100, 200, All"),
     ({"page_cache_seconds": "-1"}, "setting 'page_cache_seconds' = '-1': must be a whole number from 1"),
-    ({"origin_token_generation": "x"}, "setting 'origin_token_generation' = 'x': must be a whole number"),
+    ({"server_generation": "x"}, "setting 'server_generation' = 'x': must be a whole number"),
     ({"snapshot_retention_days": "0"}, "setting 'snapshot_retention_days' = '0': must be a whole number"),
     ({"log_retention_days": "2"}, "setting 'log_retention_days' = '2': CloudWatch Logs keeps logs"),
     (
@@ -603,12 +603,11 @@ def test_good_values_are_accepted_and_typed():
         alarm_email="ops@example.com",
         detailed_monitoring="yes",
         server_generation=3,
-        origin_token_generation=2,
     )
     assert (s.volume_size_gib, s.volume_iops, s.volume_throughput_mibps) == (100, 6000, 500)
     assert s.geo_allowlist == ("US", "CA")
     assert s.all_tags == {"project": "ebs-cloudfront-site", "environment": "dev", "team": "web"}
-    assert (s.detailed_monitoring, s.server_generation, s.origin_token_generation) == (True, 3, 2)
+    assert (s.detailed_monitoring, s.server_generation) == (True, 3)
     assert settings(volume_type="io2", volume_iops=1000, volume_size_gib=10).volume_iops == 1000
 
 

@@ -105,7 +105,6 @@ def test_the_script_receives_every_value_intact(dev_app, tmp_path):
             "VolumeSizeGib": "20",
             "ImageUrl": "https://d111111abcdef8.cloudfront.net/images/caf%C3%A9%20%21.jpg",
             "SiteDomain": "xn--caf-dma.example",
-            "OriginTokenSecret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:a/b+c=d.e@f-AbCdEf",
             "FallbackBucket": "sitewebserver-dev-fallback-1a2b3c4d5e6f",
             "DistributionId": "E2QWRUHAPOMQZL",
             "SiteName": "SiteWebServer-dev",

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+import yaml
 from aws_cdk.assertions import Template
 from constructs.server_alarms import ServerAlarms
 from constructs.site_configuration import ASSETS, PARAMETERS, SCHEDULE
+from constructs.site_front_door import INDEX_REWRITE_FUNCTION
 from constructs.web_server import bootstrap_user_data
 from template_queries import only_resource, resources_of
 
 from stacks.settings import SiteSettings
-from stacks.web_server_stack import INDEX_REWRITE_FUNCTION
 
 
 def _web(app):
@@ -31,18 +32,61 @@ def _logical_id(stack, construct):
 
 
 # ---- 1. network ----
-def test_vpc_has_public_subnets_only_and_no_nat_gateway(dev_app):
+def test_the_server_has_no_public_address_and_no_way_in_from_the_internet(dev_app):
     raw = _web(dev_app)
     assert not resources_of(raw, "AWS::EC2::NatGateway")
+    assert not resources_of(raw, "AWS::EC2::EIP")
     subnets = resources_of(raw, "AWS::EC2::Subnet")
     assert len(subnets) == 2
-    assert all(s["Properties"]["MapPublicIpOnLaunch"] for s in subnets.values())
+    for subnet in subnets.values():
+        assert subnet["Properties"]["MapPublicIpOnLaunch"] is False
+        assert subnet["Properties"]["AssignIpv6AddressOnCreation"] is True
+    # The address space of the earlier public subnets stays free: the private ones are made
+    # before those are deleted, on the upgrade.
+    assert sorted(s["Properties"]["CidrBlock"] for s in subnets.values()) == ["10.0.2.0/24", "10.0.3.0/24"]
+    routes = [r["Properties"] for r in resources_of(raw, "AWS::EC2::Route").values()]
+    assert routes
+    # Out over IPv6 only, through the egress-only gateway: no IPv4 default route at all.
+    assert all(r["DestinationIpv6CidrBlock"] == "::/0" and "EgressOnlyInternetGatewayId" in r for r in routes)
+    assert not [r for r in routes if "GatewayId" in r or "DestinationCidrBlock" in r]
+    launch = _launch_template(dev_app)
+    assert "NetworkInterfaces" not in launch
+    instance = only_resource(raw, "AWS::EC2::Instance")["Properties"]
+    assert instance["SubnetId"]["Ref"] in subnets
 
 
-def test_vpc_has_an_s3_gateway_endpoint(dev_app):
-    endpoint = only_resource(_web(dev_app), "AWS::EC2::VPCEndpoint")["Properties"]
+def test_vpc_has_an_internet_gateway_that_routes_nothing_and_an_s3_gateway_endpoint(dev_app):
+    raw = _web(dev_app)
+    (gateway,) = resources_of(raw, "AWS::EC2::InternetGateway")
+    assert only_resource(raw, "AWS::EC2::VPCGatewayAttachment")["Properties"]["InternetGatewayId"] == {
+        "Ref": gateway
+    }
+    assert gateway not in str(resources_of(raw, "AWS::EC2::Route"))
+    endpoint = only_resource(raw, "AWS::EC2::VPCEndpoint")["Properties"]
     assert endpoint["VpcEndpointType"] == "Gateway"
     assert "s3" in str(endpoint["ServiceName"])
+    route_tables = {
+        r["Properties"]["RouteTableId"]["Ref"] for r in resources_of(raw, "AWS::EC2::Route").values()
+    }
+    assert {t["Ref"] for t in endpoint["RouteTableIds"]} == route_tables
+
+
+def test_the_server_boots_only_once_its_routes_out_exist(dev_app):
+    raw = _web(dev_app)
+    instance = only_resource(raw, "AWS::EC2::Instance")
+    (endpoint,) = resources_of(raw, "AWS::EC2::VPCEndpoint")
+    subnet = instance["Properties"]["SubnetId"]["Ref"]
+    table = next(
+        a["Properties"]["RouteTableId"]["Ref"]
+        for a in resources_of(raw, "AWS::EC2::SubnetRouteTableAssociation").values()
+        if a["Properties"]["SubnetId"] == {"Ref": subnet}
+    )
+    (route,) = [
+        lid
+        for lid, r in resources_of(raw, "AWS::EC2::Route").items()
+        if r["Properties"]["RouteTableId"] == {"Ref": table}
+    ]
+    assert {endpoint, route} <= set(instance["DependsOn"])
 
 
 def test_vpc_flow_logs_expire(dev_app):
@@ -125,6 +169,10 @@ def test_nothing_admits_ssh_and_http_comes_only_from_cloudfront(dev_app):
     assert "CidrIpv6" not in rule
     lookup = next(iter(resources_of(raw, "Custom::AWS")))
     assert rule["SourcePrefixListId"] == {"Fn::GetAtt": [lookup, "PrefixLists.0.PrefixListId"]}
+    # Out: IPv4 (S3, through its gateway endpoint) and IPv6 (every other AWS API).
+    (server_group,) = [g for lid, g in groups.items() if lid.startswith("WebServer")]
+    egress = server_group["Properties"]["SecurityGroupEgress"]
+    assert {e.get("CidrIp") or e.get("CidrIpv6") for e in egress} == {"0.0.0.0/0", "::/0"}
 
 
 def test_prefix_list_is_looked_up_at_deploy_time_by_name(dev_app):
@@ -169,8 +217,6 @@ def test_instance_role_is_ssm_core_plus_tag_scoped_attach(dev_app):
         "kms:GenerateDataKeyWithoutPlaintext",
         "kms:ReEncryptFrom",
         "kms:ReEncryptTo",
-        "secretsmanager:DescribeSecret",
-        "secretsmanager:GetSecretValue",
     ]
     # The volume's key may be a customer managed one: usable only through EC2, in this Region.
     for statement in statements:
@@ -180,8 +226,6 @@ def test_instance_role_is_ssm_core_plus_tag_scoped_attach(dev_app):
             }
     grant = next(s for s in statements if s["Action"] == "kms:CreateGrant")
     assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
-    secret = next(s for s in statements if "secretsmanager:GetSecretValue" in s["Action"])
-    assert secret["Resource"] == {"Ref": _logical_id(stack, stack.origin_token.secret)}
     attach = next(s for s in statements if s["Action"] == "ec2:AttachVolume")
     (tag_key,) = attach["Condition"]["ForAnyValue:StringEquals"]
     assert tag_key.startswith("ec2:ResourceTag/VolumeGrantAttach-")
@@ -243,7 +287,13 @@ def test_user_data_is_a_small_static_bootstrap(dev_app, prod_app):
         assert len(user_data.encode()) < 2048
         assert user_data == bootstrap_user_data(generation)
         assert f"server generation ({generation})" in user_data
-        assert "amazon-ssm-agent" in user_data
+        config = yaml.safe_load(user_data)
+        assert user_data.startswith("#cloud-config\n")
+        # The agent reaches Systems Manager over IPv6: configured before it first starts.
+        (agent,) = config["write_files"]
+        assert agent["path"] == "/etc/amazon/ssm/amazon-ssm-agent.json"
+        assert json.loads(agent["content"]) == {"Agent": {"UseDualStackEndpoint": True}}
+        assert ["systemctl", "restart", "amazon-ssm-agent"] in config["runcmd"]
 
 
 def _refs(value) -> set[str]:
@@ -312,7 +362,6 @@ def test_association_hands_over_every_deploy_time_value(dev_app, prod_app):
     assert params["VolumeId"] == [{"Ref": _logical_id(stack, stack.document_root.volume)}]
     assert params["DeviceName"] == ["/dev/sdf"]
     assert params["VolumeSizeGib"] == ["5"]
-    assert params["OriginTokenSecret"] == [{"Ref": _logical_id(stack, stack.origin_token.secret)}]
     assert params["FallbackBucket"] == [{"Ref": _logical_id(stack, stack.fallback.bucket)}]
     distribution = _logical_id(stack, stack.cdn.distribution)
     assert params["DistributionId"] == [{"Ref": distribution}]
@@ -379,14 +428,14 @@ def test_site_distribution_fails_over_to_the_fallback_copy_in_seconds(dev_app):
     config = _site_distribution(dev_app)
     (group,) = config["OriginGroups"]["Items"]
     assert config["DefaultCacheBehavior"]["TargetOriginId"] == group["Id"]
-    assert sorted(group["FailoverCriteria"]["StatusCodes"]["Items"]) == [403, 500, 502, 503, 504]
+    assert sorted(group["FailoverCriteria"]["StatusCodes"]["Items"]) == [500, 502, 503, 504]
     members = [m["OriginId"] for m in group["Members"]["Items"]]
     origins = {o["Id"]: o for o in config["Origins"]}
     primary, fallback = (origins[m] for m in members)
-    assert primary["CustomOriginConfig"]["OriginProtocolPolicy"] == "http-only"
+    assert "VpcOriginConfig" in primary
     assert primary["ConnectionTimeout"] == 2
     assert primary["ConnectionAttempts"] == 1
-    assert primary["CustomOriginConfig"]["OriginReadTimeout"] == 10
+    assert primary["VpcOriginConfig"]["OriginReadTimeout"] == 10
     stack = dev_app.stacks.web_server
     bucket_id = _logical_id(stack, stack.fallback.bucket)
     assert fallback["DomainName"] == {"Fn::GetAtt": [bucket_id, "RegionalDomainName"]}
@@ -454,10 +503,11 @@ def test_pages_are_cached_at_the_edge_compressed_and_keyed_on_nothing_else(dev_a
 def test_the_server_may_mirror_invalidate_and_report_and_nothing_more(dev_app):
     raw = _web(dev_app)
     stack = dev_app.stacks.web_server
-    policy = raw["Resources"][
-        stack.get_logical_id(stack.node.find_child("SiteOperationsPolicy").node.default_child)
+    role = {"Ref": _logical_id(stack, stack.server.role)}
+    mirror = raw["Resources"][
+        stack.get_logical_id(stack.cdn.node.find_child("MirrorPolicy").node.default_child)
     ]
-    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    statements = {s["Sid"]: s for s in mirror["Properties"]["PolicyDocument"]["Statement"]}
     bucket_id = _logical_id(stack, stack.fallback.bucket)
     assert statements["ListFallbackCopy"]["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
     assert sorted(statements["MirrorDocumentRoot"]["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
@@ -469,60 +519,56 @@ def test_the_server_may_mirror_invalidate_and_report_and_nothing_more(dev_app):
     invalidate = statements["InvalidateChangedPages"]
     assert invalidate["Action"] == "cloudfront:CreateInvalidation"
     assert _logical_id(stack, stack.cdn.distribution) in str(invalidate["Resource"])
-    assert statements["PublishOriginHealth"]["Condition"] == {
-        "StringEquals": {"cloudwatch:namespace": "Site"}
-    }
-    assert policy["Properties"]["Roles"] == [{"Ref": _logical_id(stack, stack.server.role)}]
+    assert mirror["Properties"]["Roles"] == [role]
+    health = raw["Resources"][
+        stack.get_logical_id(stack.alarms.node.find_child("HealthReportPolicy").node.default_child)
+    ]
+    (publish,) = health["Properties"]["PolicyDocument"]["Statement"]
+    assert publish["Action"] == "cloudwatch:PutMetricData"
+    assert publish["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Site"}}
+    assert health["Properties"]["Roles"] == [role]
 
 
-def test_only_this_distribution_knows_the_origin_token(dev_app, prod_app):
-    for app, generation in ((dev_app, 1), (prod_app, 2)):
-        raw = _web(app)
-        stack = app.stacks.web_server
-        secret_id = _logical_id(stack, stack.origin_token.secret)
-        assert f"Generation{generation}" in secret_id
-        secret = raw["Resources"][secret_id]["Properties"]["GenerateSecretString"]
-        assert secret["PasswordLength"] == 48
-        assert secret["ExcludePunctuation"] is True
-        (primary,) = [o for o in _site_distribution(app)["Origins"] if "CustomOriginConfig" in o]
-        (header,) = primary["OriginCustomHeaders"]
-        assert header["HeaderName"] == "X-Origin-Verify"
-        # A dynamic reference: CloudFormation resolves it at deploy time, the template never holds it.
-        assert header["HeaderValue"] == {
-            "Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": secret_id}, ":SecretString:::}}"]]
-        }
-
-
-def test_elastic_ip_gives_the_origin_a_name_that_survives_replacement(dev_app):
+def test_cloudfront_reaches_the_server_through_a_vpc_origin_over_http(dev_app):
     raw = _web(dev_app)
-    (primary,) = [o for o in _site_distribution(dev_app)["Origins"] if "CustomOriginConfig" in o]
+    ((origin_id, origin),) = resources_of(raw, "AWS::CloudFront::VpcOrigin").items()
+    config = origin["Properties"]["VpcOriginEndpointConfig"]
     instance_id = next(iter(resources_of(raw, "AWS::EC2::Instance")))
-    ((address_id, address),) = resources_of(raw, "AWS::EC2::EIP").items()
-    assert address["Properties"]["InstanceId"] == {"Ref": instance_id}
-    assert address["Properties"]["Domain"] == "vpc"
+    assert {"Ref": instance_id} in config["Arn"]["Fn::Join"][1]
+    assert config["OriginProtocolPolicy"] == "http-only"
+    assert config["HTTPPort"] == 80
+    (primary,) = [o for o in _site_distribution(dev_app)["Origins"] if "VpcOriginConfig" in o]
+    assert primary["VpcOriginConfig"]["VpcOriginId"] == {"Fn::GetAtt": [origin_id, "Id"]}
+    assert primary["DomainName"] == {"Fn::GetAtt": [instance_id, "PrivateDnsName"]}
+    assert "OriginCustomHeaders" not in primary
+    assert not resources_of(raw, "AWS::SecretsManager::Secret")
+    # CloudFront requires the VPC's internet gateway; the clean-up outlives the origin.
     gateway_attachment = next(iter(resources_of(raw, "AWS::EC2::VPCGatewayAttachment")))
-    assert gateway_attachment in address["DependsOn"]
-    assert raw["Conditions"]["InUsEast1"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
-    assert primary["DomainName"] == {
-        "Fn::Join": [
-            "",
-            [
-                "ec2-",
-                {"Fn::Join": ["-", {"Fn::Split": [".", {"Fn::GetAtt": [address_id, "PublicIp"]}]}]},
-                ".",
-                {
-                    "Fn::If": [
-                        "InUsEast1",
-                        "compute-1",
-                        {"Fn::Join": ["", [{"Ref": "AWS::Region"}, ".compute"]]},
-                    ]
-                },
-                ".",
-                {"Ref": "AWS::URLSuffix"},
-            ],
-        ]
-    }
+    cleanup = next(iter(resources_of(raw, "Custom::VpcOriginCleanup")))
+    assert {gateway_attachment, cleanup} <= set(origin["DependsOn"])
     assert _site_distribution(dev_app)["HttpVersion"] == "http2and3"
+
+
+def test_deleting_the_stack_waits_for_cloudfronts_interfaces_before_the_subnets(dev_app):
+    raw = _web(dev_app)
+    (cleanup,) = resources_of(raw, "Custom::VpcOriginCleanup").values()
+    vpc = next(iter(resources_of(raw, "AWS::EC2::VPC")))
+    assert cleanup["Properties"]["VpcId"] == {"Ref": vpc}
+    # Deleted in reverse order: the origin, then the clean-up, then the subnets.
+    for subnet in resources_of(raw, "AWS::EC2::Subnet"):
+        assert subnet in cleanup["DependsOn"]
+    function = raw["Resources"][cleanup["Properties"]["ServiceToken"]["Fn::GetAtt"][0]]["Properties"]
+    assert function["Handler"] == "vpc_origin_cleanup.handler"
+    assert function["Timeout"] == 900
+    role = raw["Resources"][function["Role"]["Fn::GetAtt"][0]]
+    policy = next(
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in resources_of(raw, "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": function["Role"]["Fn::GetAtt"][0]}]
+    )
+    delete = next(s for s in policy if s["Action"] == "ec2:DeleteSecurityGroup")
+    assert vpc in str(delete["Condition"]["ArnEquals"]["ec2:Vpc"])
+    assert role["Type"] == "AWS::IAM::Role"
 
 
 # ---- 9. alarms ----

@@ -1,0 +1,84 @@
+"""Deleting the stack strands nothing CloudFront placed in the VPC for its VPC origins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+from constructs.nag import acknowledge
+
+HANDLER_DIR = Path(__file__).resolve().parent.parent / "assets" / "lambda"
+
+
+class VpcOriginCleanup(Construct):
+    """Runs once the VPC origins are gone and before the subnets go (assets/lambda/vpc_origin_cleanup.py).
+
+    Make every VPC origin depend on :attr:`resource`: CloudFormation deletes in reverse order
+    of dependencies, so the origins go first, then this waits for CloudFront's network
+    interfaces and deletes its leftover security group, then the subnets and the VPC go.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, subnets: Sequence[ec2.ISubnet]
+    ) -> None:
+        super().__init__(scope, construct_id)
+        function = lambda_.Function(
+            self,
+            "Function",
+            description="On stack deletion: waits for CloudFront's VPC-origin interfaces, deletes its group",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="vpc_origin_cleanup.handler",
+            code=lambda_.Code.from_asset(str(HANDLER_DIR)),
+            timeout=Duration.minutes(15),
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"], resources=["*"]
+            )
+        )
+        stack = Stack.of(self)
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ec2:DeleteSecurityGroup"],
+                resources=[stack.format_arn(service="ec2", resource="security-group", resource_name="*")],
+                conditions={
+                    "ArnEquals": {
+                        "ec2:Vpc": stack.format_arn(service="ec2", resource="vpc", resource_name=vpc.vpc_id)
+                    }
+                },
+            )
+        )
+        self.resource = CustomResource(
+            self,
+            "Resource",
+            service_token=function.function_arn,
+            resource_type="Custom::VpcOriginCleanup",
+            properties={"VpcId": vpc.vpc_id},
+        )
+        for subnet in subnets:
+            self.resource.node.add_dependency(subnet)
+        role = function.role
+        acknowledge(
+            role.node.default_child,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "The clean-up function writes its own CloudWatch logs; the AWS-managed basic "
+            "execution policy grants exactly that and nothing more.",
+        )
+        policy = role.node.find_child("DefaultPolicy").node.default_child
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ec2:DescribeSecurityGroups and ec2:DescribeNetworkInterfaces support no resource-level "
+            "permissions; both only read.",
+        )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*]",
+            "CloudFront creates the group to delete, so its id is unknown; the ec2:Vpc condition "
+            "limits deletion to groups of this stack's VPC.",
+        )
