@@ -12,8 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
-# The system tools live in the sbin directories too, which a normal user's PATH often lacks.
-TOOL_PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+# The system's own tools, as the integration tests look for them (not the venv's: its awscli is
+# not the one the instance runs, and Apache's user could not start it).
+TOOL_PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 die() {
   printf 'error: %s\n' "$*" >&2
@@ -120,7 +121,8 @@ cmd_system_deps() {
       "$(uname -s)" >&2
     return
   fi
-  local -A package_of=([apache2]=apache2 [mkfs.xfs]=xfsprogs [sfdisk]=fdisk [growpart]=cloud-guest-utils)
+  local -A package_of=([apache2]=apache2 [mkfs.xfs]=xfsprogs [sfdisk]=fdisk [growpart]=cloud-guest-utils
+    [aws]=awscli)
   local tool missing=() chromium
   for tool in "${!package_of[@]}"; do
     PATH=$TOOL_PATH command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
@@ -138,7 +140,8 @@ cmd_system_deps() {
   printf 'installing Debian packages: %s\n' "${missing[*]}" >&2
   "${apt[@]}" update >/dev/null 2>&1 || true
   for package in "${missing[@]}"; do
-    # Ubuntu has no chromium deb (only a snap): Playwright's own build below instead.
+    # Ubuntu has no chromium or awscli deb (only snaps): Playwright's own Chromium below
+    # instead, and the mirror's tests skip without the AWS CLI.
     if apt-cache show "$package" >/dev/null 2>&1; then
       wanted+=("$package")
     fi

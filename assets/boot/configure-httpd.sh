@@ -4,8 +4,8 @@
 #
 #   configure-httpd.sh install   install httpd if missing, bind it to the
 #                                document-root mount (systemd drop-in) and
-#                                name the server after the viewer's domain;
-#                                does not start it
+#                                write the site's settings (server name,
+#                                caching headers); does not start it
 #   configure-httpd.sh start     enable httpd for every boot and start it now;
 #                                run only after the volume is mounted
 #   configure-httpd.sh           both, in that order
@@ -31,7 +31,10 @@ DROP_IN_DIR="$SYSTEMD_DIR/$HTTPD_SERVICE.service.d"
 DROP_IN="$DROP_IN_DIR/10-document-root.conf"
 DNF_ATTEMPTS=${DNF_ATTEMPTS:-3}
 DNF_RETRY_SECONDS=${DNF_RETRY_SECONDS:-10}
-SERVER_NAME_CONF="$HTTPD_CONF_DIR/server-name.conf"
+SITE_CONF="$HTTPD_CONF_DIR/site.conf"
+# How long CloudFront may serve a cached page while the server answers with
+# errors or not at all (stale-if-error).
+STALE_IF_ERROR_SECONDS=${STALE_IF_ERROR_SECONDS:-86400}
 # A configuration file changed: a running httpd is reloaded once, at the end.
 HTTPD_CONF_CHANGED=false
 
@@ -75,23 +78,24 @@ write_drop_in() {
 }
 
 # Apache's own redirects (/dir -> /dir/) and self-references name the
-# viewer's domain, not the origin's host name that CloudFront connects to.
-write_server_name() {
+# viewer's domain, not the instance's host name that CloudFront connects to.
+# The caching header lets CloudFront answer from its cache through short
+# outages, before it fails over to the fallback copy:
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Expiration.html
+write_site_conf() {
   local content
-  if [[ -z $SITE_DOMAIN ]]; then
-    log "SITE_DOMAIN is not set; skipping the server name (an existing $SERVER_NAME_CONF is left as it is)"
-    return 0
-  fi
+  [[ -n $SITE_DOMAIN ]] || die "SITE_DOMAIN is not set"
   printf -v content '%s\n' \
-    "# Written by site-boot: Apache's redirects and self-references use the viewer's domain." \
+    "# Written by site-boot: how Apache answers for the site behind CloudFront." \
     "ServerName https://$SITE_DOMAIN" \
-    "UseCanonicalName On"
-  if has_content "$SERVER_NAME_CONF" "$content"; then
-    log "server name $SERVER_NAME_CONF is up to date"
+    "UseCanonicalName On" \
+    "Header merge Cache-Control \"stale-if-error=$STALE_IF_ERROR_SECONDS\""
+  if has_content "$SITE_CONF" "$content"; then
+    log "$SITE_CONF is up to date"
   else
-    write_file "$SERVER_NAME_CONF" 0644 "$content"
+    write_file "$SITE_CONF" 0644 "$content"
     HTTPD_CONF_CHANGED=true
-    log "wrote $SERVER_NAME_CONF: ServerName https://$SITE_DOMAIN"
+    log "wrote $SITE_CONF: ServerName https://$SITE_DOMAIN, stale-if-error=$STALE_IF_ERROR_SECONDS"
   fi
 }
 
@@ -120,7 +124,7 @@ case $mode in
 install)
   install_httpd
   write_drop_in
-  write_server_name
+  write_site_conf
   reload_if_changed
   ;;
 start)
@@ -129,7 +133,7 @@ start)
 all)
   install_httpd
   write_drop_in
-  write_server_name
+  write_site_conf
   reload_if_changed
   start_httpd
   ;;

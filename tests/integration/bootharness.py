@@ -339,7 +339,7 @@ class Sandbox:
         (self.shim_dir / "sh").symlink_to(shutil.which("bash", path=SYSTEM_PATH))
         self.set_aws(volume_id=VOLUME_ID)
         self.drop_in = self.systemd_dir / "httpd.service.d" / "10-document-root.conf"
-        self.server_name_conf = self.httpd_conf_dir / "server-name.conf"
+        self.site_conf = self.httpd_conf_dir / "site.conf"
         self.env_file = root / "etc" / "site-boot" / "site.env"
         self.run_dir = root / "run" / "site-boot"
         self._runs = 0
@@ -604,12 +604,12 @@ class Harness:
         return sandbox, self.namespace(sandbox)
 
 
-APACHE_MODULES = ("mpm_event", "authz_core", "dir", "mime", "log_config", "unixd")
+APACHE_MODULES = ("mpm_event", "authz_core", "dir", "mime", "log_config", "unixd", "headers")
 
 
 def apache_config(sandbox: Sandbox, port: int) -> Path:
     """Debian's apache2 set up like Amazon Linux's httpd for this site: the
-    document root on the volume and, as conf.d/*.conf would, the server name
+    document root on the volume and, as conf.d/*.conf would, the site's settings
     the scripts wrote (Include, not IncludeOptional: no file, no server)."""
     run_dir = sandbox.root / "apache"
     run_dir.mkdir(exist_ok=True)
@@ -642,7 +642,7 @@ DocumentRoot "{sandbox.docroot}"
   Require all granted
 </Directory>
 DirectoryIndex index.html
-Include "{sandbox.server_name_conf}"
+Include "{sandbox.site_conf}"
 """
     )
     return config

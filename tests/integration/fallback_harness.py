@@ -1,5 +1,5 @@
 """Helpers for the fallback-copy and health tests: moto's server on loopback as
-S3, CloudFront, CloudWatch and Secrets Manager, the real AWS CLI behind a
+S3, CloudFront and CloudWatch, the real AWS CLI behind a
 wrapper that records every call, and a way to run a script inside a boot
 namespace (where the document root is mounted).
 """
@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -44,9 +45,14 @@ def moto_server(tmp_path_factory) -> MotoServer:
 
 
 @pytest.fixture
-def aws(moto_server, tmp_path) -> AwsSandbox:
-    """A fresh bucket and distribution, and the scripts' scratch directory."""
-    return AwsSandbox(moto_server, tmp_path)
+def aws(moto_server) -> AwsSandbox:
+    """A fresh bucket and distribution, and the scripts' scratch directory.
+
+    Apache's user runs the CLI for the mirror: the directory is open to it.
+    """
+    with tempfile.TemporaryDirectory(prefix="site-aws-") as root:
+        Path(root).chmod(0o755)
+        yield AwsSandbox(moto_server, Path(root))
 
 
 def find_tool(name: str) -> str | None:
@@ -93,7 +99,7 @@ class MotoServer:
 AWS_WRAPPER = """#!/usr/bin/env bash
 # Records each call (service and operation first), then fails it if the test
 # asked for that (a file named after the operation in AWS_FAIL_DIR), else runs
-# the real CLI.
+# the real CLI against moto (older CLI v2 releases ignore AWS_ENDPOINT_URL).
 printf '%s\\n' "$*" >>"${AWS_CALLS_FILE:?}"
 for word in "$@"; do
   case $word in --*) ;; *) if [[ -e ${AWS_FAIL_DIR:?}/$word ]]; then
@@ -101,7 +107,7 @@ for word in "$@"; do
     exit 255
   fi ;; esac
 done
-exec @REAL_AWS@ "$@"
+exec @REAL_AWS@ --endpoint-url "${AWS_ENDPOINT_URL:?}" "$@"
 """
 
 
@@ -115,9 +121,13 @@ class AwsSandbox:
     distribution_id: str = ""
 
     def __post_init__(self) -> None:
-        aws = find_tool("aws")
+        # The system's CLI, as on the instance (v2), which Apache's user can start too.
+        aws = shutil.which("aws", path=SYSTEM_PATH)
         if aws is None:
-            pytest.skip("needs the AWS CLI (pip install awscli)")
+            pytest.skip(
+                "needs the AWS CLI from the system's packages (Debian: apt-get install awscli; "
+                "Ubuntu has it only as a snap)"
+            )
         self.real_aws = aws
         self.bin_dir = self.root / "bin"
         self.fail_dir = self.root / "fail"
@@ -129,10 +139,11 @@ class AwsSandbox:
         wrapper = self.bin_dir / "aws"
         wrapper.write_text(AWS_WRAPPER.replace("@REAL_AWS@", aws))
         wrapper.chmod(0o755)
+        self.calls_file.touch(mode=0o666)
+        self.calls_file.chmod(0o666)
         self.s3 = self.client("s3")
         self.cloudfront = self.client("cloudfront")
         self.cloudwatch = self.client("cloudwatch")
-        self.secretsmanager = self.client("secretsmanager")
         self.s3.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         config = {
             "CallerReference": self.bucket,
@@ -181,6 +192,8 @@ class AwsSandbox:
             "AWS_SHARED_CREDENTIALS_FILE": str(self.root / "no-aws-credentials"),
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_MAX_ATTEMPTS": "1",
+            # moto stands at a custom endpoint, which S3's endpoint rules refuse with dual-stack.
+            "AWS_USE_DUALSTACK_ENDPOINT": "false",
             "AWS_PAGER": "",
             "HOME": str(self.root),
             "LANG": "C.UTF-8",
@@ -226,6 +239,7 @@ class AwsSandbox:
             "STATE_DIR": str(self.state_dir),
             "LOG_FILE": str(self.log_file),
             "VOLUME_ID": VOLUME_ID,
+            "HTTPD_USER": "www-data",
         }
         env.update(overrides)
         return env
@@ -234,7 +248,7 @@ class AwsSandbox:
         return self.calls_file.read_text().splitlines() if self.calls_file.exists() else []
 
     def reset_calls(self) -> None:
-        self.calls_file.unlink(missing_ok=True)
+        self.calls_file.write_text("")
 
     def fail(self, operation: str, failing: bool = True) -> None:
         marker = self.fail_dir / operation

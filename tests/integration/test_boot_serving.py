@@ -73,6 +73,14 @@ def test_the_volume_is_what_apache_serves(served_site):
     assert fetch(served_site.url + "missing.html")[0] == 404
 
 
+def test_cloudfront_may_serve_cached_pages_through_an_outage(served_site):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(served_site.url, timeout=10) as response:
+        assert response.headers["Cache-Control"] == "stale-if-error=86400"
+    conf = served_site.sandbox.site_conf.read_text()
+    assert f"ServerName https://{SITE_DOMAIN}\n" in conf
+
+
 def fetch_raw(url: str, headers: dict[str, str]) -> tuple[int, str | None]:
     """Status and Location of one GET, redirects not followed."""
     parts = urlsplit(url)

@@ -2,8 +2,8 @@
 root mounted by the real boot scripts on a loop device and served by Apache.
 
 What the bucket must hold is judged by Apache itself: every object is fetched
-from Apache (with the origin token) and compared byte for byte, and every file
-Apache serves must be in the bucket.
+from Apache and compared byte for byte, and every file Apache serves must be
+in the bucket, but for what the copy leaves out by design.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from fallback_harness import (
 
 MAINTENANCE_KEY = "_maintenance/index.html"
 MAINTENANCE_PAGE = b"<!doctype html><title>Back soon</title>\n"
-TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")
 
 
 @pytest.fixture
@@ -76,32 +75,30 @@ def write(root: Path, key: str, content: str | bytes, mode: int = 0o644) -> Path
     return path
 
 
-def left_out_by_design(root: Path, path: Path) -> bool:
-    """Files the copy leaves out although the test's Apache would serve them:
-    .ht* (Amazon Linux's httpd.conf denies them; the harness's Debian config
-    does not), the temporary names of atomic writes (they exist for an
-    instant), and symlinks leading out of the document root."""
-    name = path.name
-    if name.startswith(".ht") or TEMP_NAME.match(name):
+def left_out_by_design(path: Path) -> bool:
+    """Files the copy leaves out although the test's Apache would serve them: .ht*
+    (Amazon Linux's httpd.conf denies them; the harness's Debian config does not),
+    symlinks (the copy does not follow them), and names that are not UTF-8 (no S3 key
+    can name them)."""
+    if path.name.startswith(".ht") or path.is_symlink():
         return True
     try:
-        name.encode()
-    except UnicodeEncodeError:  # not UTF-8: no S3 key can name it
+        path.name.encode()
+    except UnicodeEncodeError:
         return True
-    if not path.is_symlink():
-        return False
-    # Resolved by hand: realpath would follow /proc/<pid>/root out of the
-    # namespace, where the document root is not mounted.
-    target = os.readlink(path)
-    if os.path.isabs(target):
-        return True
-    inside = os.path.normpath(os.path.join(os.path.dirname(path.relative_to(root)), target))
-    return inside.startswith("..")
+    return False
+
+
+def same_media_type(stored: str, served: str) -> bool:
+    # S3's default for an unknown extension says the same as Apache's.
+    octets = {"binary/octet-stream", "application/octet-stream"}
+    stored, served = media_type(stored), media_type(served or "application/octet-stream")
+    return stored == served or {stored, served} <= octets
 
 
 def assert_mirror(site, aws: AwsSandbox) -> dict[str, str]:  # noqa: F811
     objects = aws.objects()
-    # Every object is something Apache serves, byte for byte, same type.
+    # Every object is something Apache serves, byte for byte, of the same type.
     for key in objects:
         if key.startswith("_maintenance/"):
             continue
@@ -109,14 +106,14 @@ def assert_mirror(site, aws: AwsSandbox) -> dict[str, str]:  # noqa: F811
         assert status == 200, f"{key} is in the bucket but Apache answers {status}"
         data, stored_type = aws.get_object(key)
         assert data == body, key
-        assert media_type(stored_type) == media_type(served_type or "application/octet-stream"), key
+        assert same_media_type(stored_type, served_type), (key, stored_type, served_type)
     # Every file Apache serves is in the bucket.
     root = site.root
     for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             path = Path(dirpath) / name
             key = path.relative_to(root).as_posix()
-            if key.startswith("_maintenance/") or left_out_by_design(root, path) or not path.is_file():
+            if key.startswith("_maintenance/") or left_out_by_design(path) or not path.is_file():
                 continue
             status, body, _ = http_get(site.url, key)
             if status == 200:
@@ -125,26 +122,31 @@ def assert_mirror(site, aws: AwsSandbox) -> dict[str, str]:  # noqa: F811
     return objects
 
 
+def invalidated_paths(aws: AwsSandbox) -> list[list[str]]:  # noqa: F811
+    return [inv["InvalidationBatch"]["Paths"]["Items"] for inv in aws.invalidations()]
+
+
 def test_bucket_mirrors_adds_edits_and_deletes_and_nothing_apache_would_not_serve(
     site,
     aws: AwsSandbox,  # noqa: F811
 ):
     root = site.root
     aws.put_object(MAINTENANCE_KEY, MAINTENANCE_PAGE)
+    aws.put_object("stray.txt", b"on no volume\n", "text/plain")
     write(root, "mirror/a.txt", "first\n")
     write(root, "mirror/style.css", "body { color: red }\n")
     write(root, "mirror/sub dir/ü page.html", "<p>ü</p>\n")
     write(root, "mirror/data.bin", bytes(range(256)) * 4)
+    write(root, "mirror/[odd] *name?.txt", "brackets\n")
+    write(root, "mirror/[odd] *name?.secret", "root only\n", mode=0o600)
     write(root, "-leading-dash.txt", "not an option\n")
     write(root, "mirror/.htaccess", "Require all denied\n")
     write(root, "mirror/secret.txt", "root only\n", mode=0o600)
-    write(root, "mirror/.page.html.Ab12Cd", "half written\n")
     write(root, "mirror/private/hidden.txt", "behind a closed directory\n")
     (root / "mirror/private").chmod(0o700)
     (root / "mirror/link-in.txt").symlink_to("a.txt")
     (root / "mirror/link-out.txt").symlink_to("/etc/passwd")
     os.mkfifo(root / "mirror/fifo")
-    write(root, os.fsdecode(b"mirror/latin-1-\xe9.txt"), "not UTF-8\n")
 
     first = site.sync()
 
@@ -156,21 +158,22 @@ def test_bucket_mirrors_adds_edits_and_deletes_and_nothing_apache_would_not_serv
         "mirror/style.css",
         "mirror/sub dir/ü page.html",
         "mirror/data.bin",
-        "mirror/link-in.txt",
+        "mirror/[odd] *name?.txt",
         "-leading-dash.txt",
     } <= set(objects)
     for absent in (
+        "stray.txt",
         "mirror/.htaccess",
         "mirror/secret.txt",
-        "mirror/.page.html.Ab12Cd",
+        "mirror/[odd] *name?.secret",
         "mirror/private/hidden.txt",
+        "mirror/link-in.txt",
         "mirror/link-out.txt",
         "mirror/fifo",
     ):
         assert absent not in objects
     assert aws.get_object(MAINTENANCE_KEY)[0] == MAINTENANCE_PAGE
     assert media_type(aws.get_object("mirror/style.css")[1]) == "text/css"
-    assert aws.get_object("index.html")[1] == "text/html; charset=UTF-8"
 
     # Edits, an add, a delete, and permissions that change what Apache serves.
     write(root, "mirror/a.txt", "second\n")
@@ -184,7 +187,6 @@ def test_bucket_mirrors_adds_edits_and_deletes_and_nothing_apache_would_not_serv
     assert second.returncode == 0, second.output
     objects = assert_mirror(site, aws)
     assert aws.get_object("mirror/a.txt")[0] == b"second\n"
-    assert aws.get_object("mirror/link-in.txt")[0] == b"second\n"
     assert "mirror/new.html" in objects
     assert "mirror/secret.txt" in objects
     assert "mirror/style.css" not in objects
@@ -192,15 +194,13 @@ def test_bucket_mirrors_adds_edits_and_deletes_and_nothing_apache_would_not_serv
     assert aws.get_object(MAINTENANCE_KEY)[0] == MAINTENANCE_PAGE
 
 
-def test_an_edit_is_one_invalidation_of_exactly_the_changed_paths(
+def test_an_idle_pass_calls_nothing_and_a_change_is_one_invalidation_of_everything(
     site,
     aws: AwsSandbox,  # noqa: F811
 ):
     root = site.root
     write(root, "inv/index.html", "<p>1</p>\n")
     write(root, "inv/a b.txt", "1\n")
-    write(root, "inv/älter.txt", "1\n")
-    write(root, "inv/same.txt", "1\n")
     assert site.sync().returncode == 0
     before = len(aws.invalidations())
 
@@ -211,97 +211,50 @@ def test_an_edit_is_one_invalidation_of_exactly_the_changed_paths(
     assert aws.calls() == []
     assert len(aws.invalidations()) == before
 
-    # A burst of edits before one run: one batch, one invalidation.
-    aws.reset_calls()
+    # A burst of edits, a delete and a chmod before one pass: one sync, one invalidation.
     write(root, "inv/index.html", "<p>2</p>\n")
-    write(root, "inv/a b.txt", "2\n")
-    write(root, "inv/ü*.txt", "new\n")
-    (root / "inv/älter.txt").unlink()
-    os.utime(root / "inv/same.txt")  # touched, content unchanged
-
+    write(root, "inv/ü.txt", "new\n")
+    (root / "inv/a b.txt").unlink()
     burst = site.sync()
-
     assert burst.returncode == 0, burst.output
-    invalidations = aws.invalidations()
-    assert len(invalidations) == before + 1
-    batch = invalidations[-1]["InvalidationBatch"]
-    assert sorted(batch["Paths"]["Items"]) == sorted(
-        ["/inv/index.html", "/inv/", "/inv/a%20b.txt", "/inv/%C3%BC%2A.txt", "/inv/%C3%A4lter.txt"]
-    )
-    ops = operations(aws.calls())
-    assert sorted(ops) == sorted(
-        ["s3api put-object"] * 3 + ["s3api delete-objects", "cloudfront create-invalidation"]
-    )
+    assert operations(aws.calls()) == ["s3 sync", "cloudfront create-invalidation"]
+    assert invalidated_paths(aws)[before:] == [["/*"]]
     assert_mirror(site, aws)
 
-    # The home page: its URL "/" as well.
-    page = root / "index.html"
-    original = page.read_bytes()
-    try:
-        page.write_bytes(original + b"<!-- edited -->\n")
-        assert site.sync().returncode == 0
-        assert sorted(aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]) == [
-            "/",
-            "/index.html",
-        ]
-    finally:
-        page.write_bytes(original)
-
-    # More than 15 paths: one wildcard instead.
-    for i in range(16):
-        write(root, f"inv/many/{i}.txt", f"{i}\n")
-    assert site.sync().returncode == 0
-    assert aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
-
-    references = [inv["InvalidationBatch"]["CallerReference"] for inv in aws.invalidations()]
-    assert len(set(references)) == len(references)
+    # A change that changes nothing in the bucket (a touch): a sync, no invalidation.
+    aws.reset_calls()
+    os.utime(root / "inv/ü.txt", (0, 0))
+    touched = site.sync()
+    assert touched.returncode == 0, touched.output
+    assert operations(aws.calls()) == ["s3 sync"]
+    assert len(aws.invalidations()) == before + 1
 
 
-def test_a_run_without_state_reconciles_with_the_bucket(
+def test_a_new_instance_makes_the_bucket_the_volume_again(
     site,
     aws: AwsSandbox,  # noqa: F811
 ):
     root = site.root
     write(root, "rec/keep.txt", "keep\n")
-    write(root, "rec/edit.txt", "before\n")
-    write(root, "rec/gone.txt", "gone\n")
     assert site.sync().returncode == 0
     aws.put_object(MAINTENANCE_KEY, MAINTENANCE_PAGE)
     aws.put_object("rec/stray.txt", b"not on the volume\n", "text/plain")
-
-    # A new instance: no state; meanwhile the volume changed.
+    # A new instance has no state.
     for child in aws.state_dir.iterdir():
         child.unlink()
-    write(root, "rec/edit.txt", "after\n")
-    (root / "rec/gone.txt").unlink()
     write(root, "rec/added.txt", "added\n")
-    aws.reset_calls()
 
     result = site.sync()
 
     assert result.returncode == 0, result.output
     objects = assert_mirror(site, aws)
     assert "rec/stray.txt" not in objects
-    assert "rec/gone.txt" not in objects
-    assert aws.get_object("rec/edit.txt")[0] == b"after\n"
+    assert "rec/added.txt" in objects
     assert aws.get_object(MAINTENANCE_KEY)[0] == MAINTENANCE_PAGE
-    # Only what differed was uploaded: the listing's ETags spared the rest.
-    uploads = sorted(
-        re.search(r" --key=(\S+) ", c)[1] for c in aws.calls() if " s3api put-object " in f" {c} "
-    )
-    assert uploads == ["rec/added.txt", "rec/edit.txt"]
-    paths = aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]
-    # rec/ has no index.html: its listing changed too.
-    assert sorted(paths) == [
-        "/rec/",
-        "/rec/added.txt",
-        "/rec/edit.txt",
-        "/rec/gone.txt",
-        "/rec/stray.txt",
-    ]
+    assert invalidated_paths(aws)[-1] == ["/*"]
 
 
-def test_a_failed_upload_is_retried_by_the_next_run(
+def test_a_failed_sync_or_invalidation_is_retried_by_the_next_pass(
     site,
     aws: AwsSandbox,  # noqa: F811
 ):
@@ -311,33 +264,28 @@ def test_a_failed_upload_is_retried_by_the_next_run(
     count = len(aws.invalidations())
 
     write(root, "retry/page.html", "<p>2</p>\n")
-    aws.fail("put-object")
+    aws.fail("sync")
     failed = site.sync()
     assert failed.returncode != 0
-    assert "retry/page.html" in failed.output
+    assert "aws s3 sync" in failed.output
     assert len(aws.invalidations()) == count
-    assert aws.get_object("retry/page.html")[0] == b"<p>1</p>\n"
-
-    aws.fail("put-object", failing=False)
+    aws.fail("sync", failing=False)
     retried = site.sync()
     assert retried.returncode == 0, retried.output
     assert aws.get_object("retry/page.html")[0] == b"<p>2</p>\n"
-    assert sorted(aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]) == [
-        "/retry/",
-        "/retry/page.html",
-    ]
+    assert len(aws.invalidations()) == count + 1
 
-    # A failed invalidation is retried too, uploads and all.
+    # The copy went through, the invalidation did not: the next pass invalidates with
+    # nothing left to copy.
     write(root, "retry/page.html", "<p>3</p>\n")
     aws.fail("create-invalidation")
     assert site.sync().returncode != 0
-    aws.fail("create-invalidation", failing=False)
-    assert site.sync().returncode == 0
-    assert sorted(aws.invalidations()[-1]["InvalidationBatch"]["Paths"]["Items"]) == [
-        "/retry/",
-        "/retry/page.html",
-    ]
     assert aws.get_object("retry/page.html")[0] == b"<p>3</p>\n"
+    aws.fail("create-invalidation", failing=False)
+    aws.reset_calls()
+    assert site.sync().returncode == 0
+    assert operations(aws.calls()) == ["s3 sync", "cloudfront create-invalidation"]
+    assert len(aws.invalidations()) == count + 2
 
 
 def test_nothing_happens_while_the_document_root_is_not_mounted(
