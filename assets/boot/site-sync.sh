@@ -3,7 +3,12 @@
 # Keeps the fallback bucket (CloudFront's second origin) a copy of what Apache
 # serves from the document root, and has CloudFront drop its cached pages when
 # the copy changed. Run by site-sync.timer every 15 s.
-#
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+STEP=site-sync
+enable_error_trap
+
 # The copy is the AWS CLI's own "aws s3 sync --delete". Around it, what the
 # CLI cannot know:
 # - the document root must be mounted: its empty mount point on the root disk
@@ -18,11 +23,6 @@
 #   last good pass started (the only state kept);
 # - one invalidation of "/*" for a pass that uploaded or deleted anything
 #   (CloudFront bills "/*" as one path), retried until it goes through.
-set -euo pipefail
-# shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-STEP=site-sync
-enable_error_trap
 
 FALLBACK_BUCKET=${FALLBACK_BUCKET:-}
 DISTRIBUTION_ID=${DISTRIBUTION_ID:-}
@@ -32,6 +32,7 @@ HTTPD_USER=${HTTPD_USER:-apache}
 RESERVED_PREFIX=_maintenance/
 
 [[ -n $FALLBACK_BUCKET ]] || die "FALLBACK_BUCKET is not set"
+[[ -n $AWS_REGION ]] || die "AWS_REGION is not set"
 if [[ ! -d $STATE_DIR ]]; then
   mkdir -p "$STATE_DIR"
   chmod 0700 "$STATE_DIR"
@@ -61,7 +62,7 @@ trap 'rm -f "$this_pass"' EXIT
 require_command aws runuser
 aws=$(command -v aws)
 rc=0
-output=$(runuser -u "$HTTPD_USER" -- "$aws" ${AWS_REGION:+--region "$AWS_REGION"} \
+output=$(runuser -u "$HTTPD_USER" -- "$aws" --region "$AWS_REGION" \
   s3 sync "$DOCROOT" "s3://$FALLBACK_BUCKET" --delete --no-follow-symlinks --no-progress \
   --exclude "$RESERVED_PREFIX*" --exclude ".ht*" --exclude "*/.ht*" 2>&1) || rc=$?
 [[ -z $output ]] || log "aws s3 sync: ${output//$'\n'/; }"

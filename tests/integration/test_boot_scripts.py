@@ -8,9 +8,8 @@ import shutil
 import pytest
 from bootharness import BOOT_SRC, DRIVER, SHIMS, SYSTEM_PATH, run
 
-# common.sh is sourced; user-data.sh (the instance's static bootstrap, when
-# present) is run by cloud-init from the user data, not from this directory.
-NOT_RUN_HERE = {"common.sh", "user-data.sh"}
+# common.sh is sourced, never run.
+NOT_RUN_HERE = {"common.sh"}
 EXECUTABLE = sorted(p for p in BOOT_SRC.glob("*.sh") if p.name not in NOT_RUN_HERE)
 HARNESS_SHELL = [DRIVER, *sorted(SHIMS.iterdir())]
 

@@ -19,8 +19,10 @@ from botocore.config import Config
 from constructs.site_configuration import ASSETS, document_content
 from deployed_values import REGIONS
 
-# "aws ec2 attach-volume", "aws_cli cloudwatch put-metric-data", "aws s3 cp ..."
-CLI_CALL = re.compile(r"\baws(?:_cli)?\s+(?:--region\s+\S+\s+)?([a-z0-9]+)\s+([a-z0-9-]+)")
+# "aws ec2 attach-volume", "aws_cli cloudwatch put-metric-data", '"$aws" --region X s3 sync'
+CLI_CALL = re.compile(
+    r"\baws(?:_cli)?\"?[ \t]+(?:--region[ \t]+\S+[ \t]+(?:\\\n[ \t]*)?)?([a-z0-9]+)[ \t]+([a-z0-9-]+)"
+)
 # The CLI's own names of the services and the high-level S3 commands, as botocore names them.
 SERVICE_NAMES = {"s3api": "s3"}
 HIGH_LEVEL = {("s3", "cp"): "GetObject", ("s3", "sync"): "PutObject", ("s3", "rm"): "DeleteObject"}
