@@ -56,6 +56,8 @@ VOLUME_PROPERTIES = ("Size", "VolumeType", "Iops", "Throughput")
 # update runs for up to an hour, with a reboot and a second run on top.
 VERIFY_WAIT_SECONDS = 1800
 OS_UPDATE_WAIT_SECONDS = 5400
+# Often enough that a verdict follows a finished run within seconds, far below SSM's API limits.
+POLL_SECONDS = 5
 CALL_TIMEOUT_SECONDS = 120
 FETCH_TIMEOUT_SECONDS = 15
 HEARTBEAT_SECONDS = 60
@@ -260,7 +262,7 @@ class Patience:
         values = []
         for name, default in (
             ("WAIT_SECONDS", default_wait_seconds),
-            ("POLL_SECONDS", 10),
+            ("POLL_SECONDS", POLL_SECONDS),
             ("MAX_API_ERRORS", 6),
         ):
             raw = os.environ.get(name, "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import threading
 import uuid
@@ -21,12 +22,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from fallback_harness import MotoServer, find_tool
 
-__all__ = ["MotoServer", "SiteStandIn", "SsmStandIn", "association_run", "aws_cli_v2"]
+__all__ = ["MotoServer", "OfflineAccount", "SiteStandIn", "SsmStandIn", "association_run", "aws_cli_v2"]
 
 REGION = "eu-west-1"
+TOOL = Path(__file__).resolve().parents[2] / "scripts" / "site_ops.py"
+VENV_BIN = Path(sys.executable).parent
+INSTANCE = "i-0123456789abcdef0"
+ASSOCIATION = "11111111-2222-3333-4444-555555555555"
+DOCUMENT = "SiteWebServer-dev-OsUpdate-ABC"
 IMAGE_PATH = "/images/site-image.jpg"
 IMAGE_BYTES = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 AWS_CLI_V2 = """#!/usr/bin/env bash
@@ -231,3 +239,100 @@ class SiteStandIn(_Server):
     def reset(self) -> SiteState:
         self.state = SiteState(image_url=self.image_url)
         return self.state
+
+
+# ---- one account ----------------------------------------------------------------------
+
+
+@dataclass
+class OfflineAccount:
+    """moto's resources and the stand-ins as one account, and site_ops.py run against it."""
+
+    moto: MotoServer
+    ssm: SsmStandIn
+    site: SiteStandIn
+    tmp: Path
+    poll_seconds: str = ""
+
+    def client(self, service: str):
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.moto.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def stack(self, name: str, outputs: dict[str, str]) -> None:
+        cloudformation = self.client("cloudformation")
+        cloudformation.delete_stack(StackName=name)
+        template = {
+            "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+        }
+        cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+
+    def volume(self, size: int = 5) -> str:
+        created = self.client("ec2").create_volume(
+            AvailabilityZone=f"{REGION}a", Size=size, VolumeType="gp3", Iops=3000, Throughput=125
+        )
+        return created["VolumeId"]
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        cli_dir = aws_cli_v2(self.tmp / "operator-bin")
+        return {
+            # As make runs it: the venv first (with its AWS CLI v1), the operator's tools after.
+            "PATH": f"{VENV_BIN}:{cli_dir}:/usr/bin:/bin",
+            "HOME": str(self.tmp),
+            "LANG": "C.UTF-8",
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.moto.endpoint,
+            "AWS_ENDPOINT_URL_SSM": self.ssm.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_CONFIG_FILE": str(self.tmp / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.tmp / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_MAX_ATTEMPTS": "1",
+            **({"POLL_SECONDS": self.poll_seconds} if self.poll_seconds else {}),
+            "WAIT_SECONDS": "60",
+            "MAX_API_ERRORS": "3",
+            **overrides,
+        }
+
+    def deploy_site(self) -> None:
+        """The dev stacks' outputs, a configuration that has run, a page showing the image."""
+        ssm = self.ssm.reset()
+        self.site.reset()
+        ssm.association_versions[ASSOCIATION] = "2"
+        ssm.runs[INSTANCE] = [[association_run(ASSOCIATION, "2", "Success")]]
+        self.stack(
+            "SiteWebServer-dev",
+            {
+                "SiteUrl": self.site.site_url,
+                "ImageUrl": self.site.image_url,
+                "InstanceId": INSTANCE,
+                "DocumentRootVolumeId": self.volume(),
+                "SiteDistributionId": "E2SITE",
+                "ConfigurationAssociationId": ASSOCIATION,
+                "OsUpdateDocument": DOCUMENT,
+            },
+        )
+        self.stack(
+            "SiteContent-dev",
+            {"ImageUrl": self.site.image_url, "ImageDistributionId": "E2IMAGE", "ImageBucketName": "images"},
+        )
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, str(TOOL), *args]
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self.command(*args),
+            env=self.env(**env),
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            stdin=subprocess.DEVNULL,
+        )

@@ -15,31 +15,28 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import boto3
 import pytest
 from constructs.os_update import RELEASE_PATTERN
 from ops_standins import (
+    ASSOCIATION,
+    DOCUMENT,
     IMAGE_PATH,
+    INSTANCE,
     REGION,
+    TOOL,
+    VENV_BIN,
     MotoServer,
+    OfflineAccount,
     SiteStandIn,
     SsmStandIn,
     association_run,
-    aws_cli_v2,
 )
 
 from scripts import site_ops
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TOOL = PROJECT_ROOT / "scripts" / "site_ops.py"
-VENV_BIN = Path(sys.executable).parent
-INSTANCE = "i-0123456789abcdef0"
-ASSOCIATION = "11111111-2222-3333-4444-555555555555"
-DOCUMENT = "SiteWebServer-dev-OsUpdate-ABC"
 RUN_OUTPUT_BUCKET = "site-run-output-test"
 FAKE_CDK = """#!@PYTHON@
 # The CDK CLI as far as `make deploy` uses it: records each call; synth writes an assembly
@@ -82,99 +79,15 @@ def site():
     server.stop()
 
 
-@dataclass
-class Account:
-    """One test's view: moto's resources, the SSM and site stand-ins, and how to run the tool."""
-
-    moto: MotoServer
-    ssm: SsmStandIn
-    site: SiteStandIn
-    tmp: Path
-
-    def client(self, service: str):
-        return boto3.client(
-            service,
-            region_name=REGION,
-            endpoint_url=self.moto.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def stack(self, name: str, outputs: dict[str, str]) -> None:
-        cloudformation = self.client("cloudformation")
-        cloudformation.delete_stack(StackName=name)
-        template = {
-            "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-        }
-        cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
-
-    def volume(self, size: int = 5) -> str:
-        created = self.client("ec2").create_volume(
-            AvailabilityZone=f"{REGION}a", Size=size, VolumeType="gp3", Iops=3000, Throughput=125
-        )
-        return created["VolumeId"]
-
-    def env(self, **overrides: str) -> dict[str, str]:
-        cli_dir = aws_cli_v2(self.tmp / "operator-bin")
-        return {
-            # As make runs it: the venv first (with its AWS CLI v1), the operator's tools after.
-            "PATH": f"{VENV_BIN}:{cli_dir}:/usr/bin:/bin",
-            "HOME": str(self.tmp),
-            "LANG": "C.UTF-8",
-            "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": self.moto.endpoint,
-            "AWS_ENDPOINT_URL_SSM": self.ssm.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_CONFIG_FILE": str(self.tmp / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(self.tmp / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_MAX_ATTEMPTS": "1",
-            "POLL_SECONDS": "0.2",
-            "WAIT_SECONDS": "60",
-            "MAX_API_ERRORS": "3",
-            **overrides,
-        }
-
-    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(TOOL), *args],
-            env=self.env(**env),
-            cwd=self.tmp,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            stdin=subprocess.DEVNULL,
-        )
-
-
 @pytest.fixture
-def account(moto, ssm, site, tmp_path) -> Account:
+def account(moto, ssm, site, tmp_path) -> OfflineAccount:
     """A deployed dev site whose configuration has run and whose page shows the image."""
-    ssm_state, site_state = ssm.reset(), site.reset()
-    ssm_state.association_versions[ASSOCIATION] = "2"
-    ssm_state.runs[INSTANCE] = [[association_run(ASSOCIATION, "2", "Success")]]
-    ssm_state.documents[DOCUMENT] = {"ReleaseVersion": {"type": "String", "allowedPattern": RELEASE_PATTERN}}
-    world = Account(moto, ssm, site, tmp_path)
-    world.stack(
-        "SiteWebServer-dev",
-        {
-            "SiteUrl": site.site_url,
-            "ImageUrl": site.image_url,
-            "InstanceId": INSTANCE,
-            "DocumentRootVolumeId": world.volume(),
-            "SiteDistributionId": "E2SITE",
-            "ConfigurationAssociationId": ASSOCIATION,
-            "OsUpdateDocument": DOCUMENT,
-        },
-    )
-    world.stack(
-        "SiteContent-dev",
-        {"ImageUrl": site.image_url, "ImageDistributionId": "E2IMAGE", "ImageBucketName": "images"},
-    )
-    assert site_state.image_url == site.image_url
-    return world
+    account = OfflineAccount(moto, ssm, site, tmp_path, poll_seconds="0.2")
+    account.deploy_site()
+    account.ssm.state.documents[DOCUMENT] = {
+        "ReleaseVersion": {"type": "String", "allowedPattern": RELEASE_PATTERN}
+    }
+    return account
 
 
 def _error_line(result: subprocess.CompletedProcess) -> str:
@@ -241,7 +154,9 @@ def test_verify_names_the_environment_like_deploy(account):
 # ---- deploy, end to end -----------------------------------------------------------------
 
 
-def _deploy(account: Account, volume: dict, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+def _deploy(
+    account: OfflineAccount, volume: dict, **env: str
+) -> tuple[subprocess.CompletedProcess, list[str]]:
     fake = account.tmp / "cdk"
     fake.write_text(FAKE_CDK.replace("@PYTHON@", sys.executable))
     fake.chmod(0o755)
