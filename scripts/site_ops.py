@@ -73,6 +73,10 @@ class OpsError(Exception):
         self.code = code
 
 
+class StackMissing(OpsError):
+    """The stack is not deployed in this account and Region."""
+
+
 class AwsError(Exception):
     """A failed AWS CLI call; the message is the CLI's last error line."""
 
@@ -229,7 +233,7 @@ def stack_outputs(aws: AwsCli, stack: str) -> dict[str, str]:
         described = aws.json("cloudformation", "describe-stacks", "--stack-name", stack)
     except AwsError as error:
         if error.not_found:
-            raise OpsError(
+            raise StackMissing(
                 f"stack {stack} does not exist in this account and Region: deploy it first"
             ) from error
         raise OpsError(f"cannot read stack {stack}: {error}") from error
@@ -545,7 +549,7 @@ def check_volume(aws: AwsCli, target: Target, assembly: Path, now: datetime | No
         return
     try:
         outputs = stack_outputs(aws, target.web_stack)
-    except OpsError:
+    except StackMissing:
         print(f"volume check: {target.web_stack} is not deployed yet, nothing to compare", flush=True)
         return
     volume_id = outputs.get("DocumentRootVolumeId")
