@@ -21,7 +21,7 @@ if [[ $$(id -u) == 0 && -n "$${SUDO_UID:-}" ]]; then for path in $(OUTPUTS); do 
   [[ -e $$path ]] && chown -R "$$SUDO_UID:$${SUDO_GID:-$$SUDO_UID}" "$$path" 2>/dev/null; done; true; fi
 endef
 
-.PHONY: synth test lock bootstrap deploy diff destroy os-update system-deps diagram bench snapshot-update clean \
+.PHONY: synth test lock bootstrap deploy verify diff destroy os-update integ system-deps diagram bench snapshot-update clean \
 	venv-runtime venv-dev node
 
 # Each step checks its own state (a broken .venv is rebuilt; a lock newer than its stamp is
@@ -59,12 +59,24 @@ lock: venv-dev
 	$(UV_COMPILE) -c requirements-dev.lock requirements.txt -o requirements.lock
 
 # Against the account and region of your AWS credentials (see README.md, Deploy).
-# Extra CLI arguments through ARGS, e.g. `make deploy ARGS="-c environment=prod"`.
+# Extra CLI arguments through ARGS, e.g. `make deploy ARGS="-c environment=prod"`; verify and
+# os-update read the environment (and --profile) from the same ARGS.
 bootstrap: venv-runtime node
 	$(CDK) bootstrap $(ARGS)
 
+# Operating commands (scripts/site_ops.py) call AWS through the user's own AWS CLI v2, found
+# on PATH outside .venv: the venv's AWS CLI v1 (a test dependency) ignores AWS_REGION.
+SITE_OPS := $(BIN)/python scripts/site_ops.py
+
+# Synthesizes once, stops before a volume change EBS would hold for hours, deploys that
+# assembly, then verifies the site (docs/operations.md).
 deploy: venv-runtime node
-	$(CDK) deploy --all $(ARGS)
+	@CDK="$(CDK)" $(SITE_OPS) deploy $(ARGS)
+
+# Waits for the configuration's latest run on the current instance, then fetches the page
+# and the image through CloudFront.
+verify: venv-runtime
+	@$(SITE_OPS) verify $(ARGS)
 
 diff: venv-runtime node
 	$(CDK) diff --all $(ARGS)
@@ -73,11 +85,21 @@ destroy: venv-runtime node
 	$(CDK) destroy --all $(ARGS)
 
 # In-place OS update of the running web server through SSM Run Command (docs/operations.md):
-# `make os-update SITE_ENV=prod RELEASE=2023.9.20251110`; by default dev and the newest release.
-SITE_ENV ?= dev
-RELEASE ?= latest
-os-update:
-	bash scripts/os-update.sh "$(SITE_ENV)" "$(RELEASE)"
+# `make os-update RELEASE=2023.9.20251110 ARGS="-c environment=prod"`. RELEASE is required;
+# RELEASE=latest takes the newest release on purpose.
+os-update: venv-runtime
+	@$(SITE_OPS) os-update --release "$(RELEASE)" $(ARGS)
+
+# End-to-end test in a real account (tests/integ_site.py, docs/testing.md): deploys a
+# throwaway copy whose assertions run as part of the deploy, then always destroys it.
+INTEG_APP := $(BIN)/python tests/integ_site.py
+INTEG_OUT := cdk.out/integ
+integ: venv-dev node
+	@rc=0; $(CDK) deploy --app "$(INTEG_APP)" --output $(INTEG_OUT) --all --require-approval never $(ARGS) || rc=$$?; \
+	$(CDK) destroy --app "$(INTEG_APP)" --output $(INTEG_OUT) --all --force $(ARGS); destroyed=$$?; \
+	[[ $$rc != 0 ]] || rc=$$destroyed; \
+	if [[ $$rc == 0 ]]; then echo "end-to-end test passed; its stacks are destroyed"; \
+	else echo "error: end-to-end test failed (the failed assertion is in the CloudFormation events above)" >&2; fi; exit $$rc
 
 # Redraw docs/architecture.png from the synthesized app (cdk-dia calls graphviz's dot). The
 # drawing goes to a temporary folder first: a failed run leaves the committed diagram as it was.

@@ -14,7 +14,7 @@ RELEASE_PATTERN = r"^(latest|20[0-9]{2}\.[0-9]+\.[0-9]+)$"
 class OsUpdateDocument(Construct):
     """An SSM Command document: ``dnf upgrade --releasever=<version>``, then a reboot if needed.
 
-    Run it with ``make os-update`` (SSM Run Command). It changes nothing in the stack: the
+    Run it with ``make os-update RELEASE=...`` (SSM Run Command). It changes nothing in the stack: the
     instance keeps its id, its volume and its address; viewers get the fallback copy while
     it reboots. Rolling the instance onto a fresh AMI instead is the ``server_generation``
     setting.
@@ -30,10 +30,11 @@ class OsUpdateDocument(Construct):
             content=shell_script_document(
                 description="Update Amazon Linux 2023 in place to a release; reboot if needed.",
                 parameters={
+                    # No default, so SSM refuses a command that names no release: AWS advises
+                    # a pinned release over `latest`, which stays an explicit choice.
                     "ReleaseVersion": {
                         "type": "String",
-                        "description": "An AL2023 release such as 2023.9.20251110, or latest",
-                        "default": "latest",
+                        "description": "An AL2023 release such as 2023.9.20251110, or latest on purpose",
                         "allowedPattern": RELEASE_PATTERN,
                     }
                 },

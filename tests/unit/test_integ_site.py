@@ -1,0 +1,136 @@
+"""tests/integ_site.py, the end-to-end test `make integ` deploys: synthesized here, never deployed.
+
+It must synthesize under cdk-nag like the app, keep away from a real deployment's stacks, and
+hold every assertion, in order: page, image, mirrored copy, server stopped, caches
+invalidated, then the fallback copy answering 200 with the image URL to every request.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from cdk_context import CDK_FEATURE_FLAGS
+
+INTEG_APP = Path(__file__).resolve().parents[1] / "integ_site.py"
+
+
+def _load_integ_app():
+    spec = importlib.util.spec_from_file_location("integ_site", INTEG_APP)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def integ(tmp_path_factory) -> dict[str, dict[str, Any]]:
+    """Every template of the synthesized integ app, by stack name (raises on a nag finding)."""
+    module = _load_integ_app()
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("integ")), context=CDK_FEATURE_FLAGS)
+    module.build(app)
+    assembly = app.synth()
+    return {stack.stack_name: stack.template for stack in assembly.stacks}
+
+
+def _assert_stack(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    (name,) = [name for name in templates if "DeployAssert" in name]
+    return templates[name]
+
+
+def _calls(templates) -> list[tuple[str, dict[str, Any]]]:
+    """(type, properties) of each assertion call, in the order their DependsOn chains them."""
+    resources = _assert_stack(templates)["Resources"]
+    calls = {k: r for k, r in resources.items() if r["Type"].startswith("Custom::DeployAssert@")}
+    ordered, previous = [], None
+    while len(ordered) < len(calls):
+        (following,) = [
+            k
+            for k, r in calls.items()
+            if k not in ordered
+            and (previous in r.get("DependsOn", []) if previous else not r.get("DependsOn"))
+        ]
+        ordered.append(following)
+        previous = following
+    return [(calls[k]["Type"].removeprefix("Custom::DeployAssert@"), calls[k]["Properties"]) for k in ordered]
+
+
+def _expected(properties: dict[str, Any]) -> Any:
+    return json.loads(properties["expected"]) if "expected" in properties else None
+
+
+def _probe_payload(properties: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.loads(properties["parameters"]["Payload"]))
+
+
+def test_a_throwaway_copy_never_a_real_deployments_stacks(integ):
+    assert {"SiteIntegContent", "SiteIntegWebServer", "SiteIntegProbe"} <= set(integ)
+    assert not any(name.endswith(("-dev", "-prod")) for name in integ)
+
+
+def test_the_assertions_run_in_order(integ):
+    assert [kind for kind, _ in _calls(integ)] == [
+        "SdkCallLambdainvoke",
+        "SdkCallLambdainvoke",
+        "SdkCallS3headObject",
+        "SdkCallEC2stopInstances",
+        "SdkCallEC2describeInstances",
+        "SdkCallCloudFrontcreateInvalidation",
+        "SdkCallCloudFrontgetInvalidation",
+        "SdkCallLambdainvoke",
+    ]
+
+
+def test_the_page_and_the_image_are_asserted_through_cloudfront(integ):
+    page, image, *_ = _calls(integ)
+    assert _probe_payload(page[1]) == {"target": "page", "attempts": 1}
+    assert _expected(page[1]) == {
+        "$ObjectLike": {
+            "Payload": {
+                "$SerializedJson": {"statuses": [200], "type": {"$StringLike": "^text/html$"}, "shows": True}
+            }
+        }
+    }
+    assert _probe_payload(image[1]) == {"target": "image", "attempts": 1}
+    assert _expected(image[1])["$ObjectLike"]["Payload"]["$SerializedJson"]["type"] == {
+        "$StringLike": "^image/"
+    }
+
+
+def test_the_probe_fetches_the_site_distribution_and_the_image_url(integ):
+    (function,) = [
+        r for r in integ["SiteIntegProbe"]["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    ]
+    variables = json.dumps(function["Properties"]["Environment"]["Variables"])
+    assert '"SITE_URL": {"Fn::Join": ["", ["https://"' in variables
+    assert "SiteCdnDistribution" in variables
+    assert '"StackName": "SiteIntegContent"' in variables
+    assert "/images/site-image.jpg" in variables
+
+
+def test_a_stopped_server_still_serves_the_fallback_copy_without_5xx(integ):
+    calls = _calls(integ)
+    kinds = [kind for kind, _ in calls]
+    stop = kinds.index("SdkCallEC2stopInstances")
+    stopped = _expected(calls[stop + 1][1])
+    invalidated = _expected(calls[stop + 3][1])
+    last_kind, last = calls[-1]
+    assert stopped == {"$StringLike": "^stopped$"}
+    assert invalidated == {"$StringLike": "^Completed$"}
+    assert last_kind == "SdkCallLambdainvoke"
+    assert _probe_payload(last) == {"target": "page", "attempts": 5}
+    expected = _expected(last)["$ObjectLike"]["Payload"]["$SerializedJson"]
+    assert expected["statuses"] == [200] * 5
+    assert expected["shows"] is True
+
+
+def test_each_assertion_reports_its_result(integ):
+    outputs = _assert_stack(integ).get("Outputs", {})
+    asserted = [kind for kind, properties in _calls(integ) if "expected" in properties]
+    assert len(asserted) == 6
+    assert len([name for name in outputs if name.startswith("AssertionResults")]) == len(asserted)
