@@ -10,8 +10,8 @@ awscli/botocore or aws-cdk-lib with:
 
 Only families and sizes that occur together in that list are accepted, so impossible pairs
 such as t2.48xlarge or p5.nano never reach CloudFormation. What botocore does not say
-(CPU architecture, instance store, operating system support) follows from AWS's documented
-naming convention and the documented facts below, each with its source.
+(CPU architecture, operating system support) follows from AWS's documented naming convention
+and the documented facts below, each with its source.
 """
 
 from __future__ import annotations
@@ -42,32 +42,13 @@ INSTANCE_TYPES: frozenset[str] = _load() if DATA_FILE.exists() else frozenset()
 # Naming convention: series letters, generation digits, then option letters, then an optional
 # variant after a dash (c7gn, m7i-flex, u7i-12tb, mac2-m2pro, p6e-gb200).
 # https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
-# Option "g" = AWS Graviton processor, "d" = instance store volumes.
+# Option "g" = AWS Graviton processor.
 _FAMILY = re.compile(r"^(?P<series>[a-z]+)(?P<generation>\d*)(?P<options>[a-z]*)(?P<variant>-.*)?$")
 
 # Arm64 families whose name carries no "g": the first-generation Graviton A1, and the
 # NVIDIA Grace Blackwell P6e-GB200 (Grace is an Arm CPU).
 # https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
 _ARM64_WITHOUT_G = frozenset({"a1", "p6e-gb200"})
-
-# Storage optimized series: every type has instance store volumes (D, H, I, Im, Is).
-# https://docs.aws.amazon.com/ec2/latest/instancetypes/so.html
-_INSTANCE_STORE_SERIES = frozenset({"d", "h", "hi", "hs", "i", "im", "is"})
-# Families with instance store volumes that the name does not show ("d" absent).
-# https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html#gp_instance-store ,
-# .../co.html, .../mo.html, .../ac.html (the "Instance store specifications" tables), and
-# .../pg.html for the previous generation.
-_INSTANCE_STORE_FAMILIES = frozenset(
-    """
-    c1 c3 cc2 cg1 cr1 m1 m2 m3 r3 g2 x1 x1e
-    dl1 f1 f2 g5 g6 g6e g6f gr6 gr6f g7e p5 p5e p5en p6-b200 p6-b300 p6e-gb200
-    trn1 trn1n trn2 trn2u
-    """.split()
-)
-# Families whose storage this module does not know for sure. They are treated like
-# instance-store types: their alarm reboots instead of recovering, which is always allowed,
-# whereas a recover action CloudWatch refuses would fail the deployment.
-_STORAGE_UNVERIFIED = frozenset({"dl2q", "g7", "hpc8a", "x8i"})
 
 # Families the app refuses, with the reason shown to the user.
 UNSUPPORTED_FAMILIES = {
@@ -110,31 +91,6 @@ def unsupported_reason(instance_type: str) -> str | None:
 def is_arm64(instance_type: str) -> bool:
     name = family(instance_type)
     return name in _ARM64_WITHOUT_G or "g" in _parts(instance_type)["options"]
-
-
-def has_instance_store(instance_type: str) -> bool:
-    parts = _parts(instance_type)
-    return (
-        "d" in parts["options"]
-        or parts["series"] in _INSTANCE_STORE_SERIES
-        or family(instance_type) in _INSTANCE_STORE_FAMILIES
-    )
-
-
-def supports_recovery(instance_type: str) -> bool:
-    """Whether a CloudWatch alarm may take the EC2 recover action on this type.
-
-    CloudWatch refuses the recover action for instances with instance store volumes
-    ("Has only EBS volumes (do not configure instance store volumes)").
-    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-recover.html
-    Bare metal types and families of unverified storage are treated the same way: a reboot
-    is always allowed, a refused recover action would fail the deployment.
-    """
-    return not (
-        has_instance_store(instance_type)
-        or family(instance_type) in _STORAGE_UNVERIFIED
-        or instance_type.partition(".")[2].startswith("metal")
-    )
 
 
 def _botocore_instance_types() -> tuple[str, list[str]]:

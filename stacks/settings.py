@@ -23,7 +23,6 @@ from stacks.instance_types import (
     INSTANCE_TYPES,
     family,
     is_arm64,
-    supports_recovery,
     unsupported_reason,
 )
 
@@ -356,11 +355,6 @@ class SiteSettings:
     def is_graviton(self) -> bool:
         """Arm64 instance types (Graviton, and Grace) need the arm64 AMI."""
         return is_arm64(self.instance_type)
-
-    @property
-    def instance_supports_recovery(self) -> bool:
-        """False for types CloudWatch refuses to recover (instance store): the alarm reboots."""
-        return supports_recovery(self.instance_type)
 
     @property
     def image_key(self) -> str:

@@ -192,7 +192,6 @@ class WebServerStack(Stack):
             instance_id=self.server.instance_id,
             site_name=self.stack_name,
             distribution_id=distribution.distribution_id,
-            recover=settings.instance_supports_recovery,
             alarm_email=settings.alarm_email,
         )
 

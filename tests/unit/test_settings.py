@@ -56,7 +56,6 @@ def test_defaults_follow_the_tutorial_with_safer_choices():
     assert s.page_cache_seconds == 86400
     assert (s.detailed_monitoring, s.server_generation, s.origin_token_generation) == (False, 1, 1)
     assert s.is_graviton
-    assert s.instance_supports_recovery
 
 
 def test_cdk_feature_flags_and_cli_keys_are_not_settings():
@@ -170,38 +169,10 @@ def test_architecture_agrees_with_aws_cdk_lib_for_every_family_it_knows():
     assert checked > 150
 
 
-def test_every_accepted_type_has_an_architecture_and_a_recovery_answer():
+def test_every_accepted_type_has_an_architecture():
     for name in INSTANCE_TYPES:
         if instance_types.unsupported_reason(name) is None:
             assert isinstance(instance_types.is_arm64(name), bool)
-            assert isinstance(instance_types.supports_recovery(name), bool)
-
-
-@pytest.mark.parametrize(
-    ("instance_type", "recover"),
-    [
-        ("t4g.micro", True),
-        ("t3.small", True),
-        ("m5.large", True),
-        ("c7i.large", True),
-        # Instance store volumes: CloudWatch refuses the recover action.
-        ("c5d.large", False),
-        ("m6gd.large", False),
-        ("r5ad.large", False),
-        ("i3.large", False),
-        ("i4i.large", False),
-        ("d3.xlarge", False),
-        ("h1.2xlarge", False),
-        ("is4gen.medium", False),
-        ("x1.16xlarge", False),
-        ("g5.xlarge", False),
-        ("p5.48xlarge", False),
-        # Bare metal: treated the same way.
-        ("m5.metal", False),
-    ],
-)
-def test_recovery_only_where_cloudwatch_allows_it(instance_type, recover):
-    assert settings(instance_type=instance_type).instance_supports_recovery is recover
 
 
 # ---------------------------------------------------------------- volumes (CreateVolume limits)
