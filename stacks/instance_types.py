@@ -9,16 +9,18 @@ awscli/botocore or aws-cdk-lib with:
     .venv/bin/python -m stacks.instance_types --write
 
 Only families and sizes that occur together in that list are accepted, so impossible pairs
-such as t2.48xlarge or p5.nano never reach CloudFormation. What botocore does not say
-(CPU architecture, operating system support) follows from AWS's documented naming convention
-and the documented facts below, each with its source.
+such as t2.48xlarge or p5.nano never reach CloudFormation. The CPU architecture comes from
+aws-cdk-lib; what neither botocore nor aws-cdk-lib says (the architecture of the few families
+aws-cdk-lib cannot parse, operating system support) is in the short tables below, each with
+its source.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
+
+from aws_cdk import aws_ec2 as ec2
 
 DATA_FILE = Path(__file__).with_name("instance_types.txt")
 _HEADER = """\
@@ -39,16 +41,20 @@ def _load(path: Path = DATA_FILE) -> frozenset[str]:
 # (Empty only while --write creates the file for the first time.)
 INSTANCE_TYPES: frozenset[str] = _load() if DATA_FILE.exists() else frozenset()
 
-# Naming convention: series letters, generation digits, then option letters, then an optional
-# variant after a dash (c7gn, m7i-flex, u7i-12tb, mac2-m2pro, p6e-gb200).
-# https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
-# Option "g" = AWS Graviton processor.
-_FAMILY = re.compile(r"^(?P<series>[a-z]+)(?P<generation>\d*)(?P<options>[a-z]*)(?P<variant>-.*)?$")
-
-# Arm64 families whose name carries no "g": the first-generation Graviton A1, and the
-# NVIDIA Grace Blackwell P6e-GB200 (Grace is an Arm CPU).
-# https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
-_ARM64_WITHOUT_G = frozenset({"a1", "p6e-gb200"})
+# The CPU architecture comes from aws-cdk-lib's InstanceType, which knows it for every family
+# whose name it can parse. These are the supported families it cannot parse (it raises
+# MalformedInstanceTypeIdentifier), all x86_64 by their specifications: High Memory U-1 and
+# U7i/U7in (Intel Xeon), https://docs.aws.amazon.com/ec2/latest/instancetypes/mo.html, and
+# P6-B200/P6-B300 (Intel Xeon), https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html.
+# `python -m stacks.instance_types --write` stops and names any supported family that is
+# neither parsed by aws-cdk-lib nor listed here; tests/unit keeps the list to exactly those.
+X86_64_FAMILIES_AWS_CDK_LIB_CANNOT_PARSE = frozenset(
+    """
+    u-3tb1 u-6tb1 u-9tb1 u-12tb1 u-18tb1 u-24tb1
+    u7i-6tb u7i-8tb u7i-12tb u7in-16tb u7in-24tb u7in-32tb
+    p6-b200 p6-b300
+    """.split()
+)
 
 # Families the app refuses, with the reason shown to the user.
 UNSUPPORTED_FAMILIES = {
@@ -73,13 +79,6 @@ def family(instance_type: str) -> str:
     return instance_type.partition(".")[0]
 
 
-def _parts(instance_type: str) -> re.Match[str]:
-    match = _FAMILY.match(family(instance_type))
-    if match is None:  # every family in the data file matches; tests prove it
-        raise ValueError(f"not an instance family: {instance_type!r}")
-    return match
-
-
 def unsupported_reason(instance_type: str) -> str | None:
     """Why the app cannot run on ``instance_type``, or None if it can."""
     name = family(instance_type)
@@ -88,9 +87,33 @@ def unsupported_reason(instance_type: str) -> str | None:
     return UNSUPPORTED_FAMILIES.get(name)
 
 
+def aws_cdk_lib_architecture(instance_type: str) -> ec2.InstanceArchitecture | None:
+    """The CPU architecture aws-cdk-lib gives ``instance_type``, or None if it cannot parse it."""
+    try:
+        return ec2.InstanceType(instance_type).architecture
+    except RuntimeError:  # MalformedInstanceTypeIdentifier
+        return None
+
+
 def is_arm64(instance_type: str) -> bool:
-    name = family(instance_type)
-    return name in _ARM64_WITHOUT_G or "g" in _parts(instance_type)["options"]
+    architecture = aws_cdk_lib_architecture(instance_type)
+    if architecture is None:
+        if family(instance_type) not in X86_64_FAMILIES_AWS_CDK_LIB_CANNOT_PARSE:
+            raise ValueError(f"no CPU architecture known for {instance_type!r}")
+        return False
+    return architecture == ec2.InstanceArchitecture.ARM_64
+
+
+def families_without_architecture(types: list[str]) -> list[str]:
+    """Supported families whose architecture neither aws-cdk-lib nor the list above gives."""
+    first_of_family = {family(name): name for name in sorted(types, reverse=True)}
+    return sorted(
+        name
+        for name, example in first_of_family.items()
+        if unsupported_reason(example) is None
+        and name not in X86_64_FAMILIES_AWS_CDK_LIB_CANNOT_PARSE
+        and aws_cdk_lib_architecture(example) is None
+    )
 
 
 def _botocore_instance_types() -> tuple[str, list[str]]:
@@ -165,6 +188,13 @@ def _refused_by_cloudformation_validate(types: list[str]) -> tuple[str, str, set
 
 def render() -> str:
     botocore_version, types = _botocore_instance_types()
+    unknown = families_without_architecture(types)
+    if unknown:
+        sys.exit(
+            f"no CPU architecture for {', '.join(unknown)}: aws-cdk-lib cannot parse these "
+            "families; add each to X86_64_FAMILIES_AWS_CDK_LIB_CANNOT_PARSE (or refuse it) "
+            "after checking its specification"
+        )
     validator, cdk, refused = _refused_by_cloudformation_validate(types)
     kept = [name for name in types if name not in refused]
     header = _HEADER.format(
