@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 import aws_cdk as cdk
+import botocore.session
 import pytest
 from cdk_context import CDK_FEATURE_FLAGS
 
@@ -103,8 +104,7 @@ def test_instance_type_data_file_names_its_source_and_refresh_command():
 
 
 def test_instance_types_are_all_known_to_the_ec2_api():
-    botocore_session = pytest.importorskip("botocore.session")
-    model = botocore_session.get_session().get_service_model("ec2")
+    model = botocore.session.get_session().get_service_model("ec2")
     assert set(model.shape_for("InstanceType").enum) >= INSTANCE_TYPES
 
 

