@@ -67,7 +67,7 @@ deploy: venv-runtime node
 	$(CDK) deploy --all $(ARGS)
 
 diff: venv-runtime node
-	$(CDK) diff --all $(ARGS)
+	$(CDK) diff $(ARGS)
 
 destroy: venv-runtime node
 	$(CDK) destroy --all $(ARGS)
