@@ -10,6 +10,11 @@ export PATH := $(BIN):$(PATH)
 # turned off for synth only: deploy, diff and destroy still show them.
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
+# Behind a TLS-inspecting proxy every command works once its CA is in the system's certificate
+# store: uv (make lock) and Node (npm ci, the CDK CLI, Playwright's download) otherwise trust
+# only the CA bundles they ship; pip is handled in scripts/bootstrap.sh.
+export UV_SYSTEM_CERTS ?= 1
+export NODE_USE_SYSTEM_CA ?= 1
 CDK := $(BIN)/npx cdk
 
 BOOTSTRAP := bash scripts/bootstrap.sh
@@ -79,7 +84,7 @@ verify: venv-runtime
 	@$(SITE_OPS) verify $(ARGS)
 
 diff: venv-runtime node
-	$(CDK) diff --all $(ARGS)
+	$(CDK) diff $(ARGS)
 
 destroy: venv-runtime node
 	$(CDK) destroy --all $(ARGS)

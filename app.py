@@ -2,6 +2,7 @@
 """Entry point of the CDK app: settings from context, then the site's stacks."""
 
 import sys
+from pathlib import Path
 
 import aws_cdk as cdk
 
@@ -13,7 +14,8 @@ def main(app: cdk.App | None = None) -> int:
     """Synthesize the site; exit status 1 with one line on stderr for a bad setting."""
     app = app or cdk.App()
     try:
-        settings = SiteSettings.from_context(app.node.get_all_context())
+        # The CDK CLI runs the app in the project directory, next to the cdk.json it read.
+        settings = SiteSettings.from_context(app.node.get_all_context(), cdk_json=Path("cdk.json"))
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,7 +1,9 @@
 """Alarms on what matters: the server, its document-root volume and the site as viewers get it.
 
-- The system status check recovers the instance (where EC2 supports it), the instance status
-  check reboots it.
+- The system status check notifies: EC2's simplified automatic recovery, on by default for
+  the types that support it, moves the instance to healthy hardware by itself. A CloudWatch
+  recover action is supported only on the types AWS lists, which nothing offline knows, and
+  an alarm with it fails at creation on any other type. The instance status check reboots it.
 - ``StatusCheckFailed_AttachedEBS`` watches the attached document-root volume.
 - The origin's health comes from the server itself: every minute it fetches its own page and
   publishes ``OriginAvailable``; a value below 1, or no value at all (a dead instance), alarms.
@@ -30,6 +32,14 @@ HEALTH_METRIC = "OriginAvailable"
 HEALTH_DIMENSION = "SiteName"
 # Share of viewer requests answered with a 5xx, in percent, that alarms.
 VIEWER_5XX_PERCENT = 1
+# What happens when the host fails, and what is left to do by hand.
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-recover.html
+SYSTEM_CHECK_DESCRIPTION = (
+    "The host under the web server failed. Where the instance type supports it, EC2's automatic "
+    "recovery moves the instance to healthy hardware by itself (same id, IPs and volumes). If "
+    "this alarm stays in ALARM for more than a few minutes, stop and start the instance: it "
+    "starts on other hardware, with its volumes and Elastic IP."
+)
 _AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
 
@@ -44,7 +54,6 @@ class ServerAlarms(Construct):
         instance_id: str,
         site_name: str,
         distribution_id: str,
-        recover: bool,
         alarm_email: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -69,14 +78,8 @@ class ServerAlarms(Construct):
         self.system_check = self._alarm(
             "SystemStatusCheck",
             self._instance_metric("StatusCheckFailed_System", instance_id),
-            # EC2 refuses the recover action for instance types with instance store.
-            ec2_action=cw_actions.Ec2InstanceAction.RECOVER if recover else None,
-            description=(
-                "The host under the web server failed: recover the instance (same id, IP, volumes)."
-                if recover
-                else "The host under the web server failed (this instance type cannot be recovered "
-                "automatically: stop and start it)."
-            ),
+            ec2_action=None,
+            description=SYSTEM_CHECK_DESCRIPTION,
         )
         self.instance_check = self._alarm(
             "InstanceStatusCheck",

@@ -63,15 +63,28 @@ make_venv() {
   fi
 }
 
+# Every package tool trusts the system's certificate store, where a TLS-inspecting proxy's CA
+# is installed: uv and Node through UV_SYSTEM_CERTS and NODE_USE_SYSTEM_CA (Makefile), pip 24.2
+# and later by itself (truststore). An older pip (Debian 12's venv brings 23.0) trusts only its
+# own bundle, so it gets the system's, unless a certificate is configured for it already.
+pip_cert_option() {
+  [[ -z ${PIP_CERT:-} ]] || return 0
+  ! "$VENV/bin/python" -m pip config list 2>/dev/null | grep -q '\.cert=' || return 0
+  "$VENV/bin/python" -c 'import ssl, pip
+if tuple(int(part) for part in pip.__version__.split(".")[:2]) < (24, 2):
+    print("--cert=" + (ssl.get_default_verify_paths().cafile or ""))' 2>/dev/null | grep -v '^--cert=$' || true
+}
+
 # Install a hashed lock file into the venv unless STAMP is newer than it.
 install_lock() {
-  local lock=$1 stamp=$2 log=$VENV/pip-install.log reason
+  local lock=$1 stamp=$2 log=$VENV/pip-install.log reason cert
   if [[ -f $stamp && $stamp -nt $lock ]]; then
     return
   fi
   printf 'installing %s into %s\n' "$lock" "$VENV" >&2
+  cert=$(pip_cert_option)
   if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --require-hashes \
-    -q -r "$lock" >"$log" 2>&1; then
+    ${cert:+"$cert"} -q -r "$lock" >"$log" 2>&1; then
     # pip's reason is in its ERROR lines (and the package line after a hash mismatch); the
     # list of ignored versions before them can run to thousands of characters.
     reason=$(grep -v 'Ignored the following versions' "$log" | grep -A 2 -E '^(ERROR|error):' |

@@ -123,7 +123,6 @@ class WebServerStack(Stack):
             instance_id=self.server.instance_id,
             site_name=self.stack_name,
             distribution_id=distribution.distribution_id,
-            recover=settings.instance_supports_recovery,
             alarm_email=settings.alarm_email,
         )
         self.alarms.allow_health_reports(role)

@@ -68,8 +68,8 @@ class MotoServer:
 
     def __init__(self, workdir: Path) -> None:
         moto = find_tool("moto_server")
-        if moto is None:
-            pytest.skip("needs moto_server (pip install 'moto[server]')")
+        # moto[server] is in requirements-dev.txt: missing, the venv is broken (make test rebuilds it).
+        assert moto is not None, "moto_server missing from .venv: run make test"
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._log = open(workdir / "moto.log", "wb")  # noqa: SIM115
@@ -125,8 +125,8 @@ class AwsSandbox:
         aws = shutil.which("aws", path=SYSTEM_PATH)
         if aws is None:
             pytest.skip(
-                "needs the AWS CLI from the system's packages (Debian: apt-get install awscli; "
-                "Ubuntu has it only as a snap)"
+                "needs Amazon's command-line interface version 2 as a system package, which "
+                "make test installs on Debian; Ubuntu ships it only as a snap"
             )
         self.real_aws = aws
         self.bin_dir = self.root / "bin"

