@@ -42,64 +42,42 @@ def _alone(file: Path) -> Path:
     return staging
 
 
-def _log_bucket(
-    scope: Construct, *, ownership: s3.ObjectOwnership, rule_id: str, retention_days: int, destroy: bool
-) -> s3.Bucket:
-    """A private bucket whose objects are deleted after ``retention_days``, failed uploads after a day."""
-    return s3.Bucket(
-        scope,
-        "Bucket",
-        object_ownership=ownership,
-        lifecycle_rules=[
-            s3.LifecycleRule(
-                id=rule_id,
-                expiration=Duration.days(retention_days),
-                abort_incomplete_multipart_upload_after=Duration.days(1),
-            )
-        ],
-        **_PRIVATE_BUCKET,
-        **_removal(destroy),
-    )
+class LogBucket(Construct):
+    """A private bucket of logs: each object deleted after ``retention_days``, failed uploads after a day.
 
-
-class AccessLogBucket(Construct):
-    """Receives S3 server access logs and CloudFront standard logs, expiring them after a while.
-
-    CloudFront standard logging writes with object ACLs, so this bucket alone keeps ACLs
-    enabled (ObjectWriter); public access stays blocked and nothing else is stored here.
+    CloudFront standard logging writes with object ACLs: for its logs ``object_acls`` keeps
+    ACLs enabled (ObjectWriter); public access stays blocked either way.
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, retention_days: int, destroy_on_delete: bool
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        retention_days: int,
+        destroy_on_delete: bool,
+        object_acls: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = _log_bucket(
+        owner = s3.ObjectOwnership.OBJECT_WRITER if object_acls else s3.ObjectOwnership.BUCKET_OWNER_ENFORCED
+        self.bucket = s3.Bucket(
             self,
-            ownership=s3.ObjectOwnership.OBJECT_WRITER,
-            rule_id="ExpireLogs",
-            retention_days=retention_days,
-            destroy=destroy_on_delete,
-        )
-
-
-class RunOutputBucket(Construct):
-    """Keeps the output of every State Manager run on the web server, for as long as the logs."""
-
-    def __init__(
-        self, scope: Construct, construct_id: str, *, retention_days: int, destroy_on_delete: bool
-    ) -> None:
-        super().__init__(scope, construct_id)
-        self.bucket = _log_bucket(
-            self,
-            ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            rule_id="ExpireRunOutput",
-            retention_days=retention_days,
-            destroy=destroy_on_delete,
+            "Bucket",
+            object_ownership=owner,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireLogs",
+                    expiration=Duration.days(retention_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            **_PRIVATE_BUCKET,
+            **_removal(destroy_on_delete),
         )
         acknowledge(
             self.bucket.node.default_child,
             "AwsSolutions-S1",
-            "The bucket holds only the web server's own run logs, written by its role; a log of "
+            "The bucket holds logs only, written by AWS services or the site's own roles; a log of "
             "access to a log bucket would add cost and no evidence worth keeping.",
         )
 

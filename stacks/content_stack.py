@@ -10,7 +10,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from constructs import Construct
 from constructs.secure_distribution import SecureDistribution, private_bucket_origin
-from constructs.site_buckets import AccessLogBucket, ImageBucket
+from constructs.site_buckets import ImageBucket, LogBucket
 
 from stacks.settings import IMAGE_KEY_PREFIX, SiteSettings
 
@@ -19,8 +19,12 @@ class SiteContentStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: SiteSettings, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         destroy = settings.effective_bucket_removal_policy == "destroy"
-        self.logs = AccessLogBucket(
-            self, "AccessLogs", retention_days=settings.log_retention_days, destroy_on_delete=destroy
+        self.logs = LogBucket(
+            self,
+            "AccessLogs",
+            retention_days=settings.log_retention_days,
+            destroy_on_delete=destroy,
+            object_acls=True,
         )
         self.images = ImageBucket(
             self,

@@ -12,7 +12,7 @@ from constructs import Construct
 from constructs.document_root_volume import SNAPSHOT_TAG, DocumentRootVolume
 from constructs.os_update import OsUpdateDocument
 from constructs.server_alarms import ServerAlarms
-from constructs.site_buckets import FallbackBucket, RunOutputBucket
+from constructs.site_buckets import FallbackBucket, LogBucket
 from constructs.site_configuration import SiteConfiguration
 from constructs.site_front_door import SiteFrontDoor
 from constructs.site_network import SiteNetwork
@@ -95,7 +95,7 @@ class WebServerStack(Stack):
         site_domain = settings.domain_name or self.cdn.domain_name
         distribution = self.cdn.distribution
 
-        self.run_output = RunOutputBucket(
+        self.run_output = LogBucket(
             self, "RunOutput", retention_days=settings.log_retention_days, destroy_on_delete=destroy
         )
         self.configuration = SiteConfiguration(
