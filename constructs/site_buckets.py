@@ -14,8 +14,9 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 from constructs.nag import acknowledge
 
-# Settings shared by every bucket of the site: private, encrypted, TLS only.
+# Settings shared by every bucket of the site: private, no ACLs, encrypted, TLS only.
 _PRIVATE_BUCKET = {
+    "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
     "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
     "encryption": s3.BucketEncryption.S3_MANAGED,
     "enforce_ssl": True,
@@ -59,11 +60,10 @@ class LogBucket(Construct):
         object_acls: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        owner = s3.ObjectOwnership.OBJECT_WRITER if object_acls else s3.ObjectOwnership.BUCKET_OWNER_ENFORCED
+        acls = {"object_ownership": s3.ObjectOwnership.OBJECT_WRITER} if object_acls else {}
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            object_ownership=owner,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireLogs",
@@ -71,7 +71,7 @@ class LogBucket(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            **_PRIVATE_BUCKET,
+            **{**_PRIVATE_BUCKET, **acls},
             **_removal(destroy_on_delete),
         )
         acknowledge(
@@ -98,7 +98,6 @@ class ImageBucket(Construct):
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=True,
             server_access_logs_bucket=log_bucket,
             server_access_logs_prefix="s3-access/image-bucket/",
@@ -119,20 +118,15 @@ class ImageBucket(Construct):
         Without the invalidation a new image under the same name would stay in CloudFront's
         cache for up to a day (CachingOptimized's default TTL).
         """
-        self.deployment = s3deploy.BucketDeployment(
+        self.deployment = _upload(
             self,
             "Upload",
-            destination_bucket=self.bucket,
-            sources=[s3deploy.Source.asset(str(_alone(image_file)))],
-            destination_key_prefix=key_prefix,
-            distribution=served_by,
-            distribution_paths=[f"/{key_prefix}*"],
-            # Never delete what someone else stored in the bucket.
-            prune=False,
+            bucket=self.bucket,
+            source_dir=_alone(image_file),
+            key_prefix=key_prefix,
+            served_by=served_by,
             retain_on_delete=not self._destroy_on_delete,
-        )
-        acknowledge_bucket_deployment(
-            self.deployment, bucket=self.bucket, writes="replaces the image object under images/ on update"
+            writes="replaces the image object under images/ on update",
         )
 
 
@@ -152,7 +146,6 @@ class FallbackBucket(Construct):
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
                 s3.LifecycleRule(id="AbortUploads", abort_incomplete_multipart_upload_after=Duration.days(1))
             ],
@@ -168,22 +161,47 @@ class FallbackBucket(Construct):
 
     def upload_maintenance_page(self, *, page_dir: Path, served_by: cloudfront.IDistribution) -> None:
         """Upload the maintenance page at deploy time and invalidate it in ``served_by``."""
-        self.deployment = s3deploy.BucketDeployment(
+        # An edited page shows at once, not after the edge's day of caching.
+        self.deployment = _upload(
             self,
             "MaintenancePage",
-            destination_bucket=self.bucket,
-            sources=[s3deploy.Source.asset(str(page_dir))],
-            destination_key_prefix=self.MAINTENANCE_PREFIX,
-            # An edited page shows at once, not after the edge's day of caching.
-            distribution=served_by,
-            distribution_paths=[f"/{self.MAINTENANCE_PREFIX}*"],
-            # Never delete the mirror's objects, only update the maintenance page.
-            prune=False,
+            bucket=self.bucket,
+            source_dir=page_dir,
+            key_prefix=self.MAINTENANCE_PREFIX,
+            served_by=served_by,
             retain_on_delete=not self._destroy_on_delete,
+            writes="replaces the maintenance page under _maintenance/",
         )
-        acknowledge_bucket_deployment(
-            self.deployment, bucket=self.bucket, writes="replaces the maintenance page under _maintenance/"
-        )
+
+
+def _upload(
+    scope: Construct,
+    construct_id: str,
+    *,
+    bucket: s3.IBucket,
+    source_dir: Path,
+    key_prefix: str,
+    served_by: cloudfront.IDistribution,
+    retain_on_delete: bool,
+    writes: str,
+) -> s3deploy.BucketDeployment:
+    """Upload ``source_dir`` under ``key_prefix`` at deploy time and invalidate it in ``served_by``.
+
+    Nothing else in the bucket is deleted (no pruning): others store objects there too.
+    """
+    deployment = s3deploy.BucketDeployment(
+        scope,
+        construct_id,
+        destination_bucket=bucket,
+        sources=[s3deploy.Source.asset(str(source_dir))],
+        destination_key_prefix=key_prefix,
+        distribution=served_by,
+        distribution_paths=[f"/{key_prefix}*"],
+        prune=False,
+        retain_on_delete=retain_on_delete,
+    )
+    acknowledge_bucket_deployment(deployment, bucket=bucket, writes=writes)
+    return deployment
 
 
 def acknowledge_bucket_deployment(
