@@ -120,7 +120,8 @@ cmd_system_deps() {
       "$(uname -s)" >&2
     return
   fi
-  local -A package_of=([apache2]=apache2 [mkfs.xfs]=xfsprogs [sfdisk]=fdisk [growpart]=cloud-guest-utils)
+  local -A package_of=([apache2]=apache2 [mkfs.xfs]=xfsprogs [sfdisk]=fdisk [growpart]=cloud-guest-utils
+    [systemd-nspawn]=systemd-container [udevadm]=udev)
   local tool missing=() chromium
   for tool in "${!package_of[@]}"; do
     PATH=$TOOL_PATH command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
