@@ -14,11 +14,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bootharness import (
     BASE_TOOLS,
+    MACHINE_TOOLS,
     Harness,
     LoopVolume,
+    Machine,
     ServedSite,
+    booted_machine,
     require,
-    require_apache,
     serve,
 )
 
@@ -28,10 +30,19 @@ def base_tools() -> None:
     require(*BASE_TOOLS)
 
 
+@pytest.fixture(scope="session")
+def machine(base_tools, tmp_path_factory) -> Machine:
+    """Real systemd in a container, for the whole session (see bootharness.Machine)."""
+    require(*MACHINE_TOOLS)
+    # The tests' temporary directories (AWS stand-ins, scratch) are seen there too.
+    with booted_machine(shared=[tmp_path_factory.getbasetemp()]) as booted:
+        yield booted
+
+
 @pytest.fixture
-def harness(base_tools) -> Harness:
+def harness(machine) -> Harness:
     with contextlib.ExitStack() as stack:
-        yield Harness(stack)
+        yield Harness(stack, machine)
 
 
 @pytest.fixture
@@ -40,11 +51,11 @@ def volume(harness: Harness) -> LoopVolume:
 
 
 @pytest.fixture(scope="module")
-def served_site(base_tools) -> ServedSite:
-    """The real scripts mount a fresh volume; Debian's apache2 serves it."""
-    require_apache()
+def served_site(machine) -> ServedSite:
+    """The real scripts mount a fresh volume; httpd (Debian's apache2), started by them
+    through systemd, serves it."""
     with contextlib.ExitStack() as stack:
-        harness = Harness(stack)
+        harness = Harness(stack, machine)
         vol = harness.volume()
         sandbox, ns = harness.instance(vol)
         result = ns.boot()
@@ -62,8 +73,13 @@ def served_site(base_tools) -> ServedSite:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Everything in this directory is an integration test."""
+    """Everything in this directory is an integration test. The machine runs one instance
+    at a time, so within a module the tests that share the module's served site run first,
+    before tests that boot an instance of their own (which ends the shared one)."""
     here = Path(__file__).resolve().parent
+    modules: dict[Path, int] = {}
     for item in items:
+        modules.setdefault(Path(str(item.path)), len(modules))
         if here in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda item: (modules[Path(str(item.path))], "served_site" not in item.fixturenames))

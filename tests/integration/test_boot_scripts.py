@@ -6,13 +6,18 @@ import re
 import shutil
 
 import pytest
-from bootharness import BOOT_SRC, DRIVER, SHIMS, SYSTEM_PATH, run
+from bootharness import BOOT_SRC, MACHINE_SRC, SHIMS, SYSTEM_PATH, run
 
 # common.sh is sourced; user-data.sh (the instance's static bootstrap, when
 # present) is run by cloud-init from the user data, not from this directory.
 NOT_RUN_HERE = {"common.sh", "user-data.sh"}
 EXECUTABLE = sorted(p for p in BOOT_SRC.glob("*.sh") if p.name not in NOT_RUN_HERE)
-HARNESS_SHELL = [DRIVER, *sorted(SHIMS.iterdir())]
+MACHINE_SHELL = [
+    MACHINE_SRC / "container.sh",
+    MACHINE_SRC / "usr-local" / "lib" / "machine" / "devices.sh",
+    MACHINE_SRC / "usr-local" / "lib" / "machine" / "fstab-generator.sh",
+]
+HARNESS_SHELL = [*MACHINE_SHELL, *sorted(SHIMS.iterdir())]
 
 
 def test_every_step_script_is_strict_bash():
