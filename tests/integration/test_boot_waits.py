@@ -17,7 +17,7 @@ def assert_httpd_not_started(sandbox) -> None:
 def test_device_appearing_late_is_waited_for(harness, volume):
     sandbox = harness.sandbox()
     ns = harness.namespace(sandbox)
-    appear = threading.Timer(3.0, sandbox.link_device, args=(volume,))
+    appear = threading.Timer(1.5, sandbox.link_device, args=(volume,))
     appear.start()
     try:
         result = ns.boot(DEVICE_WAIT_SECONDS=20)
@@ -26,7 +26,7 @@ def test_device_appearing_late_is_waited_for(harness, volume):
         appear.join()
 
     assert result.returncode == 0, result.output
-    assert result.elapsed >= 3.0
+    assert result.elapsed >= 1.5
     assert "waiting up to 20s" in result.output
     assert ns.mount_at(sandbox.docroot)["source"] == volume.part(1)
     assert sandbox.httpd_state() == ("active", "enabled")
@@ -36,14 +36,14 @@ def test_device_that_never_appears_fails_in_time(harness, volume):
     sandbox = harness.sandbox()
     ns = harness.namespace(sandbox)
 
-    result = ns.boot(DEVICE_WAIT_SECONDS=4)
+    result = ns.boot(DEVICE_WAIT_SECONDS=2)
 
     assert result.returncode != 0
-    assert 4.0 <= result.elapsed < 10.0
+    assert 2.0 <= result.elapsed < 8.0
     assert "step prepare-docroot failed" in result.output
     assert VOLUME_ID in result.output
     assert volume.by_id_name in result.output
-    assert "within 4s" in result.output
+    assert "within 2s" in result.output
     assert_httpd_not_started(sandbox)
     assert partition_table(volume.dev) is None
     assert sandbox.fstab_entries() == []
@@ -56,10 +56,10 @@ def test_block_node_without_media_is_not_taken_for_the_disk(harness, volume):
     (sandbox.by_id_dir / volume.by_id_name).symlink_to(empty)
     ns = harness.namespace(sandbox)
 
-    result = ns.boot(DEVICE_WAIT_SECONDS=2)
+    result = ns.boot(DEVICE_WAIT_SECONDS=1)
 
     assert result.returncode != 0
-    assert "no non-empty block device appeared within 2s" in result.output
+    assert "no non-empty block device appeared within 1s" in result.output
     assert_httpd_not_started(sandbox)
 
 
@@ -94,7 +94,7 @@ def test_attach_gives_up_after_the_wait_and_names_the_volume(harness, volume):
     sandbox.set_aws(in_use="always")
     started = time.monotonic()
 
-    result = ns.boot(ATTACH_WAIT_SECONDS=2, ATTACH_POLL_SECONDS=0.2)
+    result = ns.boot(ATTACH_WAIT_SECONDS=1, ATTACH_POLL_SECONDS=0.2)
 
     assert result.returncode != 0
     assert time.monotonic() - started < 10
