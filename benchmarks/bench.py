@@ -82,8 +82,8 @@ def template_sizes(outdir: Path) -> list[tuple[str, int, int]]:
 def boot_times() -> tuple[list[float], list[float]] | None:
     """Boot scripts to a mounted document root on a loop device: first boot and re-run.
 
-    Uses the integration tests' harness (private mount namespace, loop device, shims for
-    dnf/systemctl/aws, so package installs and AWS calls cost nothing here).
+    Uses the integration tests' harness (real systemd in a container, a loop device, shims for
+    dnf/aws, so package installs and AWS calls cost nothing here).
     """
     if os.geteuid() != 0:
         return None

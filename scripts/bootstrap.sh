@@ -116,10 +116,10 @@ cmd_node() {
   touch "$stamp"
 }
 
-# The browser the integration tests use, by the same search as the tests (bootharness.py).
+# The browser the integration tests use, by the same search as the tests (tests/integration/chromium.py).
 find_chromium() {
   "$VENV/bin/python" -c 'import sys; sys.path.insert(0, "tests/integration")
-from bootharness import find_chromium
+from chromium import find_chromium
 print(find_chromium() or "")' 2>/dev/null || true
 }
 
@@ -135,7 +135,7 @@ cmd_system_deps() {
     return
   fi
   local -A package_of=([apache2]=apache2 [mkfs.xfs]=xfsprogs [sfdisk]=fdisk [growpart]=cloud-guest-utils
-    [aws]=awscli)
+    [aws]=awscli [systemd-nspawn]=systemd-container [udevadm]=udev)
   local tool missing=() chromium
   for tool in "${!package_of[@]}"; do
     PATH=$TOOL_PATH command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")

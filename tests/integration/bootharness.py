@@ -1,20 +1,23 @@
-"""Helpers for running the real boot scripts against a loop device.
+"""Helpers for running the real boot scripts and units on a test machine.
 
-Every boot runs inside a private mount + PID namespace (``unshare``) driven by
-``ns_driver.sh``: whatever the scripts mount, and any process started there
-(apache2), vanishes with the namespace. A sparse file on a loop device stands
-for the EBS volume; ``aws``, ``dnf`` and ``systemctl`` are small shims that
-record their arguments. Re-running the scripts in a fresh namespace against
-the same loop device is what a reboot or a replacement instance looks like.
+The machine is real systemd (the host's own) booted as PID 1 of a
+systemd-nspawn container (``Machine``, one per session): the scripts run
+there, ``systemctl`` and ``journalctl`` are systemd's, and the units run as
+systemd runs them. A sparse file on a loop device stands for the EBS volume;
+``aws`` and ``dnf`` are small shims that record their arguments, and Debian's
+apache2 stands for Amazon Linux's httpd. One instance at a time uses the
+machine (``Harness.sandbox`` resets it to a new instance); a reboot of the
+container is a reboot of the instance, and a new instance against the same
+loop device is a replacement instance.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
-import select
 import shlex
 import shutil
 import socket
@@ -23,12 +26,13 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import ssm_agent
+from chromium import SYSTEM_PATH, find_chromium  # noqa: F401 (find_chromium: for the tests)
 from constructs.site_configuration import PARAMETERS
 from deployed_values import INSTANCE_ID, VOLUME_ID
 
@@ -36,8 +40,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 BOOT_SRC = REPO / "assets" / "boot"
 SITE_SRC = REPO / "assets" / "site"
-DRIVER = HERE / "ns_driver.sh"
 SHIMS = HERE / "shims"
+MACHINE_SRC = HERE / "machine"
+CONTAINER = MACHINE_SRC / "container.sh"
 
 REGION = "eu-west-1"
 IMAGE_URL = "https://d111111abcdef8.cloudfront.net/images/site-image.jpg"
@@ -48,7 +53,6 @@ VOLUME_SIZE = "320M"
 # everything else in Sandbox.env() is the machine itself (its paths, its tools' settings).
 DEPLOYMENT_KEYS = tuple(p.env for p in PARAMETERS.values() if p.env)
 
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BASE_TOOLS = (
     "unshare",
     "losetup",
@@ -65,7 +69,13 @@ BASE_TOOLS = (
     "truncate",
     "sha256sum",
 )
+# The machine: systemd-nspawn (Debian's systemd-container), nsenter to run
+# commands in it, udevadm for the device nodes, apache2 as its httpd.
+MACHINE_TOOLS = ("systemd-nspawn", "nsenter", "udevadm", "apache2")
 COMMAND_TIMEOUT = 90
+BOOT_TIMEOUT = 60
+# Where the machine sees the host's /dev (see machine/container.sh).
+HOST_DEV = "/run/host-dev"
 
 
 def require(*tools: str) -> None:
@@ -118,44 +128,6 @@ def privilege_problem() -> str | None:
     except (OSError, subprocess.SubprocessError) as error:
         return str(error)
     return None
-
-
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
-def _runs_without_snap(path: str) -> bool:
-    """False for Ubuntu's chromium-browser, a wrapper that only starts the snap."""
-    real = os.path.realpath(path)
-    if real.startswith("/snap/"):
-        return False
-    try:
-        with open(real, "rb") as file:
-            head = file.read(8192)
-    except OSError:
-        return False
-    return head.startswith(b"\x7fELF") or b"snap" not in head
-
-
-def find_chromium() -> str | None:
-    """The Chromium to drive: $CHROMIUM, then a system one (a Debian package, not a snap),
-    then the build that `playwright install chromium` downloaded; None when there is none."""
-    explicit = os.environ.get("CHROMIUM")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name, path=SYSTEM_PATH)
-        if path and _runs_without_snap(path):
-            return path
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return None
-    try:
-        with sync_playwright() as playwright:
-            path = playwright.chromium.executable_path
-    except Exception:  # no driver, or no browser for this platform
-        return None
-    return path if path and os.access(path, os.X_OK) else None
 
 
 def run(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -290,59 +262,362 @@ class BootResult:
     elapsed: float
 
 
-class Sandbox:
-    """The host paths one instance would use, all inside a temp directory.
+class MachineError(RuntimeError):
+    """The test machine did not boot, or stopped answering."""
 
-    A new Sandbox is a new instance: empty fstab, no systemd drop-in, and an
-    AWS view where the volume is not attached to it.
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+# Run in the machine when a new instance takes it over: nothing of the last
+# one is left in /run, in the journal or in systemd's view of the units
+# (re-read when the last instance had written any: "$1" is "reload").
+NEW_INSTANCE = """
+rm -rf /run/site-boot /run/site-boot.lock
+[[ $1 != reload ]] || systemctl daemon-reload
+systemctl reset-failed
+journalctl --rotate --quiet 2>/dev/null || true
+find /run/log/journal /var/log/journal -name '*@*.journal*' -delete 2>/dev/null || true
+"""
+
+# Run in the machine when an instance ends: its services stop, its document
+# root is unmounted (so that the loop device can be detached).
+END_INSTANCE = """
+systemctl stop 'site-*' httpd.service 2>/dev/null || true
+while mountpoint -q "$1"; do umount "$1" || break; done
+"""
+
+
+class Machine:
+    """The web server's operating system: real systemd as PID 1 of a
+    systemd-nspawn container (see machine/container.sh), booted once per
+    session.
+
+    Its /usr is the host's own, read-only (systemd, apache2, xfsprogs... as
+    `make system-deps` installed them), so nothing is downloaded and it boots
+    in about a second. What an instance writes to /etc/systemd/system,
+    /etc/site-boot, /etc/httpd, /etc/fstab and /opt lives in ``state``, bound
+    at those paths and also at its own, where the tests read it; so are
+    ``instances`` (the sandboxes), ``shared`` and, read-only, ``read_only``.
+    """
+
+    def __init__(self, workdir: Path, shared: Sequence[Path] = (), read_only: Sequence[Path] = ()) -> None:
+        self.workdir = workdir
+        self.state = workdir / "state"
+        self.instances = workdir / "instances"
+        self.usr_local = workdir / "usr-local"
+        self.machine_env = self.usr_local / "lib" / "machine" / "machine.env"
+        self.console = workdir / "console.log"
+        self.instances.mkdir()
+        shutil.copytree(MACHINE_SRC / "usr-local", self.usr_local, symlinks=True)
+        self.pid = 0
+        self.current: Namespace | None = None
+        shared = [self.state, self.instances, *shared]
+        self._binds = [*map(str, shared), *(f"ro:{p}" for p in read_only)]
+        self._console = open(self.console, "ab")  # noqa: SIM115
+        started = time.monotonic()
+        self._start()
+        self.boot_seconds = time.monotonic() - started
+
+    def _start(self) -> None:
+        """Run the container (machine/container.sh) and wait until systemd has booted it."""
+        namespace = ["unshare", "--mount", "--pid", "--fork", "--kill-child"]
+        self.proc = subprocess.Popen(
+            [*namespace, "bash", str(CONTAINER), str(self.workdir), *self._binds],
+            stdin=subprocess.PIPE,
+            stdout=self._console,
+            stderr=subprocess.STDOUT,
+            env={"PATH": SYSTEM_PATH, "LANG": "C.UTF-8"},
+            cwd="/",
+        )
+        try:
+            self._wait_for_boot()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _container_pid(self) -> int:
+        """The host pid of the container's systemd (child of systemd-nspawn), or 0."""
+        pending = [self.proc.pid]
+        while pending:
+            pid = pending.pop()
+            nspawn = _comm(pid) == "systemd-nspawn"
+            for child in _children(pid):
+                if nspawn and _comm(child) == "systemd":
+                    return child
+                if not nspawn:
+                    pending.append(child)
+        return 0
+
+    def _wait_for_boot(self) -> None:
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise MachineError(f"the container ended while booting:\n{self.console_tail()}")
+            pid = self._container_pid()
+            if pid:
+                state = self._enter(pid, "systemctl", "is-system-running").stdout.strip()
+                if state in ("running", "degraded"):
+                    self.pid = pid
+                    return
+            if time.monotonic() > deadline:
+                raise MachineError(f"the container did not boot in {BOOT_TIMEOUT} s:\n{self.console_tail()}")
+            time.sleep(0.05)
+
+    def console_tail(self, lines: int = 40) -> str:
+        self._console.flush()
+        return "\n".join(self.console.read_text(errors="replace").splitlines()[-lines:])
+
+    def _enter(
+        self, pid: int, *argv: str, env: dict[str, str] | None = None, timeout: float = COMMAND_TIMEOUT
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["nsenter", "--all", f"--target={pid}", "--", *argv],
+            env=env or {"PATH": SYSTEM_PATH, "LANG": "C.UTF-8"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def run(self, *argv: str, env: dict[str, str] | None = None, timeout: float = COMMAND_TIMEOUT):
+        """A command in the machine, as root (standard error merged into the output)."""
+        return self._enter(self.pid, *argv, env=env, timeout=timeout)
+
+    def show(self, unit: str, *properties: str) -> dict[str, str]:
+        """Properties of a unit as systemctl show gives them."""
+        out = self.run("systemctl", "show", unit, *(f"--property={p}" for p in properties)).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def dependencies(self, unit: str, kind: str) -> list[str]:
+        """The units a unit has as Requires=, After=, ... (systemctl show quotes escaped names)."""
+        return shlex.split(self.show(unit, kind).get(kind, ""))
+
+    def is_active(self, unit: str) -> bool:
+        return self.run("systemctl", "is-active", "--quiet", unit).returncode == 0
+
+    def journal(self, unit: str | None = None, after: str | None = None) -> str:
+        """The messages of this instance on the machine (of one unit; after a
+        cursor), oldest first."""
+        selection = [*(["--unit", unit] if unit else []), *([f"--after-cursor={after}"] if after else [])]
+        return self.run("journalctl", "--no-pager", "--quiet", "--output=cat", *selection).stdout
+
+    def cursor(self) -> str:
+        """The journal's position now, for journal(after=...)."""
+        shown = self.run("journalctl", "--no-pager", "--quiet", "--lines=1", "--show-cursor", "--output=cat")
+        return shown.stdout.rsplit("-- cursor: ", 1)[1].strip()
+
+    def mount_unit(self, path: Path | str) -> str:
+        """The name of the mount unit for a path (systemd-escape)."""
+        return self.run("systemd-escape", "--path", "--suffix=mount", str(path)).stdout.strip()
+
+    def reloads(self) -> int:
+        """How often systemd has re-read its configuration (daemon-reload) in this instance."""
+        messages = self.run("journalctl", "--no-pager", "--quiet", "--output=cat", "_PID=1").stdout
+        return messages.splitlines().count("Reloading.")
+
+    def path(self, path: Path | str) -> Path:
+        """A path as the machine sees it (with its mounts), from the host."""
+        return Path(f"/proc/{self.pid}/root") / Path(path).relative_to("/")
+
+    def wait_for_node(self, dev: str, timeout: float = 10) -> None:
+        """Until the machine's /dev has the block node (see machine/usr-local/lib/machine/devices.sh)."""
+        deadline = time.monotonic() + timeout
+        while not self.path(dev).is_block_device():
+            if time.monotonic() > deadline:
+                raise MachineError(f"{dev} did not appear in the machine's /dev")
+            time.sleep(0.02)
+
+    def write_machine_env(self, env: dict[str, str]) -> None:
+        """The settings site-boot.service reads after site.env (the test drop-in)."""
+        quoted = {k: v.replace("\\", "\\\\").replace('"', '\\"') for k, v in env.items()}
+        self.machine_env.write_text("".join(f'{k}="{v}"\n' for k, v in quoted.items()))
+
+    def new_instance(self) -> None:
+        """The machine as a new instance finds it: the last instance's
+        services stopped, its files gone, its journal too."""
+        if self.current is not None:
+            self.current.close()
+        units = self.state / "etc" / "systemd" / "system"
+        reload = "reload" if any(units.iterdir()) else "keep"
+        for directory in ("etc/systemd/system", "etc/site-boot", "etc/httpd", "opt"):
+            for entry in (self.state / directory).iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        for leftover in (self.state / "etc").glob("fstab.*"):
+            leftover.unlink()
+        (self.state / "etc" / "fstab").write_text("")  # in place: it is bound at /etc/fstab
+        self.machine_env.unlink(missing_ok=True)
+        result = self.run("bash", "-c", NEW_INSTANCE, "new-instance", reload)
+        if result.returncode != 0:
+            raise MachineError(f"resetting the machine failed: {result.stdout}")
+
+    def reboot(self) -> None:
+        """A clean shutdown (systemd stops the services and unmounts what is
+        mounted), then a new boot from the same disk."""
+        mounted = self._mounted_devices()
+        self.run("systemctl", "poweroff")
+        try:
+            self.proc.wait(timeout=BOOT_TIMEOUT)
+        except subprocess.TimeoutExpired as timeout:
+            raise MachineError(f"the container did not power off:\n{self.console_tail()}") from timeout
+        for dev in mounted:
+            _wait_until_released(dev)
+        self._start()
+
+    def mounts(self) -> dict[str, dict[str, str]]:
+        """Mount point -> source and type of what is mounted there (the last mount wins).
+
+        mount(8) names a partition by the node its /dev link leads to, the
+        host's (see machine/usr-local/lib/machine/devices.sh): given here by
+        its /dev name again, as on an instance."""
+        found = {}
+        for line in Path(f"/proc/{self.pid}/mountinfo").read_text().splitlines():
+            fields = line.split()
+            sep = fields.index("-")
+            source = fields[sep + 2]
+            if source.startswith(f"{HOST_DEV}/"):
+                source = "/dev/" + source.removeprefix(f"{HOST_DEV}/")
+            found[fields[4]] = {"source": source, "fstype": fields[sep + 1]}
+        return found
+
+    def _mounted_devices(self) -> list[str]:
+        """The loop devices (the volume) that the machine has mounted."""
+        return [m["source"] for m in self.mounts().values() if m["source"].startswith("/dev/loop")]
+
+    def stop(self) -> None:
+        """End the container and everything in it (the runner ends its PID
+        namespace), then remove the runner's cgroups."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # --kill-child takes the namespace down too
+                self.proc.wait(timeout=30)
+        self._console.close()
+        listed = self.workdir / "cgroups"
+        for top in dict.fromkeys(listed.read_text().split() if listed.exists() else []):
+            for cgroup in sorted(Path(top).glob("**/"), key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    cgroup.rmdir()
+
+
+def _wait_until_released(dev: str, timeout: float = 15) -> None:
+    """Until no filesystem holds the block device any more. The kernel ends
+    the mounts of a container that ended after the container itself; a new
+    boot must not read the device while the old mount still holds it (its
+    page cache is dropped only when the last holder closes it). An exclusive
+    open succeeds only then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.close(os.open(dev, os.O_RDONLY | os.O_EXCL))
+            return
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            if error.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
+def _repository_and_python() -> list[Path]:
+    """What the machine must see read-only for the tests' scripts: the
+    repository, and the Python its venv (the AWS CLI) runs on when that is
+    not the host's own under /usr."""
+    paths = [REPO]
+    python = Path(sys.base_prefix).resolve()
+    if not python.is_relative_to("/usr"):
+        paths.append(python)
+    return paths
+
+
+@contextlib.contextmanager
+def booted_machine(shared: Sequence[Path] = ()) -> Iterator[Machine]:
+    """A booted machine that sees the repository and ``shared``; stopped and removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix="site-boot-machine-"))
+    workdir.chmod(0o755)  # apache's worker user walks down to the document roots
+    machine = None
+    try:
+        machine = Machine(workdir, shared=shared, read_only=_repository_and_python())
+        yield machine
+    finally:
+        if machine is not None:
+            machine.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class Sandbox:
+    """The instance the machine is now, and what stands for its world.
+
+    A new Sandbox is a new instance (Harness.sandbox resets the machine):
+    empty fstab, no units or drop-ins, no scripts unless ``installed`` (the
+    copy user data leaves), and an AWS view where the volume is not attached
+    to it. Where systemd, the units or httpd look (fstab, SYSTEMD_DIR,
+    HTTPD_CONF_DIR, INSTALL_DIR, ENV_FILE) it is the machine's ``state``;
+    everything else lives in ``root`` (the document root's mount point, the
+    log, the by-id links udev would make, the shims' records).
     """
 
     def __init__(
-        self, root: Path, *, installed: bool = True, configuration: ConfigurationDocument | None = None
+        self,
+        root: Path,
+        machine: Machine,
+        *,
+        installed: bool = True,
+        configuration: ConfigurationDocument | None = None,
     ) -> None:
         self.root = root
+        self.machine = machine
         self.configuration = configuration
-        self.install_dir = root / "opt" / "site-boot"
+        state = machine.state
+        self.install_dir = state / "opt" / "site-boot"
         self.boot_dir = self.install_dir / "boot"
+        self.systemd_dir = state / "etc" / "systemd" / "system"
+        self.httpd_dir = state / "etc" / "httpd"
+        self.httpd_conf_dir = self.httpd_dir / "conf.d"
+        self.env_file = state / "etc" / "site-boot" / "site.env"
+        self.fstab = state / "etc" / "fstab"
         self.shim_dir = root / "shims"
-        self.by_id_dir = root / "dev" / "disk" / "by-id"
         self.dev_dir = root / "dev"
-        self.systemd_dir = root / "etc" / "systemd" / "system"
-        self.httpd_conf_dir = root / "etc" / "httpd" / "conf.d"
+        self.by_id_dir = self.dev_dir / "disk" / "by-id"
         self.log_file = root / "var" / "log" / "site-boot.log"
         self.aws_dir = root / "aws"
         self.calls_dir = root / "calls"
         self.tmp_dir = root / "tmp"
         self.docroot = root / "var" / "www" / "html"
-        self.fstab = root / "etc" / "fstab"
-        for d in (
-            self.boot_dir,
-            self.by_id_dir,
-            self.systemd_dir,
-            self.log_file.parent,
-            self.aws_dir,
-            self.calls_dir,
-            self.tmp_dir,
-            self.docroot,
-        ):
+        for d in (self.by_id_dir, self.log_file.parent, self.aws_dir, self.calls_dir, self.tmp_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self.fstab.write_text("")
+        self.docroot.mkdir(parents=True)
         # The deployed layout: a mirror of assets/boot and assets/site.
         if installed:
-            shutil.copytree(BOOT_SRC, self.boot_dir, dirs_exist_ok=True)
+            shutil.copytree(BOOT_SRC, self.boot_dir)
             shutil.copytree(SITE_SRC, self.install_dir / "site")
-        else:
-            self.boot_dir.rmdir()
-            self.install_dir.rmdir()
         shutil.copytree(SHIMS, self.shim_dir)
         # Amazon Linux's sh is bash: the agent's "sh -c <script>" runs it with bash.
         (self.shim_dir / "sh").symlink_to(shutil.which("bash", path=SYSTEM_PATH))
         self.set_aws(volume_id=VOLUME_ID)
         self.drop_in = self.systemd_dir / "httpd.service.d" / "10-document-root.conf"
         self.site_conf = self.httpd_conf_dir / "site.conf"
-        self.env_file = root / "etc" / "site-boot" / "site.env"
-        self.run_dir = root / "run" / "site-boot"
-        self._runs = 0
+        self.http_port = free_port()
+        write_httpd_conf(self)
 
     def link_device(self, volume: LoopVolume, name: str | None = None) -> Path:
         """Make the volume's device appear (the by-id link udev would create)."""
@@ -357,6 +632,12 @@ class Sandbox:
     def calls(self, tool: str) -> list[str]:
         path = self.calls_dir / f"{tool}.calls"
         return path.read_text().splitlines() if path.exists() else []
+
+    def httpd_state(self) -> tuple[str, str]:
+        """Whether systemd runs httpd now, and starts it at boot: ("active", "enabled")
+        once the boot has started it; ("inactive", "disabled") before."""
+        httpd = self.machine.show("httpd.service", "ActiveState", "UnitFileState")
+        return httpd["ActiveState"], httpd["UnitFileState"]
 
     def fstab_entries(self) -> list[list[str]]:
         return [
@@ -384,11 +665,9 @@ class Sandbox:
             "SYSTEMD_DIR": str(self.systemd_dir),
             "HTTPD_CONF_DIR": str(self.httpd_conf_dir),
             "SITE_DOMAIN": SITE_DOMAIN,
-            "RUN_DIR": str(self.run_dir),
             "INSTALL_DIR": str(self.install_dir),
             "ENV_FILE": str(self.env_file),
             "LOG_FILE": str(self.log_file),
-            "LOCK_FILE": str(self.root / "site-boot.lock"),
             "DEVICE_CANDIDATES": f"{self.dev_dir}/sdf {self.dev_dir}/xvdf",
             "DEVICE_WAIT_SECONDS": "10",
             "DEVICE_POLL_SECONDS": "0.1",
@@ -398,15 +677,16 @@ class Sandbox:
             "BLKID_FILE": str(self.root / "blkid.tab"),
             "AWS_SIM_DIR": str(self.aws_dir),
             "SHIM_LOG_DIR": str(self.calls_dir),
-            # The systemctl stand-in runs units inside this root, with the
-            # machine's settings from this file, RestartSec divided by 30.
-            "SHIM_ROOT": str(self.root),
-            "SHIM_MACHINE_ENV": str(self.root / "machine.env"),
-            "SHIM_RESTART_SEC_DIVISOR": "30",
-            "SHIM_RESTART_BOUND_SECONDS": "30",
         }
         env.update({k: str(v) for k, v in overrides.items()})
         return env
+
+    def publish_asset(self, staging: Path, url: str) -> None:
+        """Zip ``staging`` as the CDK CLI publishes a directory asset; the aws stand-in serves it."""
+        with zipfile.ZipFile(self.aws_dir / "asset.zip", "w") as archive:
+            for path in sorted(staging.rglob("*")):
+                archive.write(path, path.relative_to(staging))
+        self.set_aws(asset_object=url)
 
     def staging(self, name: str = "staging") -> Path:
         """The site asset unpacked, as the association's document does it."""
@@ -416,83 +696,25 @@ class Sandbox:
         shutil.copytree(SITE_SRC, staging / "site")
         return staging
 
-    def publish_asset(self, staging: Path, url: str) -> None:
-        """Zip ``staging`` as the CDK CLI publishes a directory asset; the aws stand-in serves it."""
-        with zipfile.ZipFile(self.aws_dir / "asset.zip", "w") as archive:
-            for path in sorted(staging.rglob("*")):
-                archive.write(path, path.relative_to(staging))
-        self.set_aws(asset_object=url)
-
-    def journal(self, unit: str = "site-boot.service") -> str:
-        path = self.calls_dir / "journal" / unit
-        return path.read_text() if path.exists() else ""
-
-    def next_run_files(self) -> tuple[Path, Path]:
-        self._runs += 1
-        return (
-            self.tmp_dir / f"run-{self._runs}.sh",
-            self.tmp_dir / f"run-{self._runs}.out",
-        )
-
 
 class Namespace:
-    """One boot of one instance: a private mount + PID namespace."""
+    """The instance running on the machine: its scripts run there as root
+    with the machine's settings (Sandbox.env), as user data or the
+    association would run them, and see the container's mounts and files."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, machine: Machine, sandbox: Sandbox) -> None:
+        self.machine = machine
         self.sandbox = sandbox
-        self._stderr = open(sandbox.root / "driver.err", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                "unshare",
-                "--mount",
-                "--pid",
-                "--fork",
-                "--kill-child",
-                "--mount-proc",
-                "bash",
-                str(DRIVER),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=sandbox.env(),
-            cwd="/",
-        )
-        self._buffer = b""
-        assert self._read_line(15) == "READY"
+        machine.current = self
 
-    def _read_line(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("namespace driver did not answer in time")
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    raise RuntimeError("namespace driver exited unexpectedly")
-                self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode()
-
-    def _command(self, line: str, timeout: float = COMMAND_TIMEOUT) -> str:
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-        answer = self._read_line(timeout)
-        assert answer.startswith("DONE "), answer
-        return answer.split(" ", 1)[1]
+    def _run(self, argv: list[str], env: dict[str, str]) -> BootResult:
+        start = time.monotonic()
+        result = self.machine.run(*argv, env=env)
+        return BootResult(result.returncode, result.stdout, time.monotonic() - start)
 
     def boot(self, **env: str | int) -> BootResult:
         """Run boot.sh from the deployed copy, as the user data would."""
-        script, out = self.sandbox.next_run_files()
-        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.sandbox.env(**env).items())
-        script.write_text("cd /\n" + exports + f"exec {self.sandbox.boot_dir}/boot.sh\n")
-        start = time.monotonic()
-        rc = int(self._command(f"run {script} {out}"))
-        elapsed = time.monotonic() - start
-        return BootResult(rc, out.read_text(), elapsed)
+        return self._run([str(self.sandbox.boot_dir / "boot.sh")], self.sandbox.env(**env))
 
     def apply(self, staging: Path, **env: str | int) -> BootResult:
         """Run the synthesized configuration document as the SSM agent does.
@@ -500,76 +722,63 @@ class Namespace:
         ``staging`` is published as the boot-file object the document downloads. The values
         are the association's, with the test environment's deployment values instead where
         it names them; the agent's checks and text substitution give the script, which runs
-        with ``sh -c``. The machine's own settings go to the file the systemctl stand-in
-        gives to the unit.
+        with ``sh -c``. The machine's own settings go to the file site-boot.service reads
+        after site.env.
         """
         configuration = self.sandbox.configuration
         assert configuration is not None, "this sandbox has no configuration document"
         full = self.sandbox.env(**env)
         machine = {k: v for k, v in full.items() if k not in DEPLOYMENT_KEYS}
-        Path(full["SHIM_MACHINE_ENV"]).write_text("".join(f"{k}={v}\n" for k, v in machine.items()))
+        self.machine.write_machine_env(machine)
         self.sandbox.publish_asset(staging, configuration.asset_url)
-        script, out = self.sandbox.next_run_files()
+        script = self.sandbox.tmp_dir / f"agent-{time.monotonic_ns()}.sh"
         script.write_text(ssm_agent.script(configuration.content, configuration.values_for(full)))
         script.chmod(0o755)
-        runner = script.with_suffix(".agent.sh")
-        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in machine.items())
-        runner.write_text("cd /\n" + exports + f"exec sh -c {script}\n")
-        start = time.monotonic()
-        rc = int(self._command(f"run {runner} {out}"))
-        elapsed = time.monotonic() - start
-        return BootResult(rc, out.read_text(), elapsed)
+        return self._run(["sh", "-c", str(script)], machine)
 
     def apply_by_hand(self, staging: Path, **env: str | int) -> BootResult:
         """Run apply.sh from ``staging`` directly, with the test environment and nothing else."""
-        script, out = self.sandbox.next_run_files()
-        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.sandbox.env(**env).items())
-        script.write_text("cd /\n" + exports + f"exec bash {staging}/boot/apply.sh {staging}\n")
-        rc = int(self._command(f"run {script} {out}"))
-        return BootResult(rc, out.read_text(), 0.0)
+        return self._run(["bash", str(staging / "boot" / "apply.sh"), str(staging)], self.sandbox.env(**env))
 
-    def start_apache(self, config: Path) -> int:
-        return int(self._command(f"apache {config}"))
-
-    def reload_apache(self) -> None:
-        assert self._command("reload") == "0"
-
-    def path(self, host_path: Path | str) -> Path:
-        """A path as the namespace sees it (with its mounts)."""
-        return Path(f"/proc/{self.proc.pid}/root") / Path(host_path).relative_to("/")
+    def path(self, path: Path | str) -> Path:
+        """A path as the instance sees it (with its mounts)."""
+        return self.machine.path(path)
 
     def mount_at(self, target: Path | str) -> dict[str, str] | None:
-        """Source and type of what is mounted at target inside the namespace."""
-        found = None
-        for line in Path(f"/proc/{self.proc.pid}/mountinfo").read_text().splitlines():
-            fields = line.split()
-            sep = fields.index("-")
-            if fields[4] == str(target):
-                found = {"source": fields[sep + 2], "fstype": fields[sep + 1]}
-        return found
+        """Source and type of what is mounted at target in the machine."""
+        return self.machine.mounts().get(str(target))
+
+    def reboot(self) -> None:
+        """The instance reboots: processes, mounts and /run go; the volume,
+        its attachment, fstab and everything in /etc and /opt stay."""
+        self.machine.reboot()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(BrokenPipeError):
-                self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()  # --kill-child takes the namespace down too
-                self.proc.wait(timeout=30)
-        self.proc.stdout.close()
-        self._stderr.close()
+        """The instance ends: its services stop and the document root is unmounted."""
+        if self.machine.current is not self:
+            return
+        self.machine.current = None
+        result = self.machine.run("bash", "-c", END_INSTANCE, "end-instance", str(self.sandbox.docroot))
+        if result.returncode != 0:
+            raise MachineError(f"ending the instance failed: {result.stdout}")
 
 
 class Harness:
-    """Creates volumes, sandboxes and namespaces; tears all of them down."""
+    """Creates volumes, sandboxes and instances on the machine; tears all of them down.
+
+    Without a machine (the benchmarks), it boots one of its own.
+    """
 
     def __init__(
-        self, stack: contextlib.ExitStack, configuration: ConfigurationDocument | None = None
+        self,
+        stack: contextlib.ExitStack,
+        machine: Machine | None = None,
+        configuration: ConfigurationDocument | None = None,
     ) -> None:
         self._stack = stack
         self.configuration = configuration
-        self.workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="site-boot-it-")))
+        self.machine = machine or stack.enter_context(booted_machine())
+        self.workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=self.machine.instances)))
         self.workdir.chmod(0o755)  # apache's worker user walks down to the docroot
         self._count = 0
 
@@ -582,19 +791,25 @@ class Harness:
     def volume(self) -> LoopVolume:
         vol = LoopVolume(self._subdir("volume"))
         self._stack.callback(vol.detach)
+        self.machine.wait_for_node(vol.dev)
         return vol
 
     def sandbox(self, *, installed: bool = True) -> Sandbox:
-        return Sandbox(self._subdir("instance"), installed=installed, configuration=self.configuration)
+        self.machine.new_instance()
+        return Sandbox(
+            self._subdir("instance"), self.machine, installed=installed, configuration=self.configuration
+        )
 
     def namespace(self, sandbox: Sandbox) -> Namespace:
-        ns = Namespace(sandbox)
+        ns = Namespace(self.machine, sandbox)
         self._stack.callback(ns.close)
         return ns
 
     def empty_loop_node(self) -> str:
         """A loop device node with nothing attached: a block node of size 0."""
-        return run("losetup", "--find").stdout.strip()
+        node = run("losetup", "--find").stdout.strip()
+        self.machine.wait_for_node(node)
+        return node
 
     def instance(self, volume: LoopVolume | None) -> tuple[Sandbox, Namespace]:
         """A new instance whose volume device is already visible."""
@@ -607,32 +822,41 @@ class Harness:
 APACHE_MODULES = ("mpm_event", "authz_core", "dir", "mime", "log_config", "unixd", "headers")
 
 
-def apache_config(sandbox: Sandbox, port: int) -> Path:
-    """Debian's apache2 set up like Amazon Linux's httpd for this site: the
-    document root on the volume and, as conf.d/*.conf would, the site's settings
-    the scripts wrote (Include, not IncludeOptional: no file, no server)."""
-    run_dir = sandbox.root / "apache"
-    run_dir.mkdir(exist_ok=True)
+def write_httpd_conf(sandbox: Sandbox) -> None:
+    """/etc/httpd/conf/httpd.conf for Debian's apache2, shaped like Amazon
+    Linux's: the document root on the volume, the server's own settings,
+    then conf.d/*.conf, where the scripts write the site's settings."""
+    logs = sandbox.root / "apache"
+    logs.mkdir(exist_ok=True)
     modules = "\n".join(
         f"<IfModule !{m}_module>\n  LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n</IfModule>"
         for m in APACHE_MODULES
     )
-    config = run_dir / "httpd.conf"
-    config.write_text(
-        f"""ServerRoot "{run_dir}"
+    conf = sandbox.httpd_dir / "conf" / "httpd.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(
+        f"""ServerRoot "/etc/httpd"
 ServerName 127.0.0.1
-Listen 127.0.0.1:{port}
-PidFile "{run_dir}/httpd.pid"
-DefaultRuntimeDir "{run_dir}"
-Mutex file:{run_dir} default
-ErrorLog "{run_dir}/error.log"
+Listen 127.0.0.1:{sandbox.http_port}
+PidFile "/run/httpd/httpd.pid"
+DefaultRuntimeDir "/run/httpd"
+Mutex file:/run/httpd default
+ErrorLog "{logs}/error.log"
 LogLevel warn
 {modules}
 User www-data
 Group www-data
+# One server process with a few threads: enough for the tests, and quick to
+# start and stop at every boot.
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 8
+MaxRequestWorkers 8
+MinSpareThreads 1
+MaxSpareThreads 8
 TypesConfig /etc/mime.types
 LogFormat "%h %l %u %t \\"%r\\" %>s %b" common
-CustomLog "{run_dir}/access.log" common
+CustomLog "{logs}/access.log" common
 DocumentRoot "{sandbox.docroot}"
 <Directory />
   AllowOverride None
@@ -642,10 +866,9 @@ DocumentRoot "{sandbox.docroot}"
   Require all granted
 </Directory>
 DirectoryIndex index.html
-Include "{sandbox.site_conf}"
+IncludeOptional conf.d/*.conf
 """
     )
-    return config
 
 
 def wait_for_port(port: int, timeout: float = 15) -> None:
@@ -670,16 +893,16 @@ class ServedSite:
 
 
 def serve(sandbox: Sandbox, ns: Namespace) -> str:
-    """Start Debian's apache2 on the booted sandbox; the site's base URL."""
-    port = free_port()
-    ns.start_apache(apache_config(sandbox, port))
+    """The site's base URL, once the httpd that the boot started through
+    systemd listens."""
     try:
-        wait_for_port(port)
+        wait_for_port(sandbox.http_port)
     except OSError:
         error_log = sandbox.root / "apache" / "error.log"
         detail = error_log.read_text() if error_log.exists() else ""
-        pytest.fail(f"apache2 did not listen on 127.0.0.1:{port}: {detail}")
-    return f"http://127.0.0.1:{port}/"
+        journal = ns.machine.journal("httpd.service")
+        pytest.fail(f"httpd did not listen on 127.0.0.1:{sandbox.http_port}: {detail}\n{journal}")
+    return f"http://127.0.0.1:{sandbox.http_port}/"
 
 
 def require_apache() -> None:

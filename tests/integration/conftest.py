@@ -15,13 +15,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bootharness import (
     BASE_TOOLS,
+    MACHINE_TOOLS,
     REGION,
     ConfigurationDocument,
     Harness,
     LoopVolume,
+    Machine,
     ServedSite,
+    booted_machine,
     require,
-    require_apache,
     serve,
 )
 
@@ -29,6 +31,15 @@ from bootharness import (
 @pytest.fixture(scope="session")
 def base_tools() -> None:
     require(*BASE_TOOLS)
+
+
+@pytest.fixture(scope="session")
+def machine(base_tools, tmp_path_factory) -> Machine:
+    """Real systemd in a container, for the whole session (see bootharness.Machine)."""
+    require(*MACHINE_TOOLS)
+    # The tests' temporary directories (AWS stand-ins, scratch) are seen there too.
+    with booted_machine(shared=[tmp_path_factory.getbasetemp()]) as booted:
+        yield booted
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +59,9 @@ def configuration(base_tools, dev_app) -> ConfigurationDocument:
 
 
 @pytest.fixture
-def harness(base_tools, configuration) -> Harness:
+def harness(machine, configuration) -> Harness:
     with contextlib.ExitStack() as stack:
-        yield Harness(stack, configuration)
+        yield Harness(stack, machine, configuration)
 
 
 @pytest.fixture
@@ -59,11 +70,11 @@ def volume(harness: Harness) -> LoopVolume:
 
 
 @pytest.fixture(scope="module")
-def served_site(base_tools, configuration) -> ServedSite:
-    """The real scripts mount a fresh volume; Debian's apache2 serves it."""
-    require_apache()
+def served_site(machine, configuration) -> ServedSite:
+    """The real scripts mount a fresh volume; httpd (Debian's apache2), started by them
+    through systemd, serves it."""
     with contextlib.ExitStack() as stack:
-        harness = Harness(stack, configuration)
+        harness = Harness(stack, machine, configuration)
         vol = harness.volume()
         sandbox, ns = harness.instance(vol)
         result = ns.boot()
@@ -81,8 +92,13 @@ def served_site(base_tools, configuration) -> ServedSite:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Everything in this directory is an integration test."""
+    """Everything in this directory is an integration test. The machine runs one instance
+    at a time, so within a module the tests that share the module's served site run first,
+    before tests that boot an instance of their own (which ends the shared one)."""
     here = Path(__file__).resolve().parent
+    modules: dict[Path, int] = {}
     for item in items:
+        modules.setdefault(Path(str(item.path)), len(modules))
         if here in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda item: (modules[Path(str(item.path))], "served_site" not in item.fixturenames))

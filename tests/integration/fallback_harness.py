@@ -1,18 +1,14 @@
 """Helpers for the fallback-copy and health tests: moto's server on loopback as
 S3, CloudFront and CloudWatch, the real AWS CLI behind a
-wrapper that records every call, and a way to run a script inside a boot
-namespace (where the document root is mounted).
+wrapper that records every call, and a way to run a script on the test
+machine (where the document root is mounted).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,14 +41,18 @@ def moto_server(tmp_path_factory) -> MotoServer:
 
 
 @pytest.fixture
-def aws(moto_server) -> AwsSandbox:
-    """A fresh bucket and distribution, and the scripts' scratch directory.
+def aws(moto_server, tmp_path, tmp_path_factory) -> AwsSandbox:
+    """A fresh bucket and distribution, and the scripts' scratch directory (which the test
+    machine sees too).
 
     Apache's user runs the CLI for the mirror: the directory is open to it.
     """
-    with tempfile.TemporaryDirectory(prefix="site-aws-") as root:
-        Path(root).chmod(0o755)
-        yield AwsSandbox(moto_server, Path(root))
+    base = tmp_path_factory.getbasetemp()
+    for path in (tmp_path, *tmp_path.parents):
+        path.chmod(0o755)
+        if path == base:
+            break
+    return AwsSandbox(moto_server, tmp_path)
 
 
 def find_tool(name: str) -> str | None:
@@ -264,14 +264,6 @@ class ScriptResult:
     output: str
 
 
-def driver_pid(namespace) -> int:
-    """Host pid of the namespace's PID 1 (the driver), child of unshare."""
-    pid = namespace.proc.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    assert len(children) == 1, children
-    return int(children[0])
-
-
 def _run_script(command: list[str], env: dict[str, str]) -> ScriptResult:
     result = subprocess.run(
         command, env=env, cwd="/", capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
@@ -280,10 +272,10 @@ def _run_script(command: list[str], env: dict[str, str]) -> ScriptResult:
 
 
 def run_in_namespace(namespace, script: str, env: dict[str, str]) -> ScriptResult:
-    """Run one of the boot directory's scripts inside the boot namespace (its
-    mounts, its PID namespace: nothing it starts outlives the namespace)."""
-    target = ["nsenter", "--target", str(driver_pid(namespace)), "--mount", "--pid", "--"]
-    return _run_script([*target, "bash", str(BOOT_SRC / script)], env)
+    """Run one of the boot directory's scripts on the instance's machine (its
+    mounts, its systemd)."""
+    result = namespace.machine.run("bash", str(BOOT_SRC / script), env=env, timeout=COMMAND_TIMEOUT)
+    return ScriptResult(result.returncode, result.stdout)
 
 
 def run_on_host(script: str, env: dict[str, str]) -> ScriptResult:
@@ -291,26 +283,10 @@ def run_on_host(script: str, env: dict[str, str]) -> ScriptResult:
 
 
 def stop_apache(namespace) -> None:
-    """Stop the apache2 the driver started (by its pid), and wait for it."""
-    driver = driver_pid(namespace)
-    children = Path(f"/proc/{driver}/task/{driver}/children").read_text().split()
-    apache = [int(c) for c in children if Path(f"/proc/{c}/comm").read_text().strip() == "apache2"]
-    assert len(apache) == 1, children
-    os.kill(apache[0], signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while not _ended(apache[0]):
-        if time.monotonic() > deadline:
-            raise AssertionError("apache2 did not stop")
-        time.sleep(0.05)
-
-
-def _ended(pid: int) -> bool:
-    """Gone, or a zombie the driver reaps when the namespace ends."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    """Stop httpd as an operator would, through systemd (which then leaves it stopped)."""
+    result = namespace.machine.run("systemctl", "stop", "httpd.service")
+    assert result.returncode == 0, result.stdout
+    assert not namespace.machine.is_active("httpd.service")
 
 
 def http_get(base_url: str, key: str) -> tuple[int, bytes, str]:

@@ -111,14 +111,13 @@ def test_edited_page_survives_reruns_and_url_changes(harness, volume):
     assert page.read_text() == edited
     assert "leaving it untouched" in same_url.output
 
-    ns.close()
-    rebooted = harness.namespace(sandbox)
-    result = rebooted.boot(IMAGE_URL=NEW_URL)
+    ns.reboot()
+    result = ns.boot(IMAGE_URL=NEW_URL)
 
     assert result.returncode == 0, result.output
-    page = rebooted.path(sandbox.docroot / "index.html")
+    page = ns.path(sandbox.docroot / "index.html")
     assert page.read_text() == edited
-    sample = rebooted.path(sandbox.docroot / "index.html.sample-new").read_text()
+    sample = ns.path(sandbox.docroot / "index.html.sample-new").read_text()
     assert f'src="{NEW_URL_IN_HTML}"' in sample
     assert "index.html.sample-new" in result.output
-    assert "enable --now httpd" in sandbox.calls("systemctl")
+    assert sandbox.httpd_state() == ("active", "enabled")

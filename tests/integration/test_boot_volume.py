@@ -42,10 +42,15 @@ def test_fresh_volume_is_partitioned_formatted_mounted_and_served(harness, volum
     drop_in = sandbox.drop_in.read_text()
     assert "[Unit]" in drop_in
     assert f"RequiresMountsFor={sandbox.docroot}" in drop_in.splitlines()
-    systemctl = sandbox.calls("systemctl")
-    assert "daemon-reload" in systemctl
-    assert "enable --now httpd" in systemctl
-    assert systemctl.index("daemon-reload") < systemctl.index("enable --now httpd")
+    # systemd runs httpd, enabled, with the drop-in: it requires and follows
+    # the document root's mount unit (made from the fstab entry).
+    assert sandbox.httpd_state() == ("active", "enabled")
+    drop_ins = ns.machine.show("httpd.service", "DropInPaths")["DropInPaths"].split()
+    assert "/etc/systemd/system/httpd.service.d/10-document-root.conf" in drop_ins
+    mount_unit = ns.machine.mount_unit(sandbox.docroot)
+    assert mount_unit in ns.machine.dependencies("httpd.service", "Requires")
+    assert mount_unit in ns.machine.dependencies("httpd.service", "After")
+    assert ns.machine.show(mount_unit, "FragmentPath")["FragmentPath"].startswith("/run/systemd/generator/")
     assert "install -y httpd" in sandbox.calls("dnf")
 
     attach = [c for c in sandbox.calls("aws") if c.startswith("ec2 attach-volume")]
@@ -104,9 +109,8 @@ def test_rerun_and_reboot_change_nothing(harness, volume):
     assert len([c for c in sandbox.calls("aws") if "attach-volume" in c]) == 1
 
     # A reboot: the mount is gone, the fstab and the attachment remain.
-    ns.close()
-    rebooted = harness.namespace(sandbox)
-    assert_unchanged(rebooted, rebooted.boot())
+    ns.reboot()
+    assert_unchanged(ns, ns.boot())
     assert len([c for c in sandbox.calls("aws") if "attach-volume" in c]) == 1
 
 
@@ -129,7 +133,7 @@ def test_new_instance_reuses_the_volume(harness, volume):
     assert ns2.path(second.docroot / "data" / "keep.txt").read_text() == "kept\n"
     assert only_fstab_entry(second)[0] == f"UUID={uuid}"
     assert any("attach-volume" in c for c in second.calls("aws"))
-    assert "enable --now httpd" in second.calls("systemctl")
+    assert second.httpd_state() == ("active", "enabled")
 
 
 def test_stale_fstab_entry_is_replaced_and_other_lines_kept(harness, volume):
@@ -198,7 +202,7 @@ def test_filesystem_made_by_hand_is_mounted_as_is(harness, volume, layout):
         assert "PTTYPE" not in probe(volume.dev)
     entry = only_fstab_entry(sandbox)
     assert entry[:3] == [f"UUID={uuid}", str(sandbox.docroot), fstype]
-    assert "enable --now httpd" in sandbox.calls("systemctl")
+    assert sandbox.httpd_state() == ("active", "enabled")
 
 
 def test_blank_partition_gets_a_filesystem_and_the_table_stays(harness, volume):
@@ -251,7 +255,7 @@ def test_volume_with_unknown_content_is_never_written(harness, volume, prepare):
     assert partition_table(volume.dev) is None
     assert ns.mount_at(sandbox.docroot) is None
     assert sandbox.fstab_entries() == []
-    assert "enable --now httpd" not in sandbox.calls("systemctl")
+    assert sandbox.httpd_state() == ("inactive", "disabled")
 
 
 def tree_digests(root) -> dict[str, str]:
@@ -320,7 +324,7 @@ def test_enlarged_volume_grows_online_with_every_file_intact(harness, volume, la
     if probe(fsdev)["TYPE"] == "ext4" and not has_cap_sys_resource():
         # The kernel refuses (EPERM); the boot goes on at the old size.
         assert "WARNING: growing the filesystem" in result.output
-        assert "enable --now httpd" in sandbox.calls("systemctl")
+        assert sandbox.httpd_state() == ("active", "enabled")
         pytest.skip("ext4 online resize needs CAP_SYS_RESOURCE, which this machine does not grant")
     df_after = df_bytes(docroot)
     assert df_after > df_before + 250 * 1024 * 1024, result.output
@@ -333,12 +337,11 @@ def test_enlarged_volume_grows_online_with_every_file_intact(harness, volume, la
     assert again.returncode == 0, again.output
     assert "growing" not in again.output
     assert df_bytes(docroot) == df_after
-    ns.close()
-    rebooted = harness.namespace(sandbox)
-    after_reboot = rebooted.boot()
+    ns.reboot()
+    after_reboot = ns.boot()
     assert after_reboot.returncode == 0, after_reboot.output
     assert "growing" not in after_reboot.output
-    assert tree_digests(rebooted.path(sandbox.docroot)) == before
+    assert tree_digests(ns.path(sandbox.docroot)) == before
 
 
 def test_growth_waits_for_the_size_the_deployment_names(harness, volume):
@@ -352,7 +355,7 @@ def test_growth_waits_for_the_size_the_deployment_names(harness, volume):
     late = ns.boot(VOLUME_SIZE_GIB=2, DEVICE_WAIT_SECONDS=1)
     assert late.returncode == 0, late.output
     assert "WARNING: " + volume.dev + " is still" in late.output
-    assert "enable --now httpd" in sandbox.calls("systemctl")
+    assert sandbox.httpd_state() == ("active", "enabled")
 
     grow = threading.Timer(1.5, volume.grow, args=("1G",))
     grow.start()

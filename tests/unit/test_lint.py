@@ -68,8 +68,8 @@ def test_every_shell_script_is_checked():
     assert {
         "assets/boot/boot.sh",
         "assets/boot/common.sh",
-        "tests/integration/ns_driver.sh",
-        "tests/integration/shims/systemctl",
+        "tests/integration/machine/container.sh",
+        "tests/integration/machine/usr-local/lib/machine/devices.sh",
         "tests/integration/shims/aws",
         ".ci/run",
         "scripts/bootstrap.sh",
