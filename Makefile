@@ -108,6 +108,8 @@ integ: venv-dev node
 
 # Redraw docs/architecture.png from the synthesized app (cdk-dia calls graphviz's dot). The
 # drawing goes to a temporary folder first: a failed run leaves the committed diagram as it was.
+# The committed picture is what this draws on a fresh clone (default settings, Debian's graphviz);
+# settings in cdk.context.json change the app, and so the picture.
 diagram: synth
 	@if ! PATH="$$PATH:/usr/sbin:/sbin" command -v dot >/dev/null 2>&1; then \
 	  if [[ $$(id -u) == 0 && -w /var/lib/dpkg ]] && command -v apt-get >/dev/null; then \

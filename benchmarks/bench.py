@@ -2,6 +2,9 @@
 """Benchmarks: synth and unit-test speed against the CDK floor, boot-script speed, template sizes.
 
 Run with `make bench`. Prints a Markdown table; nothing here is a test, nothing asserts.
+Progress goes to stderr, one line per measure and run (docs/benchmarks.md says how long it
+takes). Everything it and its commands write goes to one temporary directory, removed at the
+end, on Ctrl-C and on SIGTERM alike.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,13 +39,34 @@ app.synth()
 """
 
 
+def progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
 def timed(command: list[str], cwd: Path) -> float:
+    """Seconds ``command`` takes. It runs in a session of its own, so that an interrupt ends it
+    and everything it started (node, the app, jsii) before the work directory is removed."""
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600)
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            output, _ = process.communicate(timeout=600)
+        except BaseException:  # Ctrl-C, SIGTERM (made an exception below) or the timeout
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
     elapsed = time.perf_counter() - start
-    if result.returncode != 0:
+    if process.returncode != 0:
         # A failing command's time means nothing: stop and show why.
-        sys.exit(f"benchmark command failed: {' '.join(command)}\n{(result.stdout + result.stderr)[-3000:]}")
+        sys.exit(f"benchmark command failed: {' '.join(command)}\n{output[-3000:]}")
     return elapsed
 
 
@@ -58,14 +83,20 @@ def synth_and_tests(work: Path) -> dict[str, list[float]]:
     full = cdk_synth(None, work / "full.out")
     empty = cdk_synth(f"{sys.executable} {empty_dir / 'app.py'}", work / "empty.out")
     times: dict[str, list[float]] = {"full": [], "empty": [], "unit": []}
+    progress("cdk synth, full and empty app: warming up (one untimed run of each)")
     timed(full, ROOT)  # warm the file cache and Python bytecode once, untimed
     timed(empty, ROOT)
-    for _ in range(RUNS):
+    for run in range(1, RUNS + 1):
         times["full"].append(timed(full, ROOT))
         times["empty"].append(timed(empty, ROOT))
+        progress(
+            f"cdk synth run {run}/{RUNS}: full {times['full'][-1]:.1f} s, empty {times['empty'][-1]:.1f} s"
+        )
     unit = [sys.executable, "-m", "pytest", "tests/unit", "-q", "-p", "no:cacheprovider"]
-    for _ in range(max(3, RUNS // 2)):
+    unit_runs = max(3, RUNS // 2)
+    for run in range(1, unit_runs + 1):
         times["unit"].append(timed(unit, ROOT))
+        progress(f"unit suite run {run}/{unit_runs}: {times['unit'][-1]:.1f} s")
     return times
 
 
@@ -87,11 +118,11 @@ def boot_times() -> tuple[list[float], list[float]] | None:
     """
     if os.geteuid() != 0:
         return None
-    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests")]
     import bootharness  # the same harness the integration tests use
 
     first, rerun = [], []
-    for _ in range(RUNS):
+    for run in range(1, RUNS + 1):
         with contextlib.ExitStack() as stack:
             harness = bootharness.Harness(stack)
             _, namespace = harness.instance(harness.volume())
@@ -100,28 +131,37 @@ def boot_times() -> tuple[list[float], list[float]] | None:
                 if result.returncode != 0:
                     raise RuntimeError(f"boot failed during the benchmark:\n{result.output}")
                 bucket.append(result.elapsed)
+        progress(f"boot scripts run {run}/{RUNS}: blank volume {first[-1]:.2f} s, re-run {rerun[-1]:.2f} s")
     return first, rerun
 
 
-def apply_times() -> tuple[list[float], list[float]] | None:
-    """apply.sh as the association runs it: blank volume to a served page, then a re-apply.
+def apply_times(assembly: Path) -> tuple[list[float], list[float]] | None:
+    """The configuration document as the SSM agent runs it: blank volume to a served page,
+    then a re-apply.
 
-    The first figure runs from the start of apply.sh to the first page Apache serves with
-    the origin token (the volume is attached, partitioned, formatted, mounted, the page
-    seeded, httpd started); the second is a re-apply when nothing changed.
+    The first figure runs from the start of the document's script to the first page Apache
+    serves (the boot files fetched and installed, the volume attached, partitioned,
+    formatted, mounted, the page seeded, httpd started); the second is a re-apply when
+    nothing changed.
     """
     if os.geteuid() != 0 or shutil.which("apache2", path="/usr/sbin:/usr/bin") is None:
         return None
-    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests")]
     import urllib.request
 
     import bootharness
 
+    templates = {
+        p.name.removesuffix(".template.json"): json.loads(p.read_text())
+        for p in assembly.glob("*.template.json")
+    }
+    configuration = bootharness.configuration_of(templates, "SiteWebServer-dev")
+
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     served, reapplied = [], []
-    for _ in range(RUNS):
+    for run in range(1, RUNS + 1):
         with contextlib.ExitStack() as stack:
-            harness = bootharness.Harness(stack)
+            harness = bootharness.Harness(stack, configuration=configuration)
             sandbox = harness.sandbox(installed=False)
             sandbox.link_device(harness.volume())
             namespace = harness.namespace(sandbox)
@@ -130,8 +170,7 @@ def apply_times() -> tuple[list[float], list[float]] | None:
             if result.returncode != 0:
                 raise RuntimeError(f"apply failed during the benchmark:\n{result.output}")
             url = bootharness.serve(sandbox, namespace)
-            request = urllib.request.Request(url, headers={"X-Origin-Verify": bootharness.ORIGIN_TOKEN})
-            with opener.open(request, timeout=10) as response:
+            with opener.open(url, timeout=10) as response:
                 if response.status != 200:
                     raise RuntimeError(f"the page answered {response.status}")
             served.append(time.perf_counter() - start)
@@ -139,6 +178,7 @@ def apply_times() -> tuple[list[float], list[float]] | None:
             if again.returncode != 0:
                 raise RuntimeError(f"re-apply failed during the benchmark:\n{again.output}")
             reapplied.append(again.elapsed)
+        progress(f"apply.sh run {run}/{RUNS}: served {served[-1]:.2f} s, re-apply {reapplied[-1]:.2f} s")
     return served, reapplied
 
 
@@ -200,19 +240,41 @@ def user_data_bytes(outdir: Path) -> int:
     return len(launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"].encode())
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> int:
     if shutil.which("npx", path=ENV["PATH"]) is None:
         print("npx not found: run `make synth` first", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory(prefix="site-bench-") as tmp:
-        work = Path(tmp)
-        times = synth_and_tests(work)
-        sizes = template_sizes(work / "full.out")
-        user_data = user_data_bytes(work / "full.out")
-    boots = boot_times()
-    applies = apply_times()
-    print(f"measuring make verify against the offline stand-ins ({RUNS} runs)", file=sys.stderr, flush=True)
-    verifies = verify_times()
+    # SIGTERM and SIGHUP unwind like Ctrl-C, so the work directory is removed for them too.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupted)
+    progress(
+        f"about {2 + RUNS // 2} minutes on 2 cores: cdk synth {RUNS + 1} times for each app, the unit suite "
+        f"{max(3, RUNS // 2)} times, then (as root) the boot scripts and apply.sh {RUNS} times each"
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="site-bench-") as tmp:
+            work = Path(tmp)
+            # Apache in the boot-script harness serves a document root below here as its own user.
+            work.chmod(0o755)
+            # What the commands and the harness write themselves (jsii, pytest, the upload
+            # staging) goes here too: nothing is left in the system's temporary directory.
+            ENV["TMPDIR"] = tempfile.tempdir = str(work)
+            times = synth_and_tests(work)
+            sizes = template_sizes(work / "full.out")
+            user_data = user_data_bytes(work / "full.out")
+            boots = boot_times()
+            applies = apply_times(work / "full.out")
+            progress(f"make verify against the offline stand-ins ({RUNS} runs)")
+            verifies = verify_times()
+    except KeyboardInterrupt:
+        print("bench: interrupted; its temporary files are removed", file=sys.stderr)
+        return 130
+    finally:
+        tempfile.tempdir = None
 
     full, empty, unit = (statistics.median(times[k]) for k in ("full", "empty", "unit"))
     cpu = next(

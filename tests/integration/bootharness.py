@@ -34,7 +34,7 @@ import pytest
 import ssm_agent
 from chromium import SYSTEM_PATH, find_chromium  # noqa: F401 (find_chromium: for the tests)
 from constructs.site_configuration import PARAMETERS
-from deployed_values import INSTANCE_ID, VOLUME_ID
+from deployed_values import INSTANCE_ID, VOLUME_ID, Deployment
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -182,6 +182,18 @@ class ConfigurationDocument:
     @property
     def asset_url(self) -> str:
         return f"s3://{self.values['AssetBucket']}/{self.values['AssetKey']}"
+
+
+def configuration_of(templates: Mapping[str, dict], stack: str) -> ConfigurationDocument:
+    """The configuration document of ``stack``'s synthesized template, with its association's
+    values resolved as CloudFormation would in REGION."""
+    resources = templates[stack]["Resources"]
+    (association,) = (r for r in resources.values() if r["Type"] == "AWS::SSM::Association")
+    properties = association["Properties"]
+    deployment = Deployment(templates, region=REGION)
+    values = {name: deployment.resolve(stack, value) for name, (value,) in properties["Parameters"].items()}
+    content = resources[properties["Name"]["Ref"]]["Properties"]["Content"]
+    return ConfigurationDocument(content=content, values=values)
 
 
 class LoopVolume:

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from deployed_values import Deployment
 
 # The helpers module sits next to this file; make it importable in any
 # pytest import mode.
@@ -16,13 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bootharness import (
     BASE_TOOLS,
     MACHINE_TOOLS,
-    REGION,
     ConfigurationDocument,
     Harness,
     LoopVolume,
     Machine,
     ServedSite,
     booted_machine,
+    configuration_of,
     require,
     serve,
 )
@@ -45,17 +44,7 @@ def machine(base_tools, tmp_path_factory) -> Machine:
 @pytest.fixture(scope="session")
 def configuration(base_tools, dev_app) -> ConfigurationDocument:
     """The synthesized configuration document and its association's values, as deployed."""
-    stack = dev_app.stacks.web_server
-    resources = dev_app.raw(stack)["Resources"]
-    (association,) = (r for r in resources.values() if r["Type"] == "AWS::SSM::Association")
-    properties = association["Properties"]
-    deployment = Deployment(dev_app.templates, region=REGION)
-    values = {
-        name: deployment.resolve(stack.stack_name, value)
-        for name, (value,) in properties["Parameters"].items()
-    }
-    content = resources[properties["Name"]["Ref"]]["Properties"]["Content"]
-    return ConfigurationDocument(content=content, values=values)
+    return configuration_of(dev_app.templates, dev_app.stacks.web_server.stack_name)
 
 
 @pytest.fixture

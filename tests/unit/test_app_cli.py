@@ -1,7 +1,7 @@
 """The path a user takes: `cdk synth -c name=value`, or `python app.py`, with bad values.
 
 Both run in a scratch directory whose cdk.json holds only the project's feature flags, so that
-settings a user keeps in the real cdk.json for their own deployment cannot change the outcome.
+whatever the real cdk.json holds (the app refuses settings there) cannot change the outcome.
 """
 
 from __future__ import annotations

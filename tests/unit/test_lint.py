@@ -4,9 +4,11 @@ requirements-dev.txt, so every machine runs them)."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +150,59 @@ def test_no_test_skips_for_what_the_project_installs():
             if words & installed or "pip install" in text:
                 offending.append(f"{path.relative_to(PROJECT_ROOT)}:{line}: {text!r}")
     assert offending == []
+
+
+# ---- the Makefile's commands
+
+
+def _make_environment() -> dict[str, str]:
+    """The environment make gives the commands of its recipes."""
+    result = subprocess.run(
+        ["make", "-s", "--no-print-directory", "--eval", "print-environment: ; @env", "print-environment"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k not in ("UV_SYSTEM_CERTS", "NODE_USE_SYSTEM_CA")},
+        check=True,
+    )
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+
+def test_every_cdk_option_the_makefile_passes_is_known_to_the_pinned_cli():
+    registry = json.loads((PROJECT_ROOT / "node_modules/aws-cdk/lib/cli/cli-type-registry.json").read_text())
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    calls = re.findall(r"^\t@?\$\(CDK\) ([a-z-]+)([^;\n]*)", makefile, re.M)
+    # make deploy runs the CLI through scripts/site_ops.py: run_cdk("deploy", "--app", ...).
+    site_ops = (PROJECT_ROOT / "scripts" / "site_ops.py").read_text()
+    calls += re.findall(r'run_cdk\("([a-z-]+)"(.*?)\)$', site_ops, re.M)
+    assert {command for command, _ in calls} >= {"synth", "bootstrap", "deploy", "diff", "destroy"}
+    for command, arguments in calls:
+        known = set(registry["commands"][command].get("options", {})) | set(registry["globalOptions"])
+        for option in re.findall(r"--([a-z-]+)", arguments):
+            assert option.removeprefix("no-") in known, f"cdk {command} does not take --{option}"
+
+
+def test_package_tools_trust_the_system_certificate_store():
+    """Behind a TLS-inspecting proxy whose CA is in the system store, uv and Node work as pip does."""
+    environment = _make_environment()
+    assert environment["UV_SYSTEM_CERTS"] == "1"
+    assert environment["NODE_USE_SYSTEM_CA"] == "1"
+    # An older pip trusts only its own bundle: bootstrap.sh gives it the system's.
+    script = (PROJECT_ROOT / "scripts" / "bootstrap.sh").read_text()
+    venv = Path(sys.executable).parent.parent
+    function = re.search(r"^pip_cert_option\(\) \{\n.*?^\}\n", script, re.M | re.S)[0]
+    result = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\nVENV={venv}\n{function}pip_cert_option"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**{k: v for k, v in os.environ.items() if k != "PIP_CERT"}, "PIP_CONFIG_FILE": os.devnull},
+        check=True,
+    )
+    import pip
+
+    if tuple(int(part) for part in pip.__version__.split(".")[:2]) < (24, 2):
+        assert result.stdout.strip() == f"--cert={ssl.get_default_verify_paths().cafile}"
+    else:
+        assert result.stdout.strip() == ""
