@@ -48,7 +48,9 @@ REGION = "eu-west-1"
 IMAGE_URL = "https://d111111abcdef8.cloudfront.net/images/site-image.jpg"
 # The viewer's host name: the site distribution's domain.
 SITE_DOMAIN = "d222222abcdef8.cloudfront.net"
-VOLUME_SIZE = "320M"
+# Sparse, so it costs nothing; one GiB, the smallest size a deployment can name.
+VOLUME_SIZE = "1G"
+VOLUME_SIZE_GIB = "1"
 # What the deployment passes (the association's parameters, by their environment names);
 # everything else in Sandbox.env() is the machine itself (its paths, its tools' settings).
 DEPLOYMENT_KEYS = tuple(p.env for p in PARAMETERS.values() if p.env)
@@ -667,6 +669,7 @@ class Sandbox:
             "VOLUME_ID": VOLUME_ID,
             "IMAGE_URL": IMAGE_URL,
             "DEVICE_NAME": "/dev/sdf",
+            "VOLUME_SIZE_GIB": VOLUME_SIZE_GIB,
             "INSTANCE_ID": INSTANCE_ID,
             "AWS_REGION": REGION,
             # Would fail fast instead of leaving the machine if ever used.

@@ -307,7 +307,7 @@ def test_enlarged_volume_grows_online_with_every_file_intact(harness, volume, la
     uuid = probe(fsdev)["UUID"]
     fstab = sandbox.fstab.read_bytes()
 
-    volume.grow("640M")
+    volume.grow("1664M")
     result = ns.boot()
 
     assert result.returncode == 0, result.output
@@ -318,7 +318,7 @@ def test_enlarged_volume_grows_online_with_every_file_intact(harness, volume, la
     if fsdev != volume.dev:
         assert f"growing partition 1 of {volume.dev}" in result.output
         assert len(partition_table(volume.dev)["partitions"]) == 1
-        assert int(run("blockdev", "--getsize64", fsdev).stdout) > 630 * 1024 * 1024
+        assert int(run("blockdev", "--getsize64", fsdev).stdout) > 1650 * 1024 * 1024
         # The GPT's backup header moved to the new end of the disk.
         assert "No errors detected" in run("sfdisk", "--verify", volume.dev).stdout
     if probe(fsdev)["TYPE"] == "ext4" and not has_cap_sys_resource():
@@ -327,7 +327,7 @@ def test_enlarged_volume_grows_online_with_every_file_intact(harness, volume, la
         assert sandbox.httpd_state() == ("active", "enabled")
         pytest.skip("ext4 online resize needs CAP_SYS_RESOURCE, which this machine does not grant")
     df_after = df_bytes(docroot)
-    assert df_after > df_before + 250 * 1024 * 1024, result.output
+    assert df_after > df_before + 600 * 1024 * 1024, result.output
     assert probe(fsdev)["UUID"] == uuid
     assert sandbox.fstab.read_bytes() == fstab
     assert "growing the" in result.output
@@ -352,24 +352,24 @@ def test_growth_waits_for_the_size_the_deployment_names(harness, volume):
     (ns.path(sandbox.docroot) / "keep.txt").write_text("kept\n")
 
     # The size never arrives within the wait: the run goes on and succeeds.
-    late = ns.boot(VOLUME_SIZE_GIB=2, DEVICE_WAIT_SECONDS=1)
+    late = ns.boot(VOLUME_SIZE_GIB=3, DEVICE_WAIT_SECONDS=1)
     assert late.returncode == 0, late.output
     assert "WARNING: " + volume.dev + " is still" in late.output
     assert sandbox.httpd_state() == ("active", "enabled")
 
-    grow = threading.Timer(1.5, volume.grow, args=("1G",))
+    grow = threading.Timer(1.5, volume.grow, args=("2G",))
     grow.start()
     try:
-        result = ns.boot(VOLUME_SIZE_GIB=1, DEVICE_WAIT_SECONDS=20)
+        result = ns.boot(VOLUME_SIZE_GIB=2, DEVICE_WAIT_SECONDS=20)
     finally:
         grow.cancel()
         grow.join()
 
     assert result.returncode == 0, result.output
     assert result.elapsed >= 1.5
-    assert "the volume is 1 GiB; waiting up to 20s for the new size" in result.output
-    assert df_bytes(ns.path(sandbox.docroot)) > 900 * 1024 * 1024
+    assert "the volume is 2 GiB; waiting up to 20s for the new size" in result.output
+    assert df_bytes(ns.path(sandbox.docroot)) > 1900 * 1024 * 1024
     assert (ns.path(sandbox.docroot) / "keep.txt").read_text() == "kept\n"
-    again = ns.boot(VOLUME_SIZE_GIB=1)
+    again = ns.boot(VOLUME_SIZE_GIB=2)
     assert "waiting" not in again.output
     assert "growing" not in again.output
