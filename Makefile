@@ -49,8 +49,11 @@ system-deps: venv-dev
 
 # pytest's exit 5 means it collected no test (for example a PYTEST_ADDOPTS filter that matches
 # nothing): said plainly, not a failure.
+# Two workers, each a whole test file at a time (the integration files share their machine and
+# their served site within the file): most of the suite waits on subprocesses, not the CPU.
+# PYTEST_ARGS="-n 0" runs it in one process.
 test: venv-dev node system-deps
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; $(give-back); \
+	@$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS); rc=$$?; $(give-back); \
 	if [[ $$rc == 5 ]]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 # Rewrite the hashed lock files from requirements.txt and requirements-dev.txt (top-level pins).
