@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Aws, RemovalPolicy, Size, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -28,6 +30,17 @@ def account_keys(scope: Construct) -> str:
     return Stack.of(scope).format_arn(service="kms", resource="key", resource_name="*")
 
 
+@dataclass(frozen=True, kw_only=True)
+class VolumeSpec:
+    """What a deployment chooses for the volume; stacks/settings.py has checked every value."""
+
+    size_gib: int
+    volume_type: str
+    iops: int | None = None
+    throughput_mibps: int | None = None
+    removal_policy: str = "snapshot"
+
+
 class DocumentRootVolume(Construct):
     """An encrypted volume in the web server's AZ; deleting the stack keeps its data.
 
@@ -40,26 +53,23 @@ class DocumentRootVolume(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        availability_zone: str,
-        size_gib: int,
-        volume_type: str,
-        iops: int | None,
-        throughput_mibps: int | None,
-        removal_policy: str,
+        spec: VolumeSpec,
         snapshot_group: str,
+        subnet: ec2.ISubnet,
     ) -> None:
         super().__init__(scope, construct_id)
         self.volume = ec2.Volume(
             self,
             "Volume",
-            availability_zone=availability_zone,
-            size=Size.gibibytes(size_gib),
-            volume_type=VOLUME_TYPES[volume_type],
-            iops=iops,
-            throughput=throughput_mibps,
+            # The web server's subnet, so its Availability Zone.
+            availability_zone=subnet.availability_zone,
+            size=Size.gibibytes(spec.size_gib),
+            volume_type=VOLUME_TYPES[spec.volume_type],
+            iops=spec.iops,
+            throughput=spec.throughput_mibps,
             encrypted=True,
             # Applies to both DeletionPolicy and UpdateReplacePolicy: never a plain delete.
-            removal_policy=REMOVAL_POLICIES[removal_policy],
+            removal_policy=REMOVAL_POLICIES[spec.removal_policy],
         )
         Tags.of(self.volume).add(SNAPSHOT_TAG, snapshot_group)
 

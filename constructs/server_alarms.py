@@ -131,19 +131,9 @@ class ServerAlarms(Construct):
 
     def allow_health_reports(self, role: iam.IRole) -> None:
         """Let the server publish its health metric, and nothing else in CloudWatch."""
-        policy = iam.Policy(
-            self,
-            "HealthReportPolicy",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="PublishOriginHealth",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": HEALTH_NAMESPACE}},
-                )
-            ],
-        )
+        publish = iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"])
+        publish.add_condition("StringEquals", {"cloudwatch:namespace": HEALTH_NAMESPACE})
+        policy = iam.Policy(self, "HealthReportPolicy", roles=[role], statements=[publish])
         acknowledge(
             policy.node.default_child,
             "AwsSolutions-IAM5[Resource::*]",

@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import idna
 from aws_cdk import region_info
+from constructs.document_root_volume import VolumeSpec
 from email_validator import EmailNotValidError, validate_email
 
 from stacks.country_codes import COUNTRIES
@@ -552,6 +553,17 @@ class SiteSettings:
     @property
     def effective_volume_removal_policy(self) -> str:
         return self.volume_removal_policy or ("retain" if self.is_production else "snapshot")
+
+    @property
+    def volume(self) -> VolumeSpec:
+        """The document-root volume as this deployment wants it."""
+        return VolumeSpec(
+            size_gib=self.volume_size_gib,
+            volume_type=self.volume_type,
+            iops=self.volume_iops,
+            throughput_mibps=self.volume_throughput_mibps,
+            removal_policy=self.effective_volume_removal_policy,
+        )
 
     @property
     def effective_bucket_removal_policy(self) -> str:

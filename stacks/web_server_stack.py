@@ -42,15 +42,7 @@ class WebServerStack(Stack):
         self.network = SiteNetwork(self, "Network", flow_log_retention_days=settings.log_retention_days)
         subnet = self.network.web_subnet
         self.document_root = DocumentRootVolume(
-            self,
-            "DocumentRoot",
-            availability_zone=subnet.availability_zone,
-            size_gib=settings.volume_size_gib,
-            volume_type=settings.volume_type,
-            iops=settings.volume_iops,
-            throughput_mibps=settings.volume_throughput_mibps,
-            removal_policy=settings.effective_volume_removal_policy,
-            snapshot_group=settings.environment,
+            self, "DocumentRoot", subnet=subnet, spec=settings.volume, snapshot_group=settings.environment
         )
         self.snapshots = VolumeSnapshotSchedule(
             self,

@@ -48,35 +48,20 @@ CHANGED=false
 
 # --- the scripts ----------------------------------------------------------------
 
-# sha256 of every file of boot/ and site/ under a directory, in a fixed order.
-manifest() {
-  (cd "$1" && find boot site -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
-}
-
 install_tree() {
-  local wanted current="" id releases=$INSTALL_DIR.releases release tmp keep="" entry
-  wanted=$(manifest "$STAGING")
-  if [[ -d $INSTALL_DIR/boot && -d $INSTALL_DIR/site ]]; then
-    current=$(manifest "$INSTALL_DIR")
-  fi
-  if [[ $current == "$wanted" ]]; then
+  local releases=$INSTALL_DIR.releases release keep="" entry
+  if diff -r -q "$STAGING/boot" "$INSTALL_DIR/boot" >/dev/null 2>&1 &&
+    diff -r -q "$STAGING/site" "$INSTALL_DIR/site" >/dev/null 2>&1; then
     log "$INSTALL_DIR is up to date"
     return 0
   fi
-  id=$(sha256sum <<<"$wanted")
-  id=${id:0:16}
-  release=$releases/$id
   [[ -d $releases ]] || mkdir -p "$releases"
-  if [[ ! -d $release ]]; then
-    tmp=$(mktemp -d "$releases/.new.XXXXXX")
-    cp -R "$STAGING/boot" "$STAGING/site" "$tmp/"
-    # The archive may not carry modes: scripts executable, the rest readable.
-    find "$tmp" -type d -exec chmod 0755 {} +
-    find "$tmp" -type f -exec chmod 0644 {} +
-    find "$tmp/boot" -maxdepth 1 -type f -name '*.sh' -exec chmod 0755 {} +
-    chmod 0755 "$tmp"
-    mv -T "$tmp" "$release"
-  fi
+  release=$(mktemp -d "$releases/XXXXXXXX")
+  cp -R "$STAGING/boot" "$STAGING/site" "$release/"
+  # The archive may not carry modes: scripts executable, the rest readable.
+  find "$release" -type d -exec chmod 0755 {} +
+  find "$release" -type f -exec chmod 0644 {} +
+  find "$release/boot" -maxdepth 1 -type f -name '*.sh' -exec chmod 0755 {} +
   if [[ -L $INSTALL_DIR ]]; then
     keep=$(readlink "$INSTALL_DIR")
   elif [[ -e $INSTALL_DIR ]]; then

@@ -287,18 +287,9 @@ ensure_fstab_entry() {
 
 # A larger EBS volume shows up as a larger device; the partition and the
 # filesystem stay as they were until grown. Both are grown online, on the
-# mounted filesystem; nothing is moved or rewritten. Gaps below this are not
-# worth a resize (growpart ignores less than 1 MiB, GPT keeps 33 sectors at
-# the end, and XFS leaves out a remainder too small for an allocation group).
-GROW_MIN_BYTES=$((8 * 1024 * 1024))
-
-# read_sysfs VAR DEVICE ATTR: a number from /sys/class/block/DEVICE/ATTR.
-read_sysfs() {
-  local -n read_sysfs_into=$1
-  read_file read_sysfs_into "/sys/class/block/$2/$3" || return 1
-  read_sysfs_into=${read_sysfs_into%$'\n'}
-  [[ $read_sysfs_into =~ ^[0-9]+$ ]]
-}
+# mounted filesystem, by the stock tools, each of which does nothing when
+# there is nothing to grow: growpart (exit 1: NOCHANGE), then xfs_growfs or
+# resize2fs. Nothing is moved or rewritten.
 
 # The deployment says how large the volume is (VOLUME_SIZE_GIB). Right after
 # a modification, EBS may not show the new size yet: wait for it up to
@@ -322,90 +313,49 @@ wait_for_volume_size() {
   log "$DISK is now $SIZE bytes"
 }
 
-# Grow FSDEV's partition to the end of DISK when the disk has grown.
-grow_partition() {
-  local part=${FSDEV##*/} disk=${DISK##*/} number start size disk_size after rc=0
-  [[ $FSDEV != "$DISK" && -r /sys/class/block/$part/partition ]] || return 0
-  if ! { read_sysfs number "$part" partition && read_sysfs start "$part" start &&
-    read_sysfs size "$part" size && read_sysfs disk_size "$disk" size; }; then
-    log "WARNING: cannot read the sizes of $FSDEV and $DISK from sysfs; not growing"
-    return 1
-  fi
-  # sysfs counts 512-byte sectors.
-  if (((disk_size - start - size) * 512 < GROW_MIN_BYTES)); then
-    return 0
-  fi
-  command -v growpart >/dev/null 2>&1 ||
-    { log "WARNING: $DISK has grown but growpart is not installed (package cloud-utils-growpart); not growing"; return 1; }
-  log "growing partition $number of $DISK: partition $((size * 512)) bytes, disk $((disk_size * 512)) bytes"
-  growpart "$DISK" "$number" >&2 || rc=$?
-  # 1 is growpart's NOCHANGE.
-  if ((rc > 1)); then
-    log "WARNING: growpart $DISK $number failed (exit $rc)"
-    return 1
-  fi
-  # Tell the kernel the new size (growpart tries too; a loop device needs it).
-  partx -u --nr "$number" "$DISK" >/dev/null 2>&1 || true
-  read_sysfs after "$part" size || after=0
-  log "partition $number of $DISK is now $((after * 512)) bytes (was $((size * 512)))"
+# The filesystem's size as df sees it, in bytes.
+filesystem_size() {
+  local out
+  out=$(df -B1 --output=size "$DOCROOT" 2>/dev/null) || return 1
+  printf '%s' "${out##*[!0-9]}"
 }
 
-# FS_BYTES: the size the filesystem on FSDEV covers.
-filesystem_bytes() {
-  local out re
-  FS_BYTES=0
-  case $fs_type in
-  xfs)
-    out=$(xfs_growfs -n "$DOCROOT" 2>&1) || return 1
-    re='data +=[[:space:]]*bsize=([0-9]+)[[:space:]]+blocks=([0-9]+)'
-    ;;
-  ext2 | ext3 | ext4)
-    out=$(dumpe2fs -h "$FSDEV" 2>/dev/null) || return 1
-    [[ $out =~ Block\ count:\ +([0-9]+) ]] || return 1
-    FS_BYTES=${BASH_REMATCH[1]}
-    re='Block size: +([0-9]+)'
-    [[ $out =~ $re ]] || return 1
-    FS_BYTES=$((FS_BYTES * BASH_REMATCH[1]))
-    return 0
-    ;;
-  *) return 2 ;;
-  esac
-  [[ $out =~ $re ]] || return 1
-  FS_BYTES=$((BASH_REMATCH[1] * BASH_REMATCH[2]))
-}
-
-# Grow the mounted filesystem to the size of its device.
-grow_filesystem() {
-  local before rc=0
-  device_size "$FSDEV"
-  filesystem_bytes || rc=$?
-  if ((rc == 2)); then
-    return 0
-  elif ((rc != 0)); then
-    log "WARNING: cannot read the size of the $fs_type filesystem on $FSDEV; not growing"
-    return 1
+grow() {
+  local number before after rc=0
+  before=$(filesystem_size) || before=0
+  if [[ $FSDEV != "$DISK" ]]; then
+    read_file number "/sys/class/block/${FSDEV##*/}/partition" || return 1
+    number=${number%$'\n'}
+    command -v growpart >/dev/null 2>&1 ||
+      { log "WARNING: growpart is not installed (package cloud-utils-growpart); not growing"; return 1; }
+    growpart "$DISK" "$number" >/dev/null 2>&1 || rc=$?
+    case $rc in
+    0)
+      log "growing partition $number of $DISK to the end of the disk"
+      # Tell the kernel the new size (growpart tries too; a loop device needs it).
+      partx -u --nr "$number" "$DISK" >/dev/null 2>&1 || true
+      ;;
+    1) ;;
+    *)
+      log "WARNING: growpart $DISK $number failed (exit $rc)"
+      return 1
+      ;;
+    esac
   fi
-  ((SIZE - FS_BYTES >= GROW_MIN_BYTES)) || return 0
-  before=$FS_BYTES
-  log "growing the $fs_type filesystem on $FSDEV online: $before bytes, device $SIZE bytes ($(df_size))"
+  rc=0
   case $fs_type in
-  xfs) xfs_growfs "$DOCROOT" >&2 || rc=$? ;;
-  *) resize2fs "$FSDEV" >&2 || rc=$? ;;
+  xfs) xfs_growfs "$DOCROOT" >/dev/null 2>&1 || rc=$? ;;
+  ext2 | ext3 | ext4) resize2fs "$FSDEV" >/dev/null 2>&1 || rc=$? ;;
+  *) return 0 ;;
   esac
   if ((rc != 0)); then
     log "WARNING: growing the filesystem on $FSDEV failed (exit $rc)"
     return 1
   fi
-  filesystem_bytes || FS_BYTES=0
-  log "the $fs_type filesystem on $FSDEV is now $FS_BYTES bytes (was $before; $(df_size))"
-}
-
-df_size() {
-  local out out_size out_avail
-  out=$(df -B1 --output=size,avail "$DOCROOT" 2>/dev/null) || { printf 'df failed'; return 0; }
-  out=${out##*$'\n'}
-  read -r out_size out_avail <<<"$out"
-  printf 'df: %s bytes, %s available' "$out_size" "$out_avail"
+  after=$(filesystem_size) || after=0
+  if ((after > before)); then
+    log "growing the $fs_type filesystem on $FSDEV online: $before bytes, now $after bytes"
+  fi
 }
 
 # --- main -------------------------------------------------------------------
@@ -455,8 +405,7 @@ fi
 # Growing never decides whether the site is served: a failure is logged and
 # the next run tries again.
 wait_for_volume_size
-grow_partition || true
-grow_filesystem || true
+grow || true
 
 # With SELinux enforcing (AL2023 ships it permissive), the root of a new
 # filesystem needs httpd's label; only the root directory is relabelled.

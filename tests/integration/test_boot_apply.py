@@ -378,15 +378,24 @@ def test_apply_reports_a_failing_boot_with_the_journal_and_the_retries_go_on(har
     assert sandbox.httpd_state() == ("inactive", "disabled")
 
 
-@pytest.mark.parametrize("changed", [False, True], ids=["same-values", "new-image-url"])
+CHANGED_SCRIPT_LINE = "seed-page.sh of the new release"
+
+
+@pytest.mark.parametrize("changed", ["", "values", "scripts"], ids=["same", "new-image-url", "new-scripts"])
 def test_a_run_in_progress_is_waited_for_not_restarted(harness, volume, changed):
     """The association runs again while a boot attempt is still working (here:
     waiting for the volume; on an instance it could be in mkfs or xfs_growfs).
     apply.sh must not restart the unit, which would kill that attempt: it
-    waits for it, and runs boot.sh afresh only if it changed something."""
-    if changed:
+    waits for it, and runs boot.sh afresh only if it changed something. New
+    scripts go to a new release directory: the attempt in progress finishes
+    with the files it started with (bash reads a script as it runs it), the
+    fresh run uses the new ones."""
+    if changed == "values":
         require_apache()
-    sandbox, ns = harness.instance(volume)
+    # As on an instance: the scripts arrive with the first apply, as a release.
+    sandbox = harness.sandbox(installed=False)
+    sandbox.link_device(volume)
+    ns = harness.namespace(sandbox)
     # Attempt 1 fails at once; attempt 2, 0.2 s later, waits for the volume.
     sandbox.set_aws(fails_describe_volumes=1, error_describe_volumes=NOT_FOUND, in_use="always")
     settings = {"ATTACH_WAIT_SECONDS": 30, "ATTACH_POLL_SECONDS": 0.2}
@@ -403,8 +412,12 @@ def test_a_run_in_progress_is_waited_for_not_restarted(harness, volume, changed)
     # The volume comes free while the second apply waits.
     sandbox.set_aws(in_use=0, held_until=int(time.time() * 1000) + 1200)
 
-    values = {"IMAGE_URL": NEW_URL} if changed else {}
-    second = ns.apply(sandbox.staging("staging-2"), **settings, **values)
+    values = {"IMAGE_URL": NEW_URL} if changed == "values" else {}
+    staging = sandbox.staging("staging-2")
+    if changed == "scripts":
+        with (staging / "boot" / "seed-page.sh").open("a") as script:
+            script.write(f'log "{CHANGED_SCRIPT_LINE}"\n')
+    second = ns.apply(staging, **settings, **values)
 
     assert second.returncode == 0, second.output + ns.machine.journal(UNIT)
     assert "already running (or waiting to retry); waiting for that run to end" in second.output
@@ -430,6 +443,12 @@ def test_a_run_in_progress_is_waited_for_not_restarted(harness, volume, changed)
     assert len(stopping) == 1
     assert finished[0] < stopping[0] < finished[1]
     assert unit_state(ns)["ActiveState"] == "active"
+    if changed == "scripts":
+        lines = journal.splitlines()
+        marks = positions(lines, CHANGED_SCRIPT_LINE)
+        assert len(marks) == 1, journal
+        assert stopping[0] < marks[0] < finished[1]
+        return
     status, page = get(serve(sandbox, ns))
     assert status == 200
     assert f'src="{NEW_URL}"' in page
