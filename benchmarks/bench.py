@@ -92,7 +92,20 @@ def synth_and_tests(work: Path) -> dict[str, list[float]]:
         progress(
             f"cdk synth run {run}/{RUNS}: full {times['full'][-1]:.1f} s, empty {times['empty'][-1]:.1f} s"
         )
-    unit = [sys.executable, "-m", "pytest", "tests/unit", "-q", "-p", "no:cacheprovider"]
+    # As make test runs it: two workers, a file each at a time.
+    unit = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests/unit",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--dist",
+        "loadfile",
+    ]
     unit_runs = max(3, RUNS // 2)
     for run in range(1, unit_runs + 1):
         times["unit"].append(timed(unit, ROOT))
@@ -252,7 +265,7 @@ def main() -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupted)
     progress(
-        f"about {2 + RUNS // 2} minutes on 2 cores: cdk synth {RUNS + 1} times for each app, the unit suite "
+        f"about {3 + RUNS // 2} minutes on 2 cores: cdk synth {RUNS + 1} times for each app, the unit suite "
         f"{max(3, RUNS // 2)} times, then (as root) the boot scripts and apply.sh {RUNS} times each"
     )
     try:
