@@ -131,7 +131,7 @@ def boot_times() -> tuple[list[float], list[float]] | None:
     """
     if os.geteuid() != 0:
         return None
-    sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests")]
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "integration"), str(ROOT / "tests")]
     import bootharness  # the same harness the integration tests use
 
     first, rerun = [], []
@@ -159,7 +159,7 @@ def apply_times(assembly: Path) -> tuple[list[float], list[float]] | None:
     """
     if os.geteuid() != 0 or shutil.which("apache2", path="/usr/sbin:/usr/bin") is None:
         return None
-    sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests")]
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "integration"), str(ROOT / "tests")]
     import urllib.request
 
     import bootharness
