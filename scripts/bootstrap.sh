@@ -75,21 +75,32 @@ if tuple(int(part) for part in pip.__version__.split(".")[:2]) < (24, 2):
     print("--cert=" + (ssl.get_default_verify_paths().cafile or ""))' 2>/dev/null | grep -v '^--cert=$' || true
 }
 
+# pip as the venv brings it installs uv alone, hash-checked from the line that pins it in
+# requirements-dev.lock; uv then installs the locks (seconds, where pip takes over a minute).
+ensure_uv() {
+  local log=$VENV/pip-install.log pinned=$VENV/uv-requirement.txt cert
+  [[ -x $VENV/bin/uv ]] && return
+  awk '/^uv==/ {found = 1} found {print} found && !/\\$/ {exit}' requirements-dev.lock >"$pinned"
+  [[ -s $pinned ]] || die "requirements-dev.lock pins no uv: run make lock"
+  cert=$(pip_cert_option)
+  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --require-hashes \
+    ${cert:+"$cert"} -q -r "$pinned" >"$log" 2>&1; then
+    die "pip could not install uv: $(grep -m 1 -E '^(ERROR|error):' "$log" | cut -c 1-240) (full output: $log)"
+  fi
+}
+
 # Install a hashed lock file into the venv unless STAMP is newer than it.
 install_lock() {
-  local lock=$1 stamp=$2 log=$VENV/pip-install.log reason cert
+  local lock=$1 stamp=$2 log=$VENV/uv-install.log reason
   if [[ -f $stamp && $stamp -nt $lock ]]; then
     return
   fi
+  ensure_uv
   printf 'installing %s into %s\n' "$lock" "$VENV" >&2
-  cert=$(pip_cert_option)
-  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --require-hashes \
-    ${cert:+"$cert"} -q -r "$lock" >"$log" 2>&1; then
-    # pip's reason is in its ERROR lines (and the package line after a hash mismatch); the
-    # list of ignored versions before them can run to thousands of characters.
-    reason=$(grep -v 'Ignored the following versions' "$log" | grep -A 2 -E '^(ERROR|error):' |
-      grep -v '^--$' | sed -E 's/ \(from versions: [^)]*\)//' | head -n 4 | cut -c 1-240 | tr '\n' ' ')
-    die "pip could not install $lock: ${reason:-no reason given} (full output: $log)"
+  if ! "$VENV/bin/uv" pip install --python "$VENV/bin/python" --require-hashes -q -r "$lock" >"$log" 2>&1; then
+    # uv's reason is its error line and the cause lines under it.
+    reason=$(grep -E '^error:|^ +cause:' "$log" | sed -E 's/^ +//' | head -n 3 | cut -c 1-240 | tr '\n' ' ')
+    die "uv could not install $lock: ${reason:-no reason given} (full output: $log)"
   fi
   touch "$stamp"
 }
