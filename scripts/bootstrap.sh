@@ -102,6 +102,15 @@ install_lock() {
     reason=$(grep -E '^error:|^ +cause:' "$log" | sed -E 's/^ +//' | head -n 3 | cut -c 1-240 | tr '\n' ' ')
     die "uv could not install $lock: ${reason:-no reason given} (full output: $log)"
   fi
+  # aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship
+  # aws_cdk/cloud_assembly_schema/__init__.py; uv installs in parallel and the dependency's copy
+  # wins, whose jsii types aws-cdk-lib's own structs (integ-tests' CdkCommands) do not accept.
+  # Installing aws-cdk-lib last again, as pip's order did, leaves its copy in place.
+  if grep -q '^aws-cdk-lib==' "$lock" &&
+    ! "$VENV/bin/uv" pip install --python "$VENV/bin/python" --require-hashes --no-deps \
+      --reinstall-package aws-cdk-lib -q -r "$lock" >>"$log" 2>&1; then
+    die "uv could not reinstall aws-cdk-lib from $lock (full output: $log)"
+  fi
   touch "$stamp"
 }
 

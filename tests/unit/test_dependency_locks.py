@@ -53,3 +53,14 @@ def test_runtime_lock_agrees_with_the_dev_lock():
     runtime = _pins(PROJECT_ROOT / "requirements.lock")
     dev = _pins(PROJECT_ROOT / "requirements-dev.lock")
     assert runtime <= dev
+
+
+def test_the_shared_cloud_assembly_schema_module_is_aws_cdk_libs_copy():
+    """aws-cdk-lib and aws-cdk.cloud-assembly-schema both install aws_cdk/cloud_assembly_schema;
+    `make` reinstalls aws-cdk-lib last so that its copy, the one its own types refer to, is kept."""
+    from aws_cdk.cloud_assembly_schema import CdkCommands
+
+    assert CdkCommands.__jsii_type__ == "aws-cdk-lib.cloud_assembly_schema.CdkCommands", (
+        "the venv holds aws-cdk.cloud-assembly-schema's copy of aws_cdk/cloud_assembly_schema: "
+        "rebuild it with `rm -rf .venv && make test`"
+    )
