@@ -264,8 +264,10 @@ def main() -> int:
     # SIGTERM and SIGHUP unwind like Ctrl-C, so the work directory is removed for them too.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupted)
+    # About 10 s per synth pair, 100 s per unit-suite run, a minute for the rest (2 cores).
+    minutes = round(((RUNS + 1) * 10 + max(3, RUNS // 2) * 100 + 60) / 60)
     progress(
-        f"about {3 + RUNS // 2} minutes on 2 cores: cdk synth {RUNS + 1} times for each app, the unit suite "
+        f"about {minutes} minutes on 2 cores: cdk synth {RUNS + 1} times for each app, the unit suite "
         f"{max(3, RUNS // 2)} times, then (as root) the boot scripts and apply.sh {RUNS} times each"
     )
     try:

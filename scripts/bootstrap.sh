@@ -89,27 +89,37 @@ ensure_uv() {
   fi
 }
 
+# uv compiles bytecode only when asked, and only for what that call installs (pip always did):
+# without it every process compiles aws-cdk-lib and botocore again wherever __pycache__ is not
+# written (PYTHONDONTWRITEBYTECODE, a read-only checkout).
+uv_install() {
+  local lock=$1 log=$VENV/uv-install.log reason
+  shift
+  if ! "$VENV/bin/uv" pip install --python "$VENV/bin/python" --require-hashes --compile-bytecode -q \
+    -r "$lock" "$@" >>"$log" 2>&1; then
+    # uv's reason is its error line and the cause lines under it.
+    reason=$(grep -E '^error:|^ +cause:' "$log" | sed -E 's/^ +//' | head -n 3 | cut -c 1-240 | tr '\n' ' ')
+    die "uv could not install $lock: ${reason:-no reason given} (full output: $log)"
+  fi
+}
+
 # Install a hashed lock file into the venv unless STAMP is newer than it.
 install_lock() {
-  local lock=$1 stamp=$2 log=$VENV/uv-install.log reason
+  local lock=$1 stamp=$2 shared
   if [[ -f $stamp && $stamp -nt $lock ]]; then
     return
   fi
   ensure_uv
   printf 'installing %s into %s\n' "$lock" "$VENV" >&2
-  if ! "$VENV/bin/uv" pip install --python "$VENV/bin/python" --require-hashes -q -r "$lock" >"$log" 2>&1; then
-    # uv's reason is its error line and the cause lines under it.
-    reason=$(grep -E '^error:|^ +cause:' "$log" | sed -E 's/^ +//' | head -n 3 | cut -c 1-240 | tr '\n' ' ')
-    die "uv could not install $lock: ${reason:-no reason given} (full output: $log)"
-  fi
-  # aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship
-  # aws_cdk/cloud_assembly_schema/__init__.py; uv installs in parallel and the dependency's copy
-  # wins, whose jsii types aws-cdk-lib's own structs (integ-tests' CdkCommands) do not accept.
-  # Installing aws-cdk-lib last again, as pip's order did, leaves its copy in place.
-  if grep -q '^aws-cdk-lib==' "$lock" &&
-    ! "$VENV/bin/uv" pip install --python "$VENV/bin/python" --require-hashes --no-deps \
-      --reinstall-package aws-cdk-lib -q -r "$lock" >>"$log" 2>&1; then
-    die "uv could not reinstall aws-cdk-lib from $lock (full output: $log)"
+  : >"$VENV/uv-install.log"
+  uv_install "$lock"
+  # aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship this module, with
+  # different jsii type names; uv installs in parallel and may leave the dependency's copy,
+  # whose types aws-cdk-lib's own structs (integ-tests' CdkCommands) refuse. Installing
+  # aws-cdk-lib again, last, as pip's order did, puts its copy back.
+  shared=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/aws_cdk/cloud_assembly_schema/__init__.py
+  if grep -q 'jsii_type="@aws-cdk/cloud-assembly-schema\.' "$shared" 2>/dev/null; then
+    uv_install "$lock" --no-deps --reinstall-package aws-cdk-lib
   fi
   touch "$stamp"
 }
