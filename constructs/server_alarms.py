@@ -38,7 +38,8 @@ SYSTEM_CHECK_DESCRIPTION = (
     "The host under the web server failed. Where the instance type supports it, EC2's automatic "
     "recovery moves the instance to healthy hardware by itself (same id, IPs and volumes). If "
     "this alarm stays in ALARM for more than a few minutes, stop and start the instance: it "
-    "starts on other hardware, with its volumes and Elastic IP."
+    "starts on other hardware, with its volumes and private IPv4 and IPv6 addresses, so the "
+    "VPC origin reaches it again."
 )
 _AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 

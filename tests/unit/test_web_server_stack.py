@@ -588,6 +588,9 @@ def test_alarms_watch_the_server_its_volume_and_what_viewers_get(dev_app):
     assert "AlarmActions" not in props["StatusCheckFailed_System"]
     assert props["StatusCheckFailed_System"]["AlarmDescription"] == SYSTEM_CHECK_DESCRIPTION
     assert "stop and start the instance" in SYSTEM_CHECK_DESCRIPTION
+    # The server has no Elastic IP to keep: what it keeps is its private addresses.
+    assert "Elastic IP" not in SYSTEM_CHECK_DESCRIPTION
+    assert "private" in SYSTEM_CHECK_DESCRIPTION
     assert "ec2:reboot" in str(props["StatusCheckFailed_Instance"]["AlarmActions"])
     instance_id = next(iter(resources_of(_web(dev_app), "AWS::EC2::Instance")))
     assert props["StatusCheckFailed_AttachedEBS"]["Dimensions"] == [
