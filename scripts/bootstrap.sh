@@ -104,23 +104,27 @@ uv_install() {
 }
 
 # Install a hashed lock file into the venv unless STAMP is newer than it.
+#
+# aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship
+# aws_cdk/cloud_assembly_schema/__init__.py, with different jsii type names, and only
+# aws-cdk-lib's copy has the types its own structs (integ-tests' CdkCommands) accept. uv installs
+# in parallel, so aws-cdk-lib goes in a second call, after the rest, as pip's order had it; and
+# again whenever the dependency's copy is found in its place (a lock that moved only the schema).
 install_lock() {
-  local lock=$1 stamp=$2 shared
+  local lock=$1 stamp=$2 shared reinstall=()
   if [[ -f $stamp && $stamp -nt $lock ]]; then
     return
   fi
   ensure_uv
   printf 'installing %s into %s\n' "$lock" "$VENV" >&2
   : >"$VENV/uv-install.log"
-  uv_install "$lock"
-  # aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship this module, with
-  # different jsii type names; uv installs in parallel and may leave the dependency's copy,
-  # whose types aws-cdk-lib's own structs (integ-tests' CdkCommands) refuse. Installing
-  # aws-cdk-lib again, last, as pip's order did, puts its copy back.
+  printf 'aws-cdk-lib\n' >"$VENV/uv-excludes.txt"
+  uv_install "$lock" --excludes "$VENV/uv-excludes.txt"
   shared=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/aws_cdk/cloud_assembly_schema/__init__.py
   if grep -q 'jsii_type="@aws-cdk/cloud-assembly-schema\.' "$shared" 2>/dev/null; then
-    uv_install "$lock" --no-deps --reinstall-package aws-cdk-lib
+    reinstall=(--reinstall-package aws-cdk-lib)
   fi
+  uv_install "$lock" ${reinstall[@]+"${reinstall[@]}"}
   touch "$stamp"
 }
 
