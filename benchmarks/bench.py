@@ -310,7 +310,7 @@ def main() -> int:
     print(f"| `cdk synth`, full app | {full:.2f} s | |")
     print(f"| `cdk synth`, empty one-stack app | {empty:.2f} s | |")
     print(f"| ratio full / empty | {full / empty:.2f} | ≤ 1.4 |")
-    print(f"| unit suite (`pytest tests/unit`) | {unit:.2f} s | |")
+    print(f"| unit suite (`pytest tests/unit`, two workers as `make test` runs it) | {unit:.2f} s | |")
     print(f"| ratio unit suite / empty synth | {unit / empty:.2f} | ≤ 2.5 |")
     harness_rows = (
         (boots, "the boot scripts", "root and the integration harness", [
