@@ -85,6 +85,33 @@ class MotoServer:
             self.stop()
             raise
 
+    def client(self, service: str):
+        """A boto3 client of ``service`` that talks to this server, in REGION."""
+        return boto3.session.Session().client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def cli_env(self, home: Path) -> dict[str, str]:
+        """What an AWS CLI needs to talk to this server and nothing else: its endpoint, test
+        credentials, REGION, no configuration from ``home`` or the instance metadata, one
+        attempt per call."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": str(home / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_MAX_ATTEMPTS": "1",
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+        }
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -141,9 +168,9 @@ class AwsSandbox:
         wrapper.chmod(0o755)
         self.calls_file.touch(mode=0o666)
         self.calls_file.chmod(0o666)
-        self.s3 = self.client("s3")
-        self.cloudfront = self.client("cloudfront")
-        self.cloudwatch = self.client("cloudwatch")
+        self.s3 = self.moto.client("s3")
+        self.cloudfront = self.moto.client("cloudfront")
+        self.cloudwatch = self.moto.client("cloudwatch")
         self.s3.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         config = {
             "CallerReference": self.bucket,
@@ -172,31 +199,13 @@ class AwsSandbox:
 
     # -- the AWS side, read back with boto3 (not through the wrapper) --------
 
-    def client(self, service: str):
-        return boto3.session.Session().client(
-            service,
-            region_name=REGION,
-            endpoint_url=self.moto.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
     def aws_env(self) -> dict[str, str]:
         return {
-            "AWS_ENDPOINT_URL": self.moto.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
+            **self.moto.cli_env(self.root),
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": str(self.root / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(self.root / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_MAX_ATTEMPTS": "1",
             # moto stands at a custom endpoint, which S3's endpoint rules refuse with dual-stack.
             "AWS_USE_DUALSTACK_ENDPOINT": "false",
             "AWS_PAGER": "",
-            "HOME": str(self.root),
-            "LANG": "C.UTF-8",
         }
 
     def objects(self) -> dict[str, str]:

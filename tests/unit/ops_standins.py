@@ -22,14 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from fallback_harness import MotoServer, find_tool
+from fallback_harness import REGION, MotoServer, find_tool
 
 __all__ = ["MotoServer", "OfflineAccount", "SiteStandIn", "SsmStandIn", "association_run", "aws_cli_v2"]
 
-REGION = "eu-west-1"
 TOOL = Path(__file__).resolve().parents[2] / "scripts" / "site_ops.py"
 VENV_BIN = Path(sys.executable).parent
 INSTANCE = "i-0123456789abcdef0"
@@ -254,17 +251,8 @@ class OfflineAccount:
     tmp: Path
     poll_seconds: str = ""
 
-    def client(self, service: str):
-        return boto3.client(
-            service,
-            region_name=REGION,
-            endpoint_url=self.moto.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
     def stack(self, name: str, outputs: dict[str, str]) -> None:
-        cloudformation = self.client("cloudformation")
+        cloudformation = self.moto.client("cloudformation")
         cloudformation.delete_stack(StackName=name)
         template = {
             "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
@@ -273,7 +261,7 @@ class OfflineAccount:
         cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
 
     def volume(self, size: int = 5) -> str:
-        created = self.client("ec2").create_volume(
+        created = self.moto.client("ec2").create_volume(
             AvailabilityZone=f"{REGION}a", Size=size, VolumeType="gp3", Iops=3000, Throughput=125
         )
         return created["VolumeId"]
@@ -281,19 +269,10 @@ class OfflineAccount:
     def env(self, **overrides: str) -> dict[str, str]:
         cli_dir = aws_cli_v2(self.tmp / "operator-bin")
         return {
+            **self.moto.cli_env(self.tmp),
             # As make runs it: the venv first (with its AWS CLI v1), the operator's tools after.
             "PATH": f"{VENV_BIN}:{cli_dir}:/usr/bin:/bin",
-            "HOME": str(self.tmp),
-            "LANG": "C.UTF-8",
-            "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": self.moto.endpoint,
             "AWS_ENDPOINT_URL_SSM": self.ssm.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_CONFIG_FILE": str(self.tmp / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(self.tmp / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_MAX_ATTEMPTS": "1",
             **({"POLL_SECONDS": self.poll_seconds} if self.poll_seconds else {}),
             "WAIT_SECONDS": "60",
             "MAX_API_ERRORS": "3",

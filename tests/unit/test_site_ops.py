@@ -121,7 +121,7 @@ def test_verify_waits_for_the_current_run_then_checks_page_and_image(account):
 
 
 def test_verify_fails_on_a_failed_run_and_prints_its_output_tail(account):
-    s3 = account.client("s3")
+    s3 = account.moto.client("s3")
     s3.create_bucket(Bucket=RUN_OUTPUT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     prefix = f"site-configuration/{INSTANCE}/{ASSOCIATION}/{uuid.uuid4()}"
     step = f"{prefix}/awsrunShellScript/applySiteConfiguration"
@@ -177,9 +177,9 @@ def _deploy(
 
 
 def test_deploy_stops_before_a_volume_change_within_six_hours_of_the_last(account):
-    volume_id = account.client("cloudformation").describe_stacks(StackName="SiteWebServer-dev")["Stacks"][0]
-    volume_id = {o["OutputKey"]: o["OutputValue"] for o in volume_id["Outputs"]}["DocumentRootVolumeId"]
-    account.client("ec2").modify_volume(VolumeId=volume_id, Size=6)
+    stack = account.moto.client("cloudformation").describe_stacks(StackName="SiteWebServer-dev")["Stacks"][0]
+    volume_id = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["DocumentRootVolumeId"]
+    account.moto.client("ec2").modify_volume(VolumeId=volume_id, Size=6)
 
     result, calls = _deploy(account, {"Size": 8, "VolumeType": "gp3"})
 
