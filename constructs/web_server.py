@@ -78,11 +78,12 @@ class WebServer(Construct):
             "which replaces SSH here, and for State Manager, which configures the server.",
         )
         self.image_parameter = AL2023_IMAGE_PARAMETERS[arm64]
+        user_data = bootstrap_user_data(server_generation)
         self.launch_template = ec2.LaunchTemplate(
             self,
             "LaunchTemplate",
             machine_image=ec2.MachineImage.resolve_ssm_parameter_at_launch(self.image_parameter),
-            user_data=ec2.UserData.custom(bootstrap_user_data(server_generation)),
+            user_data=ec2.UserData.custom(user_data),
             security_group=self.security_group,
             role=self.role,
             require_imdsv2=True,
@@ -126,7 +127,7 @@ class WebServer(Construct):
             "\n".join(
                 (
                     self.image_parameter,
-                    bootstrap_user_data(server_generation),
+                    user_data,
                     f"{ROOT_DEVICE} {ROOT_VOLUME_GIB}",
                     subnet.node.path,
                 )
