@@ -93,7 +93,6 @@ write_env_file() {
     return 0
   fi
   # The server's configuration: root's alone.
-  [[ -d ${ENV_FILE%/*} ]] || mkdir -p "${ENV_FILE%/*}"
   write_file "$ENV_FILE" 0600 "$content"
   CHANGED=true
   log "wrote $ENV_FILE"

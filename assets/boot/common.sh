@@ -156,7 +156,6 @@ write_file() {
   TMP_FILE=""
 }
 
-
 # A file that systemd reads changed (unit drop-in, fstab): the start step runs
 # daemon-reload before starting httpd. A flag file, because each step is its
 # own process; under /run, because systemd reads everything afresh at boot.

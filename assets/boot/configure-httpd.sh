@@ -120,21 +120,19 @@ start_httpd() {
   log "$HTTPD_SERVICE is enabled and running, serving $DOCROOT"
 }
 
+# Everything but the start: installed, bound to the mount, configured.
+prepare_httpd() {
+  install_httpd
+  write_drop_in
+  write_site_conf
+  reload_if_changed
+}
+
 case $mode in
-install)
-  install_httpd
-  write_drop_in
-  write_site_conf
-  reload_if_changed
-  ;;
-start)
-  start_httpd
-  ;;
+install) prepare_httpd ;;
+start) start_httpd ;;
 all)
-  install_httpd
-  write_drop_in
-  write_site_conf
-  reload_if_changed
+  prepare_httpd
   start_httpd
   ;;
 esac
