@@ -409,15 +409,13 @@ def _tags(name: str, value: Any) -> dict[str, str]:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs):
         raise _fail(name, value, 'must be a JSON object of strings, e.g. {"team":"web"}')
     reserved = {key.lower() for key in APP_TAG_KEYS}
-    given: set[str] = set()
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {}  # lower-case key -> the key as given
     for key, tag_value in pairs:
-        if key in given:
+        if seen.get(key.lower()) == key:
             raise _fail(name, value, f"tag key {key!r} is given twice (JSON would keep only the last value)")
         # IAM refuses two tag keys that differ only in letter case on one role.
         if key.lower() in seen:
             raise _fail(name, value, f"tag keys {seen[key.lower()]!r} and {key!r} differ only in letter case")
-        given.add(key)
         seen[key.lower()] = key
         if key.lower() in reserved:
             raise _fail(name, value, f"tag key {key!r} is set by the app ({', '.join(APP_TAG_KEYS)})")
@@ -609,7 +607,9 @@ class SiteSettings:
                 allowed = f"did you mean '{hint[0]}'?" if hint else "not a known setting."
                 known = ", ".join(_PARSERS)
                 raise SettingsError(f"unknown setting {_shown(name)}: {allowed} Known settings: {known}")
-        for name in settings_in_cdk_json(cdk_json) if cdk_json else ():
+        misplaced = settings_in_cdk_json(cdk_json) if cdk_json else []
+        if misplaced:
+            name = misplaced[0]
             raise SettingsError(
                 f"setting '{name}' is in cdk.json, whose context the CDK CLI puts above "
                 f"cdk.context.json's: move it to cdk.context.json, or give it as -c {name}=..."
