@@ -72,9 +72,9 @@ lock: venv-dev
 bootstrap: venv-runtime node
 	$(CDK) bootstrap $(ARGS)
 
-# Operating commands (scripts/site_ops.py) call AWS through the user's own AWS CLI v2, found
+# Operating commands (operations/site_ops.py) call AWS through the user's own AWS CLI v2, found
 # on PATH outside .venv: the venv's AWS CLI v1 (a test dependency) ignores AWS_REGION.
-SITE_OPS := $(BIN)/python scripts/site_ops.py
+SITE_OPS := $(BIN)/python -m operations.site_ops
 
 # Synthesizes once, stops before a volume change EBS would hold for hours, deploys that
 # assembly, then verifies the site (docs/operations.md).
@@ -100,7 +100,7 @@ os-update: venv-runtime
 
 # End-to-end test in a real account (tests/integ_site.py, docs/testing.md): deploys a
 # throwaway copy whose assertions run as part of the deploy, then always destroys it.
-INTEG_APP := $(BIN)/python tests/integ_site.py
+INTEG_APP := $(BIN)/python -m tests.integ_site
 INTEG_OUT := cdk.out/integ
 integ: venv-dev node
 	@rc=0; $(CDK) deploy --app "$(INTEG_APP)" --output $(INTEG_OUT) --all --require-approval never $(ARGS) || rc=$$?; \
@@ -129,7 +129,7 @@ diagram: synth
 
 # Synth and test speed against the CDK floor, boot-script speed, template sizes.
 bench: venv-dev node system-deps
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python -m benchmarks.bench
 
 # Rewrite the template snapshots after an intended infrastructure change; review the diff.
 snapshot-update: venv-dev

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from stacks.settings import SettingsError, SiteSettings
+from settings.model import SettingsError, SiteSettings
 from stacks.site_app import add_site_stacks
 
 

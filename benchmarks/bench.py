@@ -39,14 +39,6 @@ app.synth()
 """
 
 
-def _use_test_harnesses() -> None:
-    """The project and the tests' shared modules on the import path (once): the measures use
-    the same harness and stand-ins as the tests, which import the app's constructs."""
-    tests = ROOT / "tests"
-    wanted = [str(path) for path in (ROOT, tests / "integration", tests / "unit", tests)]
-    sys.path[:0] = [path for path in wanted if path not in sys.path]
-
-
 def progress(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
@@ -139,8 +131,7 @@ def boot_times() -> tuple[list[float], list[float]] | None:
     """
     if os.geteuid() != 0:
         return None
-    _use_test_harnesses()
-    import bootharness  # the same harness the integration tests use
+    from tests.integration import bootharness  # the same harness the integration tests use
 
     first, rerun = [], []
     for run in range(1, RUNS + 1):
@@ -167,10 +158,9 @@ def apply_times(assembly: Path) -> tuple[list[float], list[float]] | None:
     """
     if os.geteuid() != 0 or shutil.which("apache2", path="/usr/sbin:/usr/bin") is None:
         return None
-    _use_test_harnesses()
     import urllib.request
 
-    import bootharness
+    from tests.integration import bootharness
 
     templates = {
         p.name.removesuffix(".template.json"): json.loads(p.read_text())
@@ -211,10 +201,8 @@ def verify_times() -> list[float]:
     moment to the tool's exit with the site verified. The AWS CLI calls are the venv's v1
     behind the stand-in's version check (tests/unit/ops_standins.py).
     """
-    _use_test_harnesses()
-    import ops_standins  # the same stand-ins the tests use
-
-    from scripts.site_ops import POLL_SECONDS
+    from operations.site_ops import POLL_SECONDS
+    from tests.unit import ops_standins  # the same stand-ins the tests use
 
     times = []
     with tempfile.TemporaryDirectory(prefix="site-bench-verify-") as tmp:

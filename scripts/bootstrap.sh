@@ -152,8 +152,7 @@ cmd_node() {
 
 # The browser the integration tests use, by the same search as the tests (tests/integration/chromium.py).
 find_chromium() {
-  "$VENV/bin/python" -c 'import sys; sys.path.insert(0, "tests/integration")
-from chromium import find_chromium
+  "$VENV/bin/python" -c 'from tests.integration.chromium import find_chromium
 print(find_chromium() or "")' 2>/dev/null || true
 }
 

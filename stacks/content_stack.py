@@ -9,10 +9,11 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from constructs import Construct
-from constructs.secure_distribution import SecureDistribution, private_bucket_origin
-from constructs.site_buckets import ImageBucket, LogBucket
 
-from stacks.settings import IMAGE_KEY_PREFIX, SiteSettings
+from common.buckets import LogBucket
+from common.distribution import SecureDistribution, private_bucket_origin
+from content.infrastructure import ImageBucket
+from settings.model import IMAGE_KEY_PREFIX, SiteSettings
 
 
 class SiteContentStack(Stack):

@@ -8,8 +8,8 @@ from aws_cdk import App, CfnResource, Stack, Tags, Validations
 from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks
 
+from settings.model import SiteSettings
 from stacks.content_stack import SiteContentStack
-from stacks.settings import SiteSettings
 from stacks.web_server_stack import WebServerStack
 
 

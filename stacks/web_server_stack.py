@@ -9,17 +9,18 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from constructs.document_root_volume import SNAPSHOT_TAG, DocumentRootVolume
-from constructs.os_update import OsUpdateDocument
-from constructs.server_alarms import ServerAlarms
-from constructs.site_buckets import FallbackBucket, LogBucket
-from constructs.site_configuration import SiteConfiguration
-from constructs.site_front_door import SiteFrontDoor
-from constructs.site_network import SiteNetwork
-from constructs.volume_snapshots import VolumeSnapshotSchedule
-from constructs.web_server import WebServer
 
-from stacks.settings import SiteSettings
+from common.buckets import LogBucket
+from front_door.fallback import FallbackBucket
+from front_door.infrastructure import SiteFrontDoor
+from network.infrastructure import SiteNetwork
+from settings.model import SiteSettings
+from web_server.alarms import ServerAlarms
+from web_server.configuration import SiteConfiguration
+from web_server.document_root import SNAPSHOT_TAG, DocumentRootVolume
+from web_server.infrastructure import WebServer
+from web_server.os_update import OsUpdateDocument
+from web_server.snapshots import VolumeSnapshotSchedule
 
 # The device name requested in attach-volume; Nitro instances expose it as NVMe.
 DOCUMENT_ROOT_DEVICE = "/dev/sdf"

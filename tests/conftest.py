@@ -11,10 +11,7 @@ import pytest
 _VENV_BIN = str(Path(sys.executable).parent)
 if not os.environ.get("PATH", "").startswith(_VENV_BIN + os.pathsep):
     os.environ["PATH"] = _VENV_BIN + os.pathsep + os.environ.get("PATH", "")
-# The helper modules next to this file import by name in any pytest import mode.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synthesis import PROD_CONTEXT, SynthesizedApp, synthesize  # noqa: E402
+from tests.synthesis import PROD_CONTEXT, SynthesizedApp, synthesize  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
 from pathlib import Path
 
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.integ_tests_alpha import ExpectedResult, IApiCall, IntegTest, Match
+
+from common.nag import acknowledge
+from settings.model import SiteSettings
+from stacks.site_app import SiteStacks, add_site_stacks
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# integ-runner runs this file from tests/; the app's packages live at the project root.
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
-
-import aws_cdk as cdk  # noqa: E402
-from aws_cdk import aws_lambda as lambda_  # noqa: E402
-from aws_cdk.integ_tests_alpha import ExpectedResult, IApiCall, IntegTest, Match  # noqa: E402
-from constructs.nag import acknowledge  # noqa: E402
-
-from stacks.settings import SiteSettings  # noqa: E402
-from stacks.site_app import SiteStacks, add_site_stacks  # noqa: E402
 
 TEST_NAME = "SiteInteg"
 # The first boot installs packages, attaches and formats the volume and runs the

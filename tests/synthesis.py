@@ -9,10 +9,10 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
-from cdk_context import CDK_FEATURE_FLAGS
 
-from stacks.settings import SiteSettings
+from settings.model import SiteSettings
 from stacks.site_app import SiteStacks, add_site_stacks
+from tests.cdk_context import CDK_FEATURE_FLAGS
 
 # A deployment with every optional feature switched on, to test what they add.
 PROD_CONTEXT = {

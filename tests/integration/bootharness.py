@@ -31,15 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import ssm_agent
-from chromium import SYSTEM_PATH, find_chromium  # noqa: F401 (find_chromium: for the tests)
-from constructs.site_configuration import PARAMETERS
-from deployed_values import INSTANCE_ID, VOLUME_ID, Deployment
+
+from tests import ssm_agent
+from tests.deployed_values import INSTANCE_ID, VOLUME_ID, Deployment
+from tests.integration.chromium import SYSTEM_PATH, find_chromium  # noqa: F401 (find_chromium: for the tests)
+from web_server.configuration import PARAMETERS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-BOOT_SRC = REPO / "assets" / "boot"
-SITE_SRC = REPO / "assets" / "site"
+BOOT_SRC = REPO / "web_server" / "runtime" / "boot"
+SITE_SRC = REPO / "web_server" / "runtime" / "site"
 SHIMS = HERE / "shims"
 MACHINE_SRC = HERE / "machine"
 CONTAINER = MACHINE_SRC / "container.sh"
@@ -620,7 +621,7 @@ class Sandbox:
         for d in (self.by_id_dir, self.log_file.parent, self.aws_dir, self.calls_dir, self.tmp_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.docroot.mkdir(parents=True)
-        # The deployed layout: a mirror of assets/boot and assets/site.
+        # The deployed layout: a mirror of runtime/boot and runtime/site.
         if installed:
             shutil.copytree(BOOT_SRC, self.boot_dir)
             shutil.copytree(SITE_SRC, self.install_dir / "site")

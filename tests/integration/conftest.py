@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 
 import pytest
 
-# The helpers module sits next to this file; make it importable in any
-# pytest import mode.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bootharness import (
+from tests.integration.bootharness import (
     BASE_TOOLS,
     MACHINE_TOOLS,
     ConfigurationDocument,

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from bootharness import (
+
+from tests.integration.bootharness import (
     BOOT_SRC,
     REGION,
     SYSTEM_PATH,

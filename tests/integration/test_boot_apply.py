@@ -17,7 +17,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from bootharness import BOOT_SRC, IMAGE_URL, VOLUME_ID, require_apache, serve
+
+from tests.integration.bootharness import BOOT_SRC, IMAGE_URL, VOLUME_ID, require_apache, serve
 
 NEW_URL = "https://d333333abcdef8.cloudfront.net/images/site-image-2.jpg"
 THIRD_URL = "https://d444444abcdef8.cloudfront.net/images/site-image-3.jpg"

@@ -8,7 +8,7 @@ import os
 import re
 from html.parser import HTMLParser
 
-from bootharness import IMAGE_URL
+from tests.integration.bootharness import IMAGE_URL
 
 NEW_URL = 'https://d222222abcdef8.cloudfront.net/images/site-image.jpg?v=2&size="l"'
 NEW_URL_IN_HTML = "https://d222222abcdef8.cloudfront.net/images/site-image.jpg?v=2&amp;size=&quot;l&quot;"

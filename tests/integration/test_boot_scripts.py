@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from bootharness import BOOT_SRC
+from tests.integration.bootharness import BOOT_SRC
 
 # common.sh is sourced, never run.
 NOT_RUN_HERE = {"common.sh"}

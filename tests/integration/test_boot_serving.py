@@ -11,16 +11,17 @@ import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
-from bootharness import (
+from playwright.sync_api import sync_playwright
+
+from tests.integration.bootharness import (
     IMAGE_URL,
     REPO,
     SITE_DOMAIN,
     find_chromium,
     require,
 )
-from playwright.sync_api import sync_playwright
 
-IMAGE_FILE = REPO / "assets" / "images" / "site-image.jpg"
+IMAGE_FILE = REPO / "content" / "images" / "site-image.jpg"
 SCREENSHOT = REPO / "build" / "screenshots" / "site-page.png"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -129,7 +130,7 @@ def browser():
 def image_bytes(browser) -> tuple[bytes, str]:
     """The real site image; a JPEG drawn by the browser if it is not there."""
     if IMAGE_FILE.exists():
-        return IMAGE_FILE.read_bytes(), "assets/images/site-image.jpg"
+        return IMAGE_FILE.read_bytes(), "content/images/site-image.jpg"
     page = browser.new_page()
     try:
         page.set_content(

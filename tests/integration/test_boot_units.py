@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import urllib.request
 
-from bootharness import IMAGE_URL, require_apache, serve
+from tests.integration.bootharness import IMAGE_URL, require_apache, serve
 
 
 def get(url: str) -> tuple[int, str]:

@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from bootharness import IMAGE_URL, VOLUME_ID, partition_table, probe, run
+
+from tests.integration.bootharness import IMAGE_URL, VOLUME_ID, partition_table, probe, run
 
 
 def only_fstab_entry(sandbox) -> list[str]:

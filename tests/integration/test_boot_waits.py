@@ -7,7 +7,8 @@ import threading
 import time
 
 import pytest
-from bootharness import VOLUME_ID, partition_table, probe
+
+from tests.integration.bootharness import VOLUME_ID, partition_table, probe
 
 
 def assert_httpd_not_started(sandbox) -> None:

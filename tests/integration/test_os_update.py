@@ -8,7 +8,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from bootharness import COMMAND_TIMEOUT
+
+from tests.integration.bootharness import COMMAND_TIMEOUT
 
 
 @pytest.fixture

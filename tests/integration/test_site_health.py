@@ -8,7 +8,8 @@ import datetime as dt
 import uuid
 
 import pytest
-from fallback_harness import (
+
+from tests.integration.fallback_harness import (
     AwsSandbox,
     aws,  # noqa: F401 (fixture)
     moto_server,  # noqa: F401 (fixture)

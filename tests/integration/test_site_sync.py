@@ -14,7 +14,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fallback_harness import (
+
+from tests.integration.fallback_harness import (
     AwsSandbox,
     aws,  # noqa: F401 (fixture)
     http_get,

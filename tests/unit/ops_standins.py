@@ -22,12 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from fallback_harness import REGION, MotoServer, find_tool
+from tests.integration.fallback_harness import REGION, MotoServer, find_tool
 
 __all__ = ["MotoServer", "OfflineAccount", "SiteStandIn", "SsmStandIn", "association_run", "aws_cli_v2"]
 
-TOOL = Path(__file__).resolve().parents[2] / "scripts" / "site_ops.py"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 INSTANCE = "i-0123456789abcdef0"
 ASSOCIATION = "11111111-2222-3333-4444-555555555555"
@@ -275,6 +274,7 @@ class OfflineAccount:
             "AWS_ENDPOINT_URL_SSM": self.ssm.endpoint,
             **({"POLL_SECONDS": self.poll_seconds} if self.poll_seconds else {}),
             "WAIT_SECONDS": "60",
+            "PYTHONPATH": str(PROJECT_ROOT),
             "MAX_API_ERRORS": "3",
             **overrides,
         }
@@ -303,7 +303,7 @@ class OfflineAccount:
         )
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, str(TOOL), *args]
+        return [sys.executable, "-m", "operations.site_ops", *args]
 
     def run(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
-from cdk_context import CDK_FEATURE_FLAGS, PROJECT_ROOT, feature_flags
 
-from stacks.settings import SETTING_NAMES, SettingsError, SiteSettings
+from settings.model import SETTING_NAMES, SettingsError, SiteSettings
+from tests.cdk_context import CDK_FEATURE_FLAGS, PROJECT_ROOT, feature_flags
 
 CDK_CLI = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"  # what `npx cdk` runs, without npx's start-up
 QUIET_CDK = {"CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "1"}
@@ -98,7 +98,6 @@ FORMER_FAILURES = {
 _RUN_CASES = textwrap.dedent(
     """
     import contextlib, io, json, os, sys, traceback
-    sys.path.insert(0, sys.argv[1])
     import aws_cdk as cdk
     import app
     results = []
@@ -135,7 +134,8 @@ def test_app_prints_one_line_for_each_formerly_failing_value(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, **QUIET_CDK},
+        # The project's packages, as `python app.py` finds them next to app.py.
+        env={**os.environ, **QUIET_CDK, "PYTHONPATH": str(PROJECT_ROOT)},
         check=True,
     )
     results = json.loads(result.stdout.splitlines()[-1])

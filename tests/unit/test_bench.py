@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from cdk_context import PROJECT_ROOT
 
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-import bench
+from benchmarks import bench
 
 
 def test_an_interrupted_measure_ends_the_command_and_what_it_started(tmp_path):

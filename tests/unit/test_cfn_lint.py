@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from cfnlint.api import ManualArgs, lint
 from cfnlint.data.schemas import providers
-from deployed_values import REGIONS
+
+from tests.deployed_values import REGIONS
 
 # The Regions whose resource types cfn-lint's bundled schemas know (E3006 names a resource
 # type that a Region lacks).

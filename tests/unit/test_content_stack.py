@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from aws_cdk.assertions import Match
-from template_queries import only_resource, resources_of
+
+from tests.unit.template_queries import only_resource, resources_of
 
 MANAGED_CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 

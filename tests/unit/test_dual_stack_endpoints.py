@@ -16,8 +16,9 @@ from functools import cache
 import botocore.session
 import pytest
 from botocore.config import Config
-from constructs.site_configuration import ASSETS, document_content
-from deployed_values import REGIONS
+
+from tests.deployed_values import REGIONS
+from web_server.configuration import RUNTIME, document_content
 
 # "aws ec2 attach-volume", "aws_cli cloudwatch put-metric-data", '"$aws" --region X s3 sync'
 CLI_CALL = re.compile(
@@ -33,7 +34,7 @@ DUAL_STACK_HOST = re.compile(
 
 def _called() -> set[tuple[str, str]]:
     """(botocore service, operation) for every AWS CLI call of the boot scripts and the document."""
-    texts = [p.read_text() for p in (ASSETS / "boot").glob("*.sh")]
+    texts = [p.read_text() for p in (RUNTIME / "boot").glob("*.sh")]
     texts.append("\n".join(document_content()["mainSteps"][0]["inputs"]["runCommand"]))
     calls = set()
     for command, operation in CLI_CALL.findall("\n".join(texts)):

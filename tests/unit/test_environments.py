@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from template_queries import only_resource, resources_of
+from tests.unit.template_queries import only_resource, resources_of
 
 # CloudFormation types without a Tags property, so Tags.of(app) cannot reach them.
 UNTAGGABLE = {

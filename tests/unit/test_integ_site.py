@@ -7,33 +7,21 @@ invalidated, then the fallback copy answering 200 with the image URL to every re
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from cdk_context import CDK_FEATURE_FLAGS
 
-INTEG_APP = Path(__file__).resolve().parents[1] / "integ_site.py"
-
-
-def _load_integ_app():
-    spec = importlib.util.spec_from_file_location("integ_site", INTEG_APP)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests import integ_site
+from tests.cdk_context import CDK_FEATURE_FLAGS
 
 
 @pytest.fixture(scope="session")
 def integ(tmp_path_factory) -> dict[str, dict[str, Any]]:
     """Every template of the synthesized integ app, by stack name (raises on a nag finding)."""
-    module = _load_integ_app()
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("integ")), context=CDK_FEATURE_FLAGS)
-    module.build(app)
+    integ_site.build(app)
     assembly = app.synth()
     return {stack.stack_name: stack.template for stack in assembly.stacks}
 

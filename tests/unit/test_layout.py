@@ -1,28 +1,46 @@
-"""The local constructs/ folder extends the constructs library package without shadowing it."""
+"""The layout: component folders import as packages of the project, none shadows an installed
+package, and nothing edits the import path by hand."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib.metadata
+import re
+import subprocess
+import sys
 
-import constructs
-import constructs.web_server
+import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.cdk_context import PROJECT_ROOT
 
-
-def test_library_and_local_modules_both_resolve():
-    assert constructs.Construct.__module__ == "constructs"
-    assert Path(constructs.__file__).parent != PROJECT_ROOT / "constructs"
-    assert Path(constructs.web_server.__file__).parent == PROJECT_ROOT / "constructs"
+PACKAGES = sorted(p.parent.name for p in PROJECT_ROOT.glob("*/__init__.py"))
 
 
-def test_local_folder_is_not_a_regular_package():
-    assert not (PROJECT_ROOT / "constructs" / "__init__.py").exists()
+def test_the_components_are_packages_of_the_project():
+    assert {"common", "content", "front_door", "network", "operations", "settings", "stacks"} <= set(PACKAGES)
+    assert {"web_server", "tests", "benchmarks"} <= set(PACKAGES)
+    assert not (PROJECT_ROOT / "constructs").exists()
 
 
-def test_local_module_names_do_not_clash_with_the_library():
-    library_dir = Path(constructs.__file__).parent
-    library_names = {p.stem for p in library_dir.iterdir()}
-    local_names = {p.stem for p in (PROJECT_ROOT / "constructs").glob("*.py")}
-    assert local_names
-    assert not local_names & library_names
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_project_package_shadows_an_installed_one(package):
+    installed = {
+        name
+        for distribution in importlib.metadata.distributions()
+        for name in (distribution.read_text("top_level.txt") or "").split()
+    }
+    assert package not in installed
+    assert package not in sys.stdlib_module_names
+
+
+def test_nothing_edits_the_import_path():
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py", "*.sh", "Makefile"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    editing = [
+        name for name in tracked if re.search(r"sys\.path\s*(\.|\[|=)", (PROJECT_ROOT / name).read_text())
+    ]
+    assert editing == [name for name in editing if name == "tests/unit/test_layout.py"]

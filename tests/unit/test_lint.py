@@ -68,8 +68,8 @@ def test_ruff_format():
 def test_every_shell_script_is_checked():
     names = {str(p.relative_to(PROJECT_ROOT)) for p in SHELL_SCRIPTS}
     assert {
-        "assets/boot/boot.sh",
-        "assets/boot/common.sh",
+        "web_server/runtime/boot/boot.sh",
+        "web_server/runtime/boot/common.sh",
         "tests/integration/machine/container.sh",
         "tests/integration/machine/usr-local/lib/machine/devices.sh",
         "tests/integration/shims/aws",
@@ -173,8 +173,8 @@ def test_every_cdk_option_the_makefile_passes_is_known_to_the_pinned_cli():
     registry = json.loads((PROJECT_ROOT / "node_modules/aws-cdk/lib/cli/cli-type-registry.json").read_text())
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     calls = re.findall(r"^\t@?\$\(CDK\) ([a-z-]+)([^;\n]*)", makefile, re.M)
-    # make deploy runs the CLI through scripts/site_ops.py: run_cdk("deploy", "--app", ...).
-    site_ops = (PROJECT_ROOT / "scripts" / "site_ops.py").read_text()
+    # make deploy runs the CLI through operations/site_ops.py: run_cdk("deploy", "--app", ...).
+    site_ops = (PROJECT_ROOT / "operations" / "site_ops.py").read_text()
     calls += re.findall(r'run_cdk\("([a-z-]+)"(.*?)\)$', site_ops, re.M)
     assert {command for command, _ in calls} >= {"synth", "bootstrap", "deploy", "diff", "destroy"}
     for command, arguments in calls:

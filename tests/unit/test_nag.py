@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from constructs.nag import MIN_REASON_LENGTH
+
+from common.nag import MIN_REASON_LENGTH
 
 APPS = ["dev_app", "prod_app"]
 

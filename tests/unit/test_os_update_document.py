@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from constructs.os_update import RELEASE_PATTERN
-from template_queries import resources_of
+from tests.unit.template_queries import resources_of
+from web_server.os_update import RELEASE_PATTERN
 
 
 def _release_parameter(app) -> dict:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import botocore.session
 import pytest
-from constructs.regions import OPT_IN_REGIONS
-from deployed_values import Deployment
-from template_queries import resources_of
+
+from common.regions import OPT_IN_REGIONS
+from tests.deployed_values import Deployment
+from tests.unit.template_queries import resources_of
 
 # Every Region of the partitions the app targets (cdk.json), as botocore knows them.
 REGIONS = sorted(

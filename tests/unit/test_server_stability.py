@@ -12,10 +12,11 @@ import struct
 import zlib
 from pathlib import Path
 
-import constructs.site_configuration as site_configuration
 import pytest
-from synthesis import SynthesizedApp, synthesize
-from template_queries import only_resource, resources_of
+
+import web_server.configuration as site_configuration
+from tests.synthesis import SynthesizedApp, synthesize
+from tests.unit.template_queries import only_resource, resources_of
 
 
 def _png(path: Path, width: int, height: int) -> Path:
@@ -36,7 +37,7 @@ def _png(path: Path, width: int, height: int) -> Path:
 def day2_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     work = tmp_path_factory.mktemp("day2")
     assets = work / "assets"
-    shutil.copytree(site_configuration.ASSETS, assets)
+    shutil.copytree(site_configuration.RUNTIME, assets)
     boot = assets / "boot" / "boot.sh"
     boot.write_text(boot.read_text() + "\n# a changed boot script\n")
     image = _png(work / "other-image.png", 4, 3)
@@ -44,7 +45,7 @@ def day2_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     (work / ".env").write_text("SECRET=1\n")
     (work / "notes.txt").write_text("private\n")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(site_configuration, "ASSETS", assets)
+        patch.setattr(site_configuration, "RUNTIME", assets)
         return synthesize(
             {
                 "image_file": str(image),

@@ -14,14 +14,12 @@ from pathlib import Path
 import aws_cdk as cdk
 import botocore.session
 import pytest
-from cdk_context import CDK_FEATURE_FLAGS
 
-from stacks import instance_types
-from stacks import settings as settings_module
-from stacks.content_stack import SiteContentStack
-from stacks.country_codes import COUNTRIES
-from stacks.instance_types import INSTANCE_TYPES, family
-from stacks.settings import (
+from settings import instance_types
+from settings import model as settings_module
+from settings.country_codes import COUNTRIES
+from settings.instance_types import INSTANCE_TYPES, family
+from settings.model import (
     CDK_LOOKUP_PROVIDERS,
     LOG_RETENTION_DAYS,
     MAX_USER_TAGS,
@@ -34,6 +32,8 @@ from stacks.settings import (
     is_cdk_context_key,
     settings_in_cdk_json,
 )
+from stacks.content_stack import SiteContentStack
+from tests.cdk_context import CDK_FEATURE_FLAGS
 
 
 def settings(**context):
@@ -56,7 +56,7 @@ def test_defaults_follow_the_tutorial_with_safer_choices():
     assert s.environment == "dev"
     assert s.instance_type == "t4g.micro"
     assert (s.volume_size_gib, s.volume_type) == (5, "gp3")
-    assert s.image_file == PROJECT_ROOT / "assets" / "images" / "site-image.jpg"
+    assert s.image_file == PROJECT_ROOT / "content" / "images" / "site-image.jpg"
     assert s.image_key == "images/site-image.jpg"
     assert s.image_url_path == "images/site-image.jpg"
     assert s.effective_volume_removal_policy == "snapshot"
@@ -98,7 +98,7 @@ def test_instance_type_data_file_names_its_source_and_refresh_command():
     header = [line for line in instance_types.DATA_FILE.read_text().splitlines() if line.startswith("#")]
     text = " ".join(header)
     assert "InstanceType enum of botocore's EC2" in text
-    assert "python -m stacks.instance_types --write" in text
+    assert "python -m settings.instance_types --write" in text
     assert len(INSTANCE_TYPES) > 1000
     assert all(re.fullmatch(r"[a-z0-9-]+\.[a-z0-9-]+", name) for name in INSTANCE_TYPES)
 
@@ -280,14 +280,14 @@ def test_numbers_that_int_would_choke_on_or_misread_are_refused(value):
     assert "must be a whole number from 1 to 1000000" in refused(server_generation=value)
 
 
-@pytest.mark.parametrize("value", ["assets/images/\x00.jpg", "x" * 5000 + ".jpg", "/root/../nonexistent"])
+@pytest.mark.parametrize("value", ["content/images/\x00.jpg", "x" * 5000 + ".jpg", "/root/../nonexistent"])
 def test_image_paths_that_are_no_readable_file_are_one_line(value):
     assert "must be an existing image file" in refused(image_file=value)
 
 
 def test_padding_spaces_around_an_image_path_are_dropped_and_empty_means_the_default():
     default = SiteSettings.from_context({}).image_file
-    assert settings(image_file="  assets/images/site-image.jpg ").image_file == default
+    assert settings(image_file="  content/images/site-image.jpg ").image_file == default
     assert settings(image_file=" ").image_file == default
 
 
@@ -343,9 +343,9 @@ def test_country_list_is_iso_3166_1_with_its_source():
     assert len(COUNTRIES) == 249
     assert COUNTRIES["GB"] == "United Kingdom"
     assert "UK" not in COUNTRIES
-    header = (PROJECT_ROOT / "stacks" / "country_codes.txt").read_text().splitlines()[:3]
+    header = (PROJECT_ROOT / "settings" / "country_codes.txt").read_text().splitlines()[:3]
     assert "iso-codes" in header[0]
-    assert "python -m stacks.country_codes --write" in header[2]
+    assert "python -m settings.country_codes --write" in header[2]
 
 
 # ---------------------------------------------------------------- tags
@@ -417,7 +417,7 @@ def png(width: int, height: int) -> bytes:
 
 
 def test_image_headers_are_decoded():
-    jpeg = (PROJECT_ROOT / "assets" / "images" / "site-image.jpg").read_bytes()
+    jpeg = (PROJECT_ROOT / "content" / "images" / "site-image.jpg").read_bytes()
     kind, width, height = image_dimensions(jpeg)
     assert kind == "JPEG"
     assert width > 0
@@ -495,7 +495,7 @@ def test_image_names_with_control_or_format_characters_are_refused(tmp_path, nam
 
 
 def test_image_data_must_match_the_extension_browsers_get_the_type_of(tmp_path):
-    jpeg = (PROJECT_ROOT / "assets" / "images" / "site-image.jpg").read_bytes()
+    jpeg = (PROJECT_ROOT / "content" / "images" / "site-image.jpg").read_bytes()
     for name, data in (("photo.JPG", jpeg), ("photo.jpeg", jpeg), ("chart.PNG", png(1, 1))):
         (tmp_path / name).write_bytes(data)
         assert settings(image_file=tmp_path / name).image_file.name == name
@@ -588,7 +588,7 @@ BAD_VALUES = [
         {"domain_name": "Not A Domain"},
         "setting 'domain_name' = 'Not A Domain': must be a DNS name such as www.example.com",
     ),
-    ({"image_file": "assets/images/missing.jpg"}, "must be an existing image file"),
+    ({"image_file": "content/images/missing.jpg"}, "must be an existing image file"),
     ({"image_file": "package.json"}, "setting 'image_file' = 'package.json': must be a JPEG, PNG or GIF"),
     ({"alarm_email": "ops-at-example"}, "setting 'alarm_email' = 'ops-at-example': must be an e-mail"),
     ({"geo_allowlist": "USA"}, "setting 'geo_allowlist' = 'USA': 'USA' is not an ISO 3166-1 alpha-2"),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from template_queries import resources_of
+
+from tests.unit.template_queries import resources_of
 
 
 @pytest.mark.parametrize("stack", ["content", "web_server"])

@@ -7,10 +7,11 @@ import subprocess
 
 import pytest
 import re2
-import ssm_agent
-from constructs.site_configuration import ASSETS, PARAMETERS, SCHEDULE, SITE_VALUES
-from deployed_values import REGIONS, Deployment
-from template_queries import only_resource, resources_of
+
+from tests import ssm_agent
+from tests.deployed_values import REGIONS, Deployment
+from tests.unit.template_queries import only_resource, resources_of
+from web_server.configuration import PARAMETERS, RUNTIME, SCHEDULE, SITE_VALUES
 
 APPS = ["dev_app", "prod_app"]
 
@@ -123,13 +124,13 @@ def test_the_script_receives_every_value_intact(dev_app, tmp_path):
 
 def test_every_value_reaches_a_script_that_reads_it():
     """No value is handed over for nothing, and the scripts take them from the one table."""
-    scripts = "\n".join(p.read_text() for p in (ASSETS / "boot").glob("*.sh"))
+    scripts = "\n".join(p.read_text() for p in (RUNTIME / "boot").glob("*.sh"))
     for name, parameter in PARAMETERS.items():
         if parameter.env:
             assert re.search(rf"\$\{{?{parameter.env}\b", scripts), (
                 f"{name} ({parameter.env}) is read nowhere"
             )
-    assert "SITE_VALUES" in (ASSETS / "boot" / "apply.sh").read_text()
+    assert "SITE_VALUES" in (RUNTIME / "boot" / "apply.sh").read_text()
 
 
 def test_the_association_waits_for_every_policy_of_the_instance_role(app):

@@ -10,7 +10,6 @@ tested in-process. Nothing here calls AWS.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,14 +18,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from constructs.os_update import RELEASE_PATTERN
-from ops_standins import (
+
+from operations import site_ops
+from tests.unit.ops_standins import (
     ASSOCIATION,
     DOCUMENT,
     IMAGE_PATH,
     INSTANCE,
+    PROJECT_ROOT,
     REGION,
-    TOOL,
     VENV_BIN,
     MotoServer,
     OfflineAccount,
@@ -34,8 +34,7 @@ from ops_standins import (
     SsmStandIn,
     association_run,
 )
-
-from scripts import site_ops
+from web_server.os_update import RELEASE_PATTERN
 
 RUN_OUTPUT_BUCKET = "site-run-output-test"
 FAKE_CDK = """#!@PYTHON@
@@ -457,7 +456,11 @@ def test_bad_timing_settings_get_one_line(monkeypatch):
 
 def test_the_tool_runs_without_a_command_as_usage():
     result = subprocess.run(
-        [sys.executable, str(TOOL)], capture_output=True, text=True, timeout=60, env={**os.environ}
+        [sys.executable, "-m", "operations.site_ops"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
     )
     assert result.returncode == 2
     assert "usage:" in result.stderr

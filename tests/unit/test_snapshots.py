@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
-from template_queries import normalized
+
+from tests.unit.template_queries import normalized
 
 
 @pytest.fixture

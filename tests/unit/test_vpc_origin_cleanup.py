@@ -13,8 +13,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import boto3
 import pytest
-from constructs.vpc_origin_cleanup import HANDLER_DIR
 from moto import mock_aws
+
+from front_door.vpc_origin_cleanup import HANDLER_DIR
 
 SERVICE_GROUP = "CloudFront-VPCOrigins-Service-SG"
 

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 import yaml
-from constructs.server_alarms import SYSTEM_CHECK_DESCRIPTION
-from constructs.site_configuration import ASSETS, PARAMETERS, SCHEDULE
-from constructs.site_front_door import INDEX_REWRITE_FUNCTION
-from constructs.web_server import bootstrap_user_data
-from template_queries import only_resource, resources_of
+
+from front_door.infrastructure import INDEX_REWRITE_FUNCTION, MAINTENANCE_PAGE_DIR
+from tests.unit.template_queries import only_resource, resources_of
+from web_server.alarms import SYSTEM_CHECK_DESCRIPTION
+from web_server.configuration import PARAMETERS, RUNTIME, SCHEDULE
+from web_server.infrastructure import bootstrap_user_data
 
 
 def _web(app):
@@ -375,9 +376,9 @@ def test_boot_files_ship_as_an_asset_the_instance_alone_may_read(dev_app):
     stack = dev_app.stacks.web_server
     asset_dir = dev_app.outdir / stack.configuration.asset.asset_path
     shipped = {str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file()}
-    expected = {f"boot/{p.name}" for p in (ASSETS / "boot").glob("*.sh")} | {"site/index.html.tmpl"}
+    expected = {f"boot/{p.name}" for p in (RUNTIME / "boot").glob("*.sh")} | {"site/index.html.tmpl"}
     assert expected <= shipped
-    assert not any(name.startswith("images/") for name in shipped)
+    assert {name.split("/")[0] for name in shipped} == {"boot", "site"}
     policy = next(
         p["Properties"]
         for p in resources_of(_web(dev_app), "AWS::IAM::Policy").values()
@@ -473,7 +474,7 @@ def test_maintenance_page_covers_anything_missing(dev_app):
     # Invalidated on every deploy, so an edited page shows at once.
     assert upload["DistributionPaths"] == ["/_maintenance/*"]
     assert upload["DistributionId"] == {"Ref": _logical_id(stack, stack.cdn.distribution)}
-    assert (ASSETS / "site" / "maintenance" / "index.html").is_file()
+    assert (MAINTENANCE_PAGE_DIR / "index.html").is_file()
 
 
 def test_pages_are_cached_at_the_edge_compressed_and_keyed_on_nothing_else(dev_app, prod_app):

@@ -36,11 +36,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
+from settings.model import SettingsError, SiteSettings
 
-from stacks.settings import SettingsError, SiteSettings  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 T = TypeVar("T")
 

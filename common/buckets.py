@@ -1,4 +1,4 @@
-"""The site's S3 buckets: a private image bucket and the log bucket that records access to it."""
+"""The site's S3 buckets: what every bucket shares, the log bucket, and deploy-time uploads."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
-from constructs.nag import acknowledge
 
-# Settings shared by every bucket of the site: private, no ACLs, encrypted, TLS only.
-_PRIVATE_BUCKET = {
+from common.nag import acknowledge
+
+PRIVATE_BUCKET = {
     "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
     "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
     "encryption": s3.BucketEncryption.S3_MANAGED,
@@ -24,14 +24,14 @@ _PRIVATE_BUCKET = {
 }
 
 
-def _removal(destroy: bool) -> dict:
+def removal(destroy: bool) -> dict:
     """Destroy empties and deletes the bucket with the stack; otherwise the bucket is kept."""
     if destroy:
         return {"removal_policy": RemovalPolicy.DESTROY, "auto_delete_objects": True}
     return {"removal_policy": RemovalPolicy.RETAIN}
 
 
-def _alone(file: Path) -> Path:
+def alone(file: Path) -> Path:
     """A directory holding a copy of ``file`` and nothing else, for the duration of the synth.
 
     The file's own folder may hold anything, hidden files too, and an exclude filter would read
@@ -71,8 +71,8 @@ class LogBucket(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            **{**_PRIVATE_BUCKET, **acls},
-            **_removal(destroy_on_delete),
+            **{**PRIVATE_BUCKET, **acls},
+            **removal(destroy_on_delete),
         )
         acknowledge(
             self.bucket.node.default_child,
@@ -82,99 +82,7 @@ class LogBucket(Construct):
         )
 
 
-class ImageBucket(Construct):
-    """The private bucket holding the site's image, uploaded from assets/ at deploy time."""
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        log_bucket: s3.IBucket,
-        destroy_on_delete: bool,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        self._destroy_on_delete = destroy_on_delete
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            versioned=True,
-            server_access_logs_bucket=log_bucket,
-            server_access_logs_prefix="s3-access/image-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireOldVersions",
-                    noncurrent_version_expiration=Duration.days(30),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            **_PRIVATE_BUCKET,
-            **_removal(destroy_on_delete),
-        )
-
-    def upload(self, *, image_file: Path, key_prefix: str, served_by: cloudfront.IDistribution) -> None:
-        """Upload the image at deploy time and invalidate it in ``served_by``.
-
-        Without the invalidation a new image under the same name would stay in CloudFront's
-        cache for up to a day (CachingOptimized's default TTL).
-        """
-        self.deployment = _upload(
-            self,
-            "Upload",
-            bucket=self.bucket,
-            source_dir=_alone(image_file),
-            key_prefix=key_prefix,
-            served_by=served_by,
-            retain_on_delete=not self._destroy_on_delete,
-            writes="replaces the image object under images/ on update",
-        )
-
-
-class FallbackBucket(Construct):
-    """CloudFront's second origin: a copy of the document root, and the maintenance page.
-
-    The web server mirrors what Apache serves into this bucket after every change, so the
-    site stays up while the server is replaced, rebooted or recovered. Keys under
-    ``MAINTENANCE_PREFIX`` belong to the deployment, never to the mirror.
-    """
-
-    MAINTENANCE_PREFIX = "_maintenance/"
-
-    def __init__(self, scope: Construct, construct_id: str, *, destroy_on_delete: bool) -> None:
-        super().__init__(scope, construct_id)
-        self._destroy_on_delete = destroy_on_delete
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            lifecycle_rules=[
-                s3.LifecycleRule(id="AbortUploads", abort_incomplete_multipart_upload_after=Duration.days(1))
-            ],
-            **_PRIVATE_BUCKET,
-            **_removal(destroy_on_delete),
-        )
-        acknowledge(
-            self.bucket.node.default_child,
-            "AwsSolutions-S1",
-            "The bucket only mirrors the document-root volume, which stays the source of truth; "
-            "viewers read it through the site distribution, whose standard logs record each request.",
-        )
-
-    def upload_maintenance_page(self, *, page_dir: Path, served_by: cloudfront.IDistribution) -> None:
-        """Upload the maintenance page at deploy time and invalidate it in ``served_by``."""
-        # An edited page shows at once, not after the edge's day of caching.
-        self.deployment = _upload(
-            self,
-            "MaintenancePage",
-            bucket=self.bucket,
-            source_dir=page_dir,
-            key_prefix=self.MAINTENANCE_PREFIX,
-            served_by=served_by,
-            retain_on_delete=not self._destroy_on_delete,
-            writes="replaces the maintenance page under _maintenance/",
-        )
-
-
-def _upload(
+def upload(
     scope: Construct,
     construct_id: str,
     *,

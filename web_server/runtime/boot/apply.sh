@@ -33,7 +33,7 @@ STAGING=$(cd "$STAGING" && pwd) || die "staging directory '$1' does not exist"
 
 # SITE_VALUES names the deployment's values, which arrive as environment
 # variables. Both come from the SSM document, which has already checked every
-# value against its pattern (constructs/site_configuration.py, the one place
+# value against its pattern (web_server/configuration.py, the one place
 # that defines them): here it is only made sure that none is missing.
 read -r -a ENV_KEYS <<<"${SITE_VALUES:-}"
 ((${#ENV_KEYS[@]} > 0)) || die "SITE_VALUES is not set: run apply.sh through the site's SSM document"

@@ -23,10 +23,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
-from constructs.nag import acknowledge
-from constructs.regions import in_us_east_1
 
-# What the server's health script publishes (assets/boot/site-health.sh).
+from common.nag import acknowledge
+from common.regions import in_us_east_1
+
+# What the server's health script publishes (runtime/boot/site-health.sh).
 HEALTH_NAMESPACE = "Site"
 HEALTH_METRIC = "OriginAvailable"
 HEALTH_DIMENSION = "SiteName"

@@ -6,7 +6,8 @@ from aws_cdk import CfnTag
 from aws_cdk import aws_dlm as dlm
 from aws_cdk import aws_iam as iam
 from constructs import Construct
-from constructs.nag import acknowledge
+
+from common.nag import acknowledge
 
 
 class VolumeSnapshotSchedule(Construct):

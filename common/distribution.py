@@ -10,8 +10,9 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from constructs.nag import acknowledge
-from constructs.regions import cloudfront_logs_delivered, regional_name
+
+from common.nag import acknowledge
+from common.regions import cloudfront_logs_delivered, regional_name
 
 PRICE_CLASSES = {
     "100": cloudfront.PriceClass.PRICE_CLASS_100,

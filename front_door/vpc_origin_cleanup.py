@@ -10,13 +10,14 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
-from constructs.nag import acknowledge
 
-HANDLER_DIR = Path(__file__).resolve().parent.parent / "assets" / "lambda"
+from common.nag import acknowledge
+
+HANDLER_DIR = Path(__file__).resolve().parent / "runtime" / "vpc_origin_cleanup"
 
 
 class VpcOriginCleanup(Construct):
-    """Runs once the VPC origins are gone and before the subnets go (assets/lambda/vpc_origin_cleanup.py).
+    """Runs once the VPC origins are gone and before the subnets go (runtime/vpc_origin_cleanup/).
 
     Make every VPC origin depend on :attr:`resource`: CloudFormation deletes in reverse order
     of dependencies, so the origins go first, then this waits for CloudFront's network

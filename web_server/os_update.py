@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
-from constructs.command_document import shell_script_document
 
-# Installed on the server by the site's configuration (assets/boot/os-update.sh).
+from web_server.command_document import shell_script_document
+
+# Installed on the server by the site's configuration (runtime/boot/os-update.sh).
 OS_UPDATE_SCRIPT = "/opt/site-boot/boot/os-update.sh"
 RELEASE_PATTERN = r"^(latest|20[0-9]{2}\.[0-9]+\.[0-9]+)$"
 

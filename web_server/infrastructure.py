@@ -10,14 +10,15 @@ from aws_cdk import CfnTag, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
-from constructs.nag import acknowledge
+
+from common.nag import acknowledge
 
 # AWS's public parameters naming the latest AL2023 AMI, read by EC2 when it launches the instance.
 AL2023_IMAGE_PARAMETERS = {
     False: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
     True: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
 }
-BOOTSTRAP = Path(__file__).resolve().parent.parent / "assets" / "boot" / "user-data.yaml"
+BOOTSTRAP = Path(__file__).resolve().parent / "runtime" / "boot" / "user-data.yaml"
 ROOT_DEVICE = "/dev/xvda"
 ROOT_VOLUME_GIB = 8
 

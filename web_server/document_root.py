@@ -8,7 +8,8 @@ from aws_cdk import Aws, RemovalPolicy, Size, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
-from constructs.nag import acknowledge
+
+from common.nag import acknowledge
 
 VOLUME_TYPES = {
     "gp3": ec2.EbsDeviceVolumeType.GP3,
@@ -32,7 +33,7 @@ def account_keys(scope: Construct) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class VolumeSpec:
-    """What a deployment chooses for the volume; stacks/settings.py has checked every value."""
+    """What a deployment chooses for the volume; the settings have checked every value."""
 
     size_gib: int
     volume_type: str

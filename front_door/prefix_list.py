@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aws_cdk import custom_resources as cr
 from constructs import Construct
-from constructs.nag import acknowledge
+
+from common.nag import acknowledge
 
 PREFIX_LIST_NAME = "com.amazonaws.global.cloudfront.origin-facing"
 

@@ -4,7 +4,7 @@ The list is country_codes.txt next to this file, generated from the iso-codes pr
 iso_3166-1.json (https://salsa.debian.org/iso-codes-team/iso-codes, which follows the ISO 3166
 Maintenance Agency), as installed by the Debian/Ubuntu package ``iso-codes``. Refresh with:
 
-    .venv/bin/python -m stacks.country_codes --write [/usr/share/iso-codes/json/iso_3166-1.json]
+    .venv/bin/python -m settings.country_codes --write [/usr/share/iso-codes/json/iso_3166-1.json]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ DEFAULT_SOURCE = Path("/usr/share/iso-codes/json/iso_3166-1.json")
 _HEADER = """\
 # ISO 3166-1 alpha-2 codes and English names, from iso-codes {version}
 # (https://salsa.debian.org/iso-codes-team/iso-codes, file iso_3166-1.json).
-# Refresh: .venv/bin/python -m stacks.country_codes --write [path to iso_3166-1.json]
+# Refresh: .venv/bin/python -m settings.country_codes --write [path to iso_3166-1.json]
 """
 
 
@@ -46,7 +46,7 @@ def render(source: Path) -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["--write"] or len(sys.argv) > 3:
-        sys.exit("usage: python -m stacks.country_codes --write [iso_3166-1.json]")
+        sys.exit("usage: python -m settings.country_codes --write [iso_3166-1.json]")
     source = Path(sys.argv[2]) if len(sys.argv) == 3 else DEFAULT_SOURCE
     DATA_FILE.write_text(render(source), encoding="utf-8")
     print(f"wrote {DATA_FILE}", file=sys.stderr)

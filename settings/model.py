@@ -28,16 +28,16 @@ from urllib.parse import quote
 
 import idna
 from aws_cdk import region_info
-from constructs.document_root_volume import VolumeSpec
 from email_validator import EmailNotValidError, validate_email
 
-from stacks.country_codes import COUNTRIES
-from stacks.instance_types import (
+from settings.country_codes import COUNTRIES
+from settings.instance_types import (
     INSTANCE_TYPES,
     family,
     is_arm64,
     unsupported_reason,
 )
+from web_server.document_root import VolumeSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_TAG = "ebs-cloudfront-site"
@@ -251,7 +251,9 @@ def _instance_type(name: str, value: Any) -> str:
         if sizes and "." in text:
             allowed = f"{family(text)} comes in {', '.join(sizes)}"
         else:
-            allowed = "must be an EC2 instance type such as t4g.micro or t3.small (stacks/instance_types.txt)"
+            allowed = (
+                "must be an EC2 instance type such as t4g.micro or t3.small (settings/instance_types.txt)"
+            )
         raise _fail(name, value, allowed)
     reason = unsupported_reason(text)
     if reason:
@@ -537,7 +539,7 @@ class SiteSettings:
     bucket_removal_policy: str | None = None
     domain_name: str | None = None
     certificate_arn: str | None = None
-    image_file: Path = PROJECT_ROOT / "assets" / "images" / "site-image.jpg"
+    image_file: Path = PROJECT_ROOT / "content" / "images" / "site-image.jpg"
     alarm_email: str | None = None
     waf_web_acl_arn: str | None = None
     geo_allowlist: tuple[str, ...] = ()

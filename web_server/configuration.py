@@ -1,6 +1,6 @@
 """The site's configuration, applied to the running server by State Manager.
 
-The boot files (``assets/`` without the images) travel as one S3 asset. A static SSM
+The boot files (``runtime/``: ``boot/`` and ``site/``) travel as one S3 asset. A static SSM
 Command document downloads them and runs ``boot/apply.sh`` with the deployment's values;
 an association runs that document on the web server at once whenever its parameters
 change (a new asset hash, image URL, volume or volume size), when a new instance appears,
@@ -22,11 +22,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct, IConstruct
-from constructs.command_document import shell_script_document
-from constructs.document_root_volume import ACCOUNT_KEYS_FINDING, account_keys
-from constructs.nag import acknowledge
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+from common.nag import acknowledge
+from web_server.command_document import shell_script_document
+from web_server.document_root import ACCOUNT_KEYS_FINDING, account_keys
+
+RUNTIME = Path(__file__).resolve().parent / "runtime"
 # Heals a run that failed or a change made by hand; updates run at once regardless.
 SCHEDULE = "rate(30 minutes)"
 
@@ -141,9 +142,7 @@ class SiteConfiguration(Construct):
         missing = set(PARAMETERS) - {"AssetBucket", "AssetKey", "Region"} - set(values)
         if missing:
             raise ValueError(f"site configuration lacks values for {sorted(missing)}")
-        self.asset = s3_assets.Asset(
-            self, "BootFiles", path=str(ASSETS), exclude=["images", "cloudfront", "lambda"]
-        )
+        self.asset = s3_assets.Asset(self, "BootFiles", path=str(RUNTIME))
         self.document = ssm.CfnDocument(
             self,
             "ApplyDocument",

@@ -14,22 +14,23 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from constructs.cloudfront_prefix_list import CloudFrontOriginFacingPrefixList
-from constructs.nag import acknowledge
-from constructs.regions import regional_name
-from constructs.secure_distribution import SecureDistribution, private_bucket_origin
-from constructs.site_buckets import FallbackBucket
-from constructs.site_network import SiteNetwork
-from constructs.vpc_origin_cleanup import VpcOriginCleanup
-from constructs.web_server import WebServer
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+from common.distribution import SecureDistribution, private_bucket_origin
+from common.nag import acknowledge
+from common.regions import regional_name
+from front_door.fallback import FallbackBucket
+from front_door.prefix_list import CloudFrontOriginFacingPrefixList
+from front_door.vpc_origin_cleanup import VpcOriginCleanup
+from network.infrastructure import SiteNetwork
+from web_server.infrastructure import WebServer
+
+RUNTIME = Path(__file__).resolve().parent / "runtime"
 # Fail over to the fallback copy within seconds (CloudFront allows 1-10 s and 1-3 attempts).
 ORIGIN_CONNECTION_TIMEOUT_SECONDS = 2
 ORIGIN_READ_TIMEOUT_SECONDS = 10
 FAILOVER_STATUS_CODES = (500, 502, 503, 504)
-INDEX_REWRITE_FUNCTION = ASSETS / "cloudfront" / "index-rewrite.js"
-MAINTENANCE_PAGE_DIR = ASSETS / "site" / "maintenance"
+INDEX_REWRITE_FUNCTION = RUNTIME / "index-rewrite.js"
+MAINTENANCE_PAGE_DIR = RUNTIME / "maintenance"
 MAINTENANCE_PAGE = f"/{FallbackBucket.MAINTENANCE_PREFIX}index.html"
 # What a viewer gets when neither origin has the page: the maintenance page, with this status.
 MAINTENANCE_RESPONSES = {403: 404, 404: 404, 500: 503, 502: 503, 503: 503, 504: 503}

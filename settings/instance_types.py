@@ -6,7 +6,7 @@ that the CloudFormation validator bundled with the pinned aws-cdk-lib rejects in
 (synth runs that validator, so such a type could only fail there). Refresh it after upgrading
 awscli/botocore or aws-cdk-lib with:
 
-    .venv/bin/python -m stacks.instance_types --write
+    .venv/bin/python -m settings.instance_types --write
 
 Only families and sizes that occur together in that list are accepted, so impossible pairs
 such as t2.48xlarge or p5.nano never reach CloudFormation. The CPU architecture comes from
@@ -29,7 +29,7 @@ _HEADER = """\
 # @aws/cloudformation-validate {validator} (bundled with aws-cdk-lib {cdk}, run by synth)
 # reports as "not valid in any region".
 # Refresh (after upgrading awscli/botocore or aws-cdk-lib):
-#   .venv/bin/python -m stacks.instance_types --write
+#   .venv/bin/python -m settings.instance_types --write
 """
 
 
@@ -46,7 +46,7 @@ INSTANCE_TYPES: frozenset[str] = _load() if DATA_FILE.exists() else frozenset()
 # MalformedInstanceTypeIdentifier), all x86_64 by their specifications: High Memory U-1 and
 # U7i/U7in (Intel Xeon), https://docs.aws.amazon.com/ec2/latest/instancetypes/mo.html, and
 # P6-B200/P6-B300 (Intel Xeon), https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html.
-# `python -m stacks.instance_types --write` stops and names any supported family that is
+# `python -m settings.instance_types --write` stops and names any supported family that is
 # neither parsed by aws-cdk-lib nor listed here; tests/unit keeps the list to exactly those.
 X86_64_FAMILIES_AWS_CDK_LIB_CANNOT_PARSE = frozenset(
     """
@@ -205,6 +205,6 @@ def render() -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python -m stacks.instance_types --write")
+        sys.exit("usage: python -m settings.instance_types --write")
     DATA_FILE.write_text(render(), encoding="ascii")
     print(f"wrote {DATA_FILE}", file=sys.stderr)
