@@ -6,6 +6,8 @@ stacks deploy in order with no cycle.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -19,11 +21,9 @@ from web_server.alarms import ServerAlarms
 from web_server.configuration import SiteConfiguration
 from web_server.document_root import SNAPSHOT_TAG, DocumentRootVolume
 from web_server.infrastructure import WebServer
+from web_server.instance_values import INSTANCE_VALUES
 from web_server.os_update import OsUpdateDocument
 from web_server.snapshots import VolumeSnapshotSchedule
-
-# The device name requested in attach-volume; Nitro instances expose it as NVMe.
-DOCUMENT_ROOT_DEVICE = "/dev/sdf"
 
 
 class WebServerStack(Stack):
@@ -39,6 +39,8 @@ class WebServerStack(Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        self.image_url = image_url
         destroy = settings.effective_bucket_removal_policy == "destroy"
         self.network = SiteNetwork(self, "Network", flow_log_retention_days=settings.log_retention_days)
         subnet = self.network.web_subnet
@@ -85,7 +87,7 @@ class WebServerStack(Stack):
             certificate_arn=settings.certificate_arn,
         )
         self.cdn.allow_mirror(role)
-        site_domain = settings.domain_name or self.cdn.domain_name
+        self.site_domain = settings.domain_name or self.cdn.domain_name
         distribution = self.cdn.distribution
 
         self.run_output = LogBucket(
@@ -96,16 +98,7 @@ class WebServerStack(Stack):
             "Configuration",
             instance=self.server.instance,
             role=role,
-            values={
-                "VolumeId": self.document_root.volume_id,
-                "DeviceName": DOCUMENT_ROOT_DEVICE,
-                "VolumeSizeGib": str(settings.volume_size_gib),
-                "ImageUrl": image_url,
-                "SiteDomain": site_domain,
-                "FallbackBucket": self.fallback.bucket.bucket_name,
-                "DistributionId": distribution.distribution_id,
-                "SiteName": self.stack_name,
-            },
+            values={value.parameter: str(attrgetter(value.source)(self)) for value in INSTANCE_VALUES},
             output_bucket=self.run_output.bucket,
             output_prefix="site-configuration/",
         )
@@ -121,7 +114,7 @@ class WebServerStack(Stack):
         self.alarms.allow_health_reports(role)
 
         CfnOutput(
-            self, "SiteUrl", value=f"https://{site_domain}/", description="The page, through CloudFront"
+            self, "SiteUrl", value=f"https://{self.site_domain}/", description="The page, through CloudFront"
         )
         CfnOutput(self, "ImageUrl", value=image_url, description="The image the page shows")
         CfnOutput(

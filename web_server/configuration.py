@@ -11,7 +11,6 @@ part of the instance's definition, so none of it replaces or restarts the server
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import jsii
@@ -26,50 +25,25 @@ from constructs import Construct, IConstruct
 from common.nag import acknowledge
 from web_server.command_document import shell_script_document
 from web_server.document_root import ACCOUNT_KEYS_FINDING, account_keys
+from web_server.instance_values import BUCKET_PATTERN, INSTANCE_VALUES
 
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 # Heals a run that failed or a change made by hand; updates run at once regardless.
 SCHEDULE = "rate(30 minutes)"
 
 
-@dataclass(frozen=True)
-class SiteParameter:
-    """One value handed to the instance: its environment name and the pattern SSM enforces.
-
-    The SSM agent checks ``pattern`` with Go's regexp package (RE2: no repeat count above
-    1000, no lookaround) before the script runs; ``tests/unit`` compiles every pattern with
-    RE2 and matches it against the synthesized values. The scripts rely on that check.
-    """
-
-    env: str
-    pattern: str
-    description: str
-
-
-# Bucket names: 3-63 lower-case letters, digits, dots and dashes.
-_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-# The one table of the values a deployment hands to the instance. None of the patterns
-# admits a quote, a space, a backslash, a dollar sign or another shell metacharacter: the
-# agent pastes each value as text into the script, inside single quotes.
-PARAMETERS: dict[str, SiteParameter] = {
-    "AssetBucket": SiteParameter("", _BUCKET, "Bucket of the boot files"),
-    "AssetKey": SiteParameter("", r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,1000}$", "Key of the boot files"),
-    "Region": SiteParameter("AWS_REGION", r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", "Region of the stack"),
-    "VolumeId": SiteParameter("VOLUME_ID", r"^vol-([0-9a-f]{8}|[0-9a-f]{17})$", "Document-root volume"),
-    # Device names AWS recommends for EBS volumes on Linux.
-    "DeviceName": SiteParameter("DEVICE_NAME", r"^/dev/(sd|xvd)[f-p]$", "Device name to attach it as"),
-    # A new size re-runs the association, which grows the filesystem at once.
-    "VolumeSizeGib": SiteParameter("VOLUME_SIZE_GIB", r"^[1-9][0-9]{0,4}$", "Size of the volume"),
-    "ImageUrl": SiteParameter(
-        "IMAGE_URL", r"^https://[A-Za-z0-9.-]{1,253}/[A-Za-z0-9._~%/-]+$", "The image the page shows"
-    ),
-    "SiteDomain": SiteParameter("SITE_DOMAIN", r"^[A-Za-z0-9.-]{1,253}$", "Viewers' host name"),
-    "FallbackBucket": SiteParameter("FALLBACK_BUCKET", _BUCKET, "Bucket mirroring the document root"),
-    "DistributionId": SiteParameter("DISTRIBUTION_ID", r"^[A-Z0-9]{8,32}$", "Site distribution"),
-    "SiteName": SiteParameter("SITE_NAME", r"^[A-Za-z][A-Za-z0-9-]{0,127}$", "Metric dimension"),
+# The document's own parameters: where to download the boot files from.
+DOWNLOAD_PARAMETERS = {
+    "AssetBucket": (BUCKET_PATTERN, "Bucket of the boot files"),
+    "AssetKey": (r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,1000}$", "Key of the boot files"),
 }
 # The names apply.sh writes to the server's environment file, in this order.
-SITE_VALUES = " ".join(p.env for p in PARAMETERS.values() if p.env)
+SITE_VALUES = " ".join(value.env for value in INSTANCE_VALUES)
+# Every parameter of the document, with the pattern SSM checks it against.
+ALLOWED_PATTERNS = {
+    **DOWNLOAD_PARAMETERS,
+    **{value.parameter: (value.pattern, value.description) for value in INSTANCE_VALUES},
+}
 # A boot-file object is new on every change of the scripts, and so is the statement allowing
 # it: IAM may answer AccessDenied for a few seconds after the policy is updated.
 DOWNLOAD_ATTEMPTS = 6
@@ -78,7 +52,7 @@ DOWNLOAD_RETRY_SECONDS = 10
 
 def _apply_commands() -> list[str]:
     """The document's script: fetch the boot files, unpack them, hand over to apply.sh."""
-    exports = [f"export {p.env}='{{{{ {name} }}}}'" for name, p in PARAMETERS.items() if p.env]
+    exports = [f"export {value.env}='{{{{ {value.parameter} }}}}'" for value in INSTANCE_VALUES]
     return [
         "set -euo pipefail",
         "staging=$(mktemp -d /var/tmp/site-boot.XXXXXX)",
@@ -101,8 +75,8 @@ def document_content() -> dict:
     return shell_script_document(
         description="Install the site's boot files and apply the deployment's values (idempotent).",
         parameters={
-            name: {"type": "String", "description": p.description, "allowedPattern": p.pattern}
-            for name, p in PARAMETERS.items()
+            name: {"type": "String", "description": description, "allowedPattern": pattern}
+            for name, (pattern, description) in ALLOWED_PATTERNS.items()
         },
         step="applySiteConfiguration",
         commands=_apply_commands(),
@@ -139,9 +113,6 @@ class SiteConfiguration(Construct):
         output_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        missing = set(PARAMETERS) - {"AssetBucket", "AssetKey", "Region"} - set(values)
-        if missing:
-            raise ValueError(f"site configuration lacks values for {sorted(missing)}")
         self.asset = s3_assets.Asset(self, "BootFiles", path=str(RUNTIME))
         self.document = ssm.CfnDocument(
             self,
@@ -153,7 +124,6 @@ class SiteConfiguration(Construct):
         self.parameters = {
             "AssetBucket": self.asset.s3_bucket_name,
             "AssetKey": self.asset.s3_object_key,
-            "Region": Aws.REGION,
             **values,
         }
         self.association = ssm.CfnAssociation(

@@ -20,6 +20,9 @@ VOLUME_TYPES = {
 REMOVAL_POLICIES = {"snapshot": RemovalPolicy.SNAPSHOT, "retain": RemovalPolicy.RETAIN}
 # Volumes carrying this tag (value: the environment) get scheduled snapshots.
 SNAPSHOT_TAG = "site-snapshots"
+# The device name the instance asks for when it attaches the volume; Nitro instances
+# expose it as NVMe.
+DEVICE_NAME = "/dev/sdf"
 
 
 # How cdk-nag names the resource account_keys() returns.
@@ -73,6 +76,7 @@ class DocumentRootVolume(Construct):
             removal_policy=REMOVAL_POLICIES[spec.removal_policy],
         )
         Tags.of(self.volume).add(SNAPSHOT_TAG, snapshot_group)
+        self.device_name = DEVICE_NAME
 
     def allow_self_attach(self, *, instance: Construct, principal: iam.IGrantable) -> None:
         """Let ``instance`` (with ``principal``'s role) attach this volume to itself.

@@ -35,7 +35,7 @@ import pytest
 from tests import ssm_agent
 from tests.deployed_values import INSTANCE_ID, VOLUME_ID, Deployment
 from tests.integration.chromium import SYSTEM_PATH, find_chromium  # noqa: F401 (find_chromium: for the tests)
-from web_server.configuration import PARAMETERS
+from web_server.instance_values import INSTANCE_VALUES
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -54,7 +54,7 @@ VOLUME_SIZE = "1G"
 VOLUME_SIZE_GIB = "1"
 # What the deployment passes (the association's parameters, by their environment names);
 # everything else in Sandbox.env() is the machine itself (its paths, its tools' settings).
-DEPLOYMENT_KEYS = tuple(p.env for p in PARAMETERS.values() if p.env)
+DEPLOYMENT_KEYS = tuple(value.env for value in INSTANCE_VALUES)
 
 BASE_TOOLS = (
     "unshare",
@@ -177,9 +177,9 @@ class ConfigurationDocument:
     def values_for(self, env: Mapping[str, str]) -> dict[str, str]:
         """The association's values, with those the test environment names instead."""
         values = dict(self.values)
-        for name, parameter in PARAMETERS.items():
-            if parameter.env and parameter.env in env:
-                values[name] = env[parameter.env]
+        for value in INSTANCE_VALUES:
+            if value.env in env:
+                values[value.parameter] = env[value.env]
         return values
 
     @property

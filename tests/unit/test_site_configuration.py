@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from operator import attrgetter
 
 import pytest
 import re2
@@ -11,7 +12,8 @@ import re2
 from tests import ssm_agent
 from tests.deployed_values import REGIONS, Deployment
 from tests.unit.template_queries import only_resource, resources_of
-from web_server.configuration import PARAMETERS, RUNTIME, SCHEDULE, SITE_VALUES
+from web_server.configuration import ALLOWED_PATTERNS, RUNTIME, SCHEDULE, SITE_VALUES
+from web_server.instance_values import INSTANCE_VALUES
 
 APPS = ["dev_app", "prod_app"]
 
@@ -52,7 +54,7 @@ def test_every_allowed_pattern_compiles_under_re2_and_is_anchored(app):
         for declaration in document.get("parameters", {}).values()
         if "allowedPattern" in declaration
     ]
-    assert len(patterns) >= len(PARAMETERS)
+    assert len(patterns) >= len(ALLOWED_PATTERNS)
     for pattern in patterns:
         ssm_agent.compile_pattern(pattern)
         # The agent searches: only both anchors make a pattern judge the whole value.
@@ -87,9 +89,9 @@ def test_a_value_the_pattern_refuses_stops_the_run(dev_app):
 
 @pytest.mark.parametrize("bad", ["x' ; rm -rf / '", "a b", "$(id)", "`id`", 'a"b', "a\nb", "a\\b", "a\n"])
 def test_no_pattern_admits_what_could_break_the_script(bad):
-    for name, parameter in PARAMETERS.items():
+    for name, (pattern, _) in ALLOWED_PATTERNS.items():
         with pytest.raises(ssm_agent.ParameterRefused):
-            ssm_agent.check_value(name, parameter.pattern, bad)
+            ssm_agent.check_value(name, pattern, bad)
 
 
 def test_the_script_receives_every_value_intact(dev_app, tmp_path):
@@ -117,20 +119,30 @@ def test_the_script_receives_every_value_intact(dev_app, tmp_path):
     probe = "\n".join([*exports, 'for k in $SITE_VALUES; do printf "%s=%s\\n" "$k" "${!k}"; done'])
     result = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
     received = dict(line.split("=", 1) for line in result.stdout.splitlines())
-    expected = {p.env: values[name] for name, p in PARAMETERS.items() if p.env}
+    expected = {value.env: values[value.parameter] for value in INSTANCE_VALUES}
     assert received == expected
     assert list(received) == SITE_VALUES.split()
 
 
-def test_every_value_reaches_a_script_that_reads_it():
+def test_every_value_reaches_a_script_or_the_page_that_reads_it():
     """No value is handed over for nothing, and the scripts take them from the one table."""
     scripts = "\n".join(p.read_text() for p in (RUNTIME / "boot").glob("*.sh"))
-    for name, parameter in PARAMETERS.items():
-        if parameter.env:
-            assert re.search(rf"\$\{{?{parameter.env}\b", scripts), (
-                f"{name} ({parameter.env}) is read nowhere"
-            )
+    page = (RUNTIME / "site" / "index.html.tmpl").read_text()
+    for value in INSTANCE_VALUES:
+        read = re.search(rf"\$\{{?{value.env}\b|require_values .*\b{value.env}\b", scripts)
+        assert read or f"{{{{{value.env}}}}}" in page, f"{value.parameter} ({value.env}) is read nowhere"
     assert "SITE_VALUES" in (RUNTIME / "boot" / "apply.sh").read_text()
+
+
+def test_the_page_names_only_values_the_deployment_hands_over():
+    placeholders = set(re.findall(r"\{\{([^}]*)\}\}", (RUNTIME / "site" / "index.html.tmpl").read_text()))
+    assert "IMAGE_URL" in placeholders
+    assert placeholders <= {value.env for value in INSTANCE_VALUES}
+
+
+def test_each_row_names_a_source_the_stack_has(dev_app):
+    for value in INSTANCE_VALUES:
+        assert attrgetter(value.source)(dev_app.stacks.web_server) is not None, value.source
 
 
 def test_the_association_waits_for_every_policy_of_the_instance_role(app):

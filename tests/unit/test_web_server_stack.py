@@ -15,7 +15,7 @@ import yaml
 from front_door.infrastructure import INDEX_REWRITE_FUNCTION, MAINTENANCE_PAGE_DIR
 from tests.unit.template_queries import only_resource, resources_of
 from web_server.alarms import SYSTEM_CHECK_DESCRIPTION
-from web_server.configuration import PARAMETERS, RUNTIME, SCHEDULE
+from web_server.configuration import ALLOWED_PATTERNS, RUNTIME, SCHEDULE
 from web_server.infrastructure import bootstrap_user_data
 
 
@@ -354,7 +354,7 @@ def test_association_applies_the_configuration_to_the_instance_at_once_and_on_sc
 def test_association_hands_over_every_deploy_time_value(dev_app, prod_app):
     stack = dev_app.stacks.web_server
     params = _association(dev_app)["Parameters"]
-    assert set(params) == set(PARAMETERS)
+    assert set(params) == set(ALLOWED_PATTERNS)
     assert params["VolumeId"] == [{"Ref": _logical_id(stack, stack.document_root.volume)}]
     assert params["DeviceName"] == ["/dev/sdf"]
     assert params["VolumeSizeGib"] == ["5"]

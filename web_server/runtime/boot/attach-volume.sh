@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STEP=attach-volume
 enable_error_trap
 
-[[ -n $VOLUME_ID ]] || die "VOLUME_ID is not set"
+require_values VOLUME_ID DEVICE_NAME
 require_command aws
 resolve_identity
 

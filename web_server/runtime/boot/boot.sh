@@ -7,9 +7,9 @@
 #
 # Run by site-boot.service (at every boot, and by apply.sh for every
 # deployment) with the values of /etc/site-boot/site.env; safe to run by hand.
-# Required environment: VOLUME_ID, IMAGE_URL. DEVICE_NAME defaults to
-# /dev/sdf. INSTANCE_ID and AWS_REGION come from IMDSv2 unless set. See
-# docs/boot.md for every variable.
+# Required environment: the deployment's values (VOLUME_ID, DEVICE_NAME,
+# IMAGE_URL, ...). INSTANCE_ID and AWS_REGION come from IMDSv2 unless set.
+# See docs/boot.md for every variable.
 #
 # The step scripts sit next to this file and are run with bash, so they work
 # even where the copy lost its executable bits. BOOT_DIR is the physical
@@ -23,8 +23,7 @@ source "$BOOT_DIR/common.sh"
 STEP=boot
 enable_error_trap
 
-[[ -n $VOLUME_ID ]] || die "VOLUME_ID is not set"
-[[ -n $IMAGE_URL ]] || die "IMAGE_URL is not set"
+require_values VOLUME_ID IMAGE_URL
 
 # One boot sequence at a time (a manual re-run may overlap a running one).
 [[ $LOCK_FILE != */* || -d ${LOCK_FILE%/*} ]] || mkdir -p "${LOCK_FILE%/*}"

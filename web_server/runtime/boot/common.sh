@@ -3,7 +3,10 @@
 #
 # Every host path is read from the environment so the scripts can be exercised
 # against a loop device and a scratch directory; the defaults are the real
-# values on the EC2 instance.
+# values on the EC2 instance. The deployment's values (VOLUME_ID, IMAGE_URL and
+# the rest, one row each in web_server/instance_values.py) arrive in the
+# environment as they are: from the SSM document for apply.sh, from site.env
+# for the units.
 set -euo pipefail
 
 DOCROOT=${DOCROOT:-/var/www/html}
@@ -14,7 +17,6 @@ LOG_FILE=${LOG_FILE:-/var/log/site-boot.log}
 LOCK_FILE=${LOCK_FILE:-/run/site-boot.lock}
 INSTALL_DIR=${INSTALL_DIR:-/opt/site-boot}
 ENV_FILE=${ENV_FILE:-/etc/site-boot/site.env}
-DEVICE_NAME=${DEVICE_NAME:-/dev/sdf}
 DEVICE_CANDIDATES=${DEVICE_CANDIDATES:-/dev/sdf /dev/xvdf}
 DEVICE_WAIT_SECONDS=${DEVICE_WAIT_SECONDS:-180}
 DEVICE_POLL_SECONDS=${DEVICE_POLL_SECONDS:-1}
@@ -25,20 +27,16 @@ FS_TYPE=${FS_TYPE:-xfs}
 FS_LABEL=${FS_LABEL:-site-docroot}
 HTTPD_SERVICE=${HTTPD_SERVICE:-httpd}
 HTTPD_CONF_DIR=${HTTPD_CONF_DIR:-/etc/httpd/conf.d}
-VOLUME_ID=${VOLUME_ID:-}
-IMAGE_URL=${IMAGE_URL:-}
+# The instance's identity: from IMDS unless set.
 INSTANCE_ID=${INSTANCE_ID:-}
 AWS_REGION=${AWS_REGION:-}
-SITE_DOMAIN=${SITE_DOMAIN:-}
-VOLUME_SIZE_GIB=${VOLUME_SIZE_GIB:-}
 RUN_DIR=${RUN_DIR:-/run/site-boot}
 BOOT_DIR=${BOOT_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 PAGE_TEMPLATE=${PAGE_TEMPLATE:-${BOOT_DIR%/*}/site/index.html.tmpl}
-export DOCROOT FSTAB BY_ID_DIR SYSTEMD_DIR LOG_FILE LOCK_FILE DEVICE_NAME \
+export DOCROOT FSTAB BY_ID_DIR SYSTEMD_DIR LOG_FILE LOCK_FILE \
   DEVICE_CANDIDATES DEVICE_WAIT_SECONDS DEVICE_POLL_SECONDS ATTACH_WAIT_SECONDS \
   ATTACH_POLL_SECONDS IMDS_ENDPOINT FS_TYPE FS_LABEL HTTPD_SERVICE HTTPD_CONF_DIR \
-  VOLUME_ID IMAGE_URL INSTANCE_ID AWS_REGION BOOT_DIR PAGE_TEMPLATE \
-  SITE_DOMAIN VOLUME_SIZE_GIB RUN_DIR INSTALL_DIR ENV_FILE
+  INSTANCE_ID AWS_REGION BOOT_DIR PAGE_TEMPLATE RUN_DIR INSTALL_DIR ENV_FILE
 # The AWS CLI must never wait for a pager on a console without a terminal.
 export AWS_PAGER=""
 # The instance has no IPv4 route to the internet: the CLI reaches AWS's APIs at their
@@ -88,6 +86,14 @@ enable_error_trap() {
   set -E
   shopt -s inherit_errexit
   trap 'on_unexpected_error $? $LINENO "$BASH_COMMAND"' ERR
+}
+
+# require_values NAME...: each deployment value is set, or the step stops.
+require_values() {
+  local name
+  for name in "$@"; do
+    [[ -n ${!name:-} ]] || die "$name is not set"
+  done
 }
 
 require_command() {

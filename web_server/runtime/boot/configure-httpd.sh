@@ -84,7 +84,7 @@ write_drop_in() {
 # https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Expiration.html
 write_site_conf() {
   local content
-  [[ -n $SITE_DOMAIN ]] || die "SITE_DOMAIN is not set"
+  require_values SITE_DOMAIN
   printf -v content '%s\n' \
     "# Written by site-boot: how Apache answers for the site behind CloudFront." \
     "ServerName https://$SITE_DOMAIN" \

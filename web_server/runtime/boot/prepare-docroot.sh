@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STEP=prepare-docroot
 enable_error_trap
 
-[[ -n $VOLUME_ID ]] || die "VOLUME_ID is not set"
+require_values VOLUME_ID
 [[ $DOCROOT == /* && $DOCROOT != *[[:space:]]* ]] || die "DOCROOT must be an absolute path without whitespace: '$DOCROOT'"
 require_command blkid blockdev sfdisk partx mount mountpoint "mkfs.$FS_TYPE"
 
@@ -297,7 +297,7 @@ ensure_fstab_entry() {
 # run goes on at the current size; a later run grows the rest.
 wait_for_volume_size() {
   local wanted deadline
-  [[ $VOLUME_SIZE_GIB =~ ^[1-9][0-9]{0,4}$ ]] || return 0
+  [[ ${VOLUME_SIZE_GIB:-} =~ ^[1-9][0-9]{0,4}$ ]] || return 0
   wanted=$((VOLUME_SIZE_GIB * 1024 * 1024 * 1024))
   device_size "$DISK"
   ((SIZE < wanted)) || return 0

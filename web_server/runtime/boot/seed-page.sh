@@ -3,19 +3,20 @@
 # Write DOCROOT/index.html from the page template, without ever overwriting a
 # page somebody edited.
 #
+# Each {{NAME}} of the template is the deployment's value NAME, HTML-escaped.
 # A page written by this script ends with a marker comment carrying the
 # sha256 of everything before it. If index.html still matches its marker it is
 # exactly what this script wrote, so it is re-rendered (the image URL follows
-# a changed CloudFront domain). If it does not match, it was edited and stays
-# as it is; the fresh rendering goes to index.html.sample-new instead.
-# No other file in DOCROOT is touched.
+# a changed CloudFront domain, the title a changed setting). If it does not
+# match, it was edited and stays as it is; the fresh rendering goes to
+# index.html.sample-new instead. No other file in DOCROOT is touched.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STEP=seed-page
 enable_error_trap
 
-[[ -n $IMAGE_URL ]] || die "IMAGE_URL is not set"
+require_values IMAGE_URL
 [[ -r $PAGE_TEMPLATE ]] || die "page template $PAGE_TEMPLATE is not readable"
 mountpoint -q "$DOCROOT" || die "$DOCROOT is not mounted; refusing to write the page onto the root disk"
 
@@ -24,10 +25,10 @@ SAMPLE="$DOCROOT/index.html.sample-new"
 MARKER_PREFIX="<!-- site-boot generated page; sha256:"
 MARKER_SUFFIX=" -->"
 
-# Escape a value for use inside a double-quoted HTML attribute. The
+# Escape a value for HTML text and double-quoted attributes. The
 # replacements are quoted so that bash 5.2 does not expand '&' in them.
 # shellcheck disable=SC2034 # escaped names the caller's variable
-html_attr_escape() {
+html_escape() {
   local -n escaped=$1
   local s=$2 amp='&amp;' quot='&quot;' apos='&#39;' lt='&lt;' gt='&gt;'
   s=${s//&/"$amp"}
@@ -47,16 +48,24 @@ sha256_of_line() {
   digest=${out%% *}
 }
 
-# The full page for the current IMAGE_URL, marker line included.
+# The full page for the current values, marker line included. Placeholders
+# are replaced left to right, so a value is never read as one.
 render() {
-  local template url hash
-  read_file template "$PAGE_TEMPLATE" || die "page template $PAGE_TEMPLATE is not a readable text file"
+  local template rest="" name value hash placeholder='\{\{([A-Z][A-Z0-9_]*)\}\}'
+  read_file rest "$PAGE_TEMPLATE" || die "page template $PAGE_TEMPLATE is not a readable text file"
   # Like $(<file): no trailing newlines.
-  while [[ $template == *$'\n' ]]; do
-    template=${template%$'\n'}
+  while [[ $rest == *$'\n' ]]; do
+    rest=${rest%$'\n'}
   done
-  html_attr_escape url "$IMAGE_URL"
-  template=${template//'{{IMAGE_URL}}'/"$url"}
+  template=""
+  while [[ $rest =~ $placeholder ]]; do
+    name=${BASH_REMATCH[1]}
+    [[ -n ${!name:-} ]] || die "the page template names {{$name}}, which the deployment does not set"
+    html_escape value "${!name}"
+    template+=${rest%%"{{$name}}"*}$value
+    rest=${rest#*"{{$name}}"}
+  done
+  template+=$rest
   sha256_of_line hash "$template"
   printf -v PAGE_NEW '%s\n%s%s%s\n' "$template" "$MARKER_PREFIX" "$hash" "$MARKER_SUFFIX"
 }

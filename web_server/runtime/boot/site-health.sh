@@ -16,11 +16,10 @@ enable_error_trap
 
 HEALTH_URL=${HEALTH_URL:-http://127.0.0.1/}
 HEALTH_TIMEOUT_SECONDS=${HEALTH_TIMEOUT_SECONDS:-10}
-SITE_NAME=${SITE_NAME:-}
 METRIC_NAMESPACE=Site
 METRIC_NAME=OriginAvailable
 
-[[ -n $SITE_NAME ]] || die "SITE_NAME is not set"
+require_values SITE_NAME
 
 status=$(curl --silent --output /dev/null --write-out '%{http_code}' \
   --max-time "$HEALTH_TIMEOUT_SECONDS" -- "$HEALTH_URL") || status=000

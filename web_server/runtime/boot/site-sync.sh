@@ -24,15 +24,13 @@ enable_error_trap
 # - one invalidation of "/*" for a pass that uploaded or deleted anything
 #   (CloudFront bills "/*" as one path), retried until it goes through.
 
-FALLBACK_BUCKET=${FALLBACK_BUCKET:-}
 DISTRIBUTION_ID=${DISTRIBUTION_ID:-}
 STATE_DIR=${STATE_DIR:-/var/lib/site-sync}
 HTTPD_USER=${HTTPD_USER:-apache}
 # Keys under this prefix belong to the stack (the maintenance page).
 RESERVED_PREFIX=_maintenance/
 
-[[ -n $FALLBACK_BUCKET ]] || die "FALLBACK_BUCKET is not set"
-[[ -n $AWS_REGION ]] || die "AWS_REGION is not set"
+require_values FALLBACK_BUCKET AWS_REGION
 if [[ ! -d $STATE_DIR ]]; then
   mkdir -p "$STATE_DIR"
   chmod 0700 "$STATE_DIR"

@@ -1,0 +1,55 @@
+"""The values a deployment hands to the instance: one row each.
+
+A row names where the value comes from (attributes of the web server stack: a setting under
+``settings.``, or a resource's CloudFormation attribute), the SSM parameter that carries it,
+the pattern SSM enforces before any script sees it, and the environment variable the boot
+scripts and the page template read. The stack, the SSM document, the environment file that
+apply.sh writes and the page's ``{{NAME}}`` placeholders all follow this table.
+
+The SSM agent checks each pattern with Go's regexp (RE2: no repeat count above 1000, no
+lookaround; tests/unit compiles them with RE2) and pastes the value as text into the script,
+inside single quotes: no pattern admits a quote, a space, a backslash, a dollar sign, a
+brace or another shell metacharacter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InstanceValue:
+    parameter: str
+    env: str
+    source: str
+    pattern: str
+    description: str
+
+
+# Bucket names: 3-63 lower-case letters, digits, dots and dashes.
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+# fmt: off
+INSTANCE_VALUES = (
+    InstanceValue("Region", "AWS_REGION", "region",
+                  r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", "Region of the stack"),
+    InstanceValue("VolumeId", "VOLUME_ID", "document_root.volume_id",
+                  r"^vol-([0-9a-f]{8}|[0-9a-f]{17})$", "Document-root volume"),
+    # Device names AWS recommends for EBS volumes on Linux.
+    InstanceValue("DeviceName", "DEVICE_NAME", "document_root.device_name",
+                  r"^/dev/(sd|xvd)[f-p]$", "Device name to attach it as"),
+    # A new size re-runs the association, which grows the filesystem at once.
+    InstanceValue("VolumeSizeGib", "VOLUME_SIZE_GIB", "settings.volume_size_gib",
+                  r"^[1-9][0-9]{0,4}$", "Size of the volume"),
+    InstanceValue("ImageUrl", "IMAGE_URL", "image_url",
+                  r"^https://[A-Za-z0-9.-]{1,253}/[A-Za-z0-9._~%/-]+$", "The image the page shows"),
+    InstanceValue("SiteDomain", "SITE_DOMAIN", "site_domain",
+                  r"^[A-Za-z0-9.-]{1,253}$", "Viewers' host name"),
+    InstanceValue("FallbackBucket", "FALLBACK_BUCKET", "fallback.bucket.bucket_name",
+                  BUCKET_PATTERN, "Bucket mirroring the document root"),
+    InstanceValue("DistributionId", "DISTRIBUTION_ID", "cdn.distribution.distribution_id",
+                  r"^[A-Z0-9]{8,32}$", "Site distribution"),
+    InstanceValue("SiteName", "SITE_NAME", "stack_name",
+                  r"^[A-Za-z][A-Za-z0-9-]{0,127}$", "Metric dimension"),
+)
+# fmt: on
