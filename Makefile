@@ -72,19 +72,20 @@ lock: venv-dev
 bootstrap: venv-runtime node
 	$(CDK) bootstrap $(ARGS)
 
-# Operating commands (operations/site_ops.py) call AWS through the user's own AWS CLI v2, found
-# on PATH outside .venv: the venv's AWS CLI v1 (a test dependency) ignores AWS_REGION.
-SITE_OPS := $(BIN)/python -m operations.site_ops
+# Operating commands (operations/, docs/operations.md): boto3 with the credentials, profile and
+# Region the CDK CLI uses. Each synthesizes with ARGS first and takes the stacks from that
+# assembly; the CDK command goes in as an argument (the CDK CLI reads CDK_* variables as options).
+OPERATIONS := $(BIN)/python -m operations
 
 # Synthesizes once, stops before a volume change EBS would hold for hours, deploys that
-# assembly, then verifies the site (docs/operations.md).
+# assembly, then verifies the site.
 deploy: venv-runtime node
-	@CDK="$(CDK)" $(SITE_OPS) deploy $(ARGS)
+	@$(OPERATIONS) deploy --cdk "$(CDK)" $(ARGS)
 
-# Waits for the configuration's latest run on the current instance, then fetches the page
+# Waits for the configuration's current version on the current instance, then fetches the page
 # and the image through CloudFront.
-verify: venv-runtime
-	@$(SITE_OPS) verify $(ARGS)
+verify: venv-runtime node
+	@$(OPERATIONS) verify --cdk "$(CDK)" $(ARGS)
 
 diff: venv-runtime node
 	$(CDK) diff $(ARGS)
@@ -95,8 +96,8 @@ destroy: venv-runtime node
 # In-place OS update of the running web server through SSM Run Command (docs/operations.md):
 # `make os-update RELEASE=2023.9.20251110 ARGS="-c environment=prod"`. RELEASE is required;
 # RELEASE=latest takes the newest release on purpose.
-os-update: venv-runtime
-	@$(SITE_OPS) os-update --release "$(RELEASE)" $(ARGS)
+os-update: venv-runtime node
+	@$(OPERATIONS) os-update --cdk "$(CDK)" --release "$(RELEASE)" $(ARGS)
 
 # End-to-end test in a real account (tests/integ_site.py, docs/testing.md): deploys a
 # throwaway copy whose assertions run as part of the deploy, then always destroys it.

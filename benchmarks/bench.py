@@ -193,53 +193,6 @@ def apply_times(assembly: Path) -> tuple[list[float], list[float]] | None:
     return served, reapplied
 
 
-def verify_times() -> list[float]:
-    """`make verify` against the offline stand-ins: seconds from a finished run to a verdict.
-
-    The tool waits at its default poll interval while the configuration runs; the run then
-    finishes at a different point of that interval each time, and the clock runs from that
-    moment to the tool's exit with the site verified. The AWS CLI calls are the venv's v1
-    behind the stand-in's version check (tests/unit/ops_standins.py).
-    """
-    from operations.site_ops import POLL_SECONDS
-    from tests.unit import ops_standins  # the same stand-ins the tests use
-
-    times = []
-    with tempfile.TemporaryDirectory(prefix="site-bench-verify-") as tmp:
-        moto = ops_standins.MotoServer(Path(tmp))
-        ssm, site = ops_standins.SsmStandIn(), ops_standins.SiteStandIn()
-        try:
-            account = ops_standins.OfflineAccount(moto, ssm, site, Path(tmp))
-            for run in range(RUNS):
-                account.deploy_site()
-                ssm.state.runs[ops_standins.INSTANCE] = [
-                    [ops_standins.association_run(ops_standins.ASSOCIATION, "2", "InProgress")]
-                ]
-                tool = subprocess.Popen(
-                    account.command("verify"),
-                    env=account.env(),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                )
-                assert tool.stdout is not None
-                while b"InProgress" not in tool.stdout.readline():
-                    if tool.poll() is not None:
-                        raise RuntimeError("verify ended before it was waiting for the run")
-                time.sleep(POLL_SECONDS * (run + 0.5) / RUNS)  # a different phase of the poll each run
-                ssm.state.runs[ops_standins.INSTANCE] = [
-                    [ops_standins.association_run(ops_standins.ASSOCIATION, "2", "Success")]
-                ]
-                finished = time.perf_counter()
-                output = tool.communicate(timeout=120)[0].decode()
-                if tool.returncode != 0 or "site works" not in output:
-                    raise RuntimeError(f"verify failed during the benchmark:\n{output}")
-                times.append(time.perf_counter() - finished)
-        finally:
-            for server in (ssm, site, moto):
-                server.stop()
-    return times
-
-
 def user_data_bytes(outdir: Path) -> int:
     """The web server's user data as EC2 receives it (before base64)."""
     template = json.loads(next(outdir.glob("SiteWebServer-*.template.json")).read_text())
@@ -279,8 +232,6 @@ def main() -> int:
             user_data = user_data_bytes(work / "full.out")
             boots = boot_times()
             applies = apply_times(work / "full.out")
-            progress(f"make verify against the offline stand-ins ({RUNS} runs)")
-            verifies = verify_times()
     except KeyboardInterrupt:
         print("bench: interrupted; its temporary files are removed", file=sys.stderr)
         return 130
@@ -324,10 +275,6 @@ def main() -> int:
             continue
         for (label, goal), values in zip(rows, measured, strict=True):
             print(f"| {label} | {statistics.median(values):.2f} s | {goal} |")
-    print(
-        f"| `make verify`, finished configuration run to verdict (offline stand-ins) | "
-        f"{statistics.median(verifies):.2f} s | |"
-    )
     print(f"| user data | {user_data:,} bytes (static) | < 2,048 bytes |")
     for name, size, count in sizes:
         print(f"| `{name}` template | {size:,} bytes, {count} resources | |")

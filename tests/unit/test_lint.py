@@ -173,9 +173,9 @@ def test_every_cdk_option_the_makefile_passes_is_known_to_the_pinned_cli():
     registry = json.loads((PROJECT_ROOT / "node_modules/aws-cdk/lib/cli/cli-type-registry.json").read_text())
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     calls = re.findall(r"^\t@?\$\(CDK\) ([a-z-]+)([^;\n]*)", makefile, re.M)
-    # make deploy runs the CLI through operations/site_ops.py: run_cdk("deploy", "--app", ...).
-    site_ops = (PROJECT_ROOT / "operations" / "site_ops.py").read_text()
-    calls += re.findall(r'run_cdk\("([a-z-]+)"(.*?)\)$', site_ops, re.M)
+    # make deploy, verify and os-update run the CLI through the operator tool: self.cdk("deploy", ...).
+    for source in sorted((PROJECT_ROOT / "operations").glob("*.py")):
+        calls += re.findall(r'\.cdk\("([a-z-]+)"(.*?)\)$', source.read_text(), re.M)
     assert {command for command, _ in calls} >= {"synth", "bootstrap", "deploy", "diff", "destroy"}
     for command, arguments in calls:
         known = set(registry["commands"][command].get("options", {})) | set(registry["globalOptions"])

@@ -1,0 +1,814 @@
+"""operations/: make deploy's, verify's and os-update's tool, in-process and offline.
+
+CloudFormation, EC2 and S3 are moto's (`mock_aws`); the SSM calls moto lacks or cannot script go
+through botocore's Stubber, whose scripted answers must come in the order given; the page and the
+image come from an HTTP server on 127.0.0.1; the CDK CLI is a callable that writes an assembly of
+the committed template snapshots. Fake credentials: nothing here can reach AWS.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from operations import aws
+from operations.assembly import read_site_stacks
+from operations.cli import main
+from operations.waiting import OpsError, Poll
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOTS = Path(__file__).parent / "__snapshots__" / "test_snapshots"
+REGION = "eu-west-1"
+INSTANCE = "i-0123456789abcdef0"
+ASSOCIATION = "11111111-2222-3333-4444-555555555555"
+DOCUMENT = "SiteWebServer-dev-OsUpdate-ABC"
+COMMAND_ID = "c0ffee00-1111-2222-3333-444444444444"
+IMAGE_PATH = "/images/site-image.jpg"
+RUN_OUTPUT_BUCKET = "site-run-output-test"
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Fake credentials, one Region, no profile or proxy from this machine, short waits."""
+    for name in ("AWS_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # 1 s a test otherwise, and no AMI is used
+    monkeypatch.setenv("WAIT_SECONDS", "10")
+    monkeypatch.setenv("POLL_SECONDS", "0.01")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    _offline(monkeypatch, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def clients(tmp_path_factory):
+    """The tool's own clients, made once: each new session loads the service models again."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _offline(monkeypatch, tmp_path_factory.mktemp("aws"))
+        return aws.connect(profile=None, region=None)
+
+
+# ---- the page and the image, as CloudFront would answer them
+
+
+@dataclass
+class SiteState:
+    image_url: str = ""
+    page_statuses: list[int] = field(default_factory=lambda: [200])  # one per request, the last repeated
+    image_type: str = "image/jpeg"
+    requests: list[str] = field(default_factory=list)
+
+
+class _SiteHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        state: SiteState = self.server.state  # type: ignore[attr-defined]
+        state.requests.append(self.path)
+        if self.path == IMAGE_PATH:
+            status, body, content_type = 200, b"\xff\xd8\xff\xe0" + bytes(64), state.image_type
+        else:
+            status = state.page_statuses.pop(0) if len(state.page_statuses) > 1 else state.page_statuses[0]
+            page = f'<!DOCTYPE html><html><body><img src="{state.image_url}" alt=""></body></html>'
+            body, content_type = (
+                (page.encode() if status == 200 else b"unavailable"),
+                "text/html; charset=UTF-8",
+            )
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def site():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SiteHandler)
+    endpoint = f"http://127.0.0.1:{server.server_port}"
+    server.state = SiteState(image_url=f"{endpoint}{IMAGE_PATH}")  # type: ignore[attr-defined]
+    server.site_url = f"{endpoint}/"  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+# ---- one account: moto, the SSM stub, the site and the CDK CLI
+
+
+def run(association: str, version: str, status: str, *, output_url: str = "", minutes: int = 0) -> dict:
+    """One entry of DescribeInstanceAssociationsStatus."""
+    entry = {
+        "AssociationId": association,
+        "InstanceId": INSTANCE,
+        "AssociationVersion": version,
+        "Status": status,
+        "DetailedStatus": status,
+        "ExecutionDate": NOW + timedelta(minutes=minutes),
+    }
+    if output_url:
+        entry["OutputUrl"] = {"S3OutputUrl": {"OutputUrl": output_url}}
+    return entry
+
+
+@dataclass
+class Account:
+    aws: aws.Aws
+    ssm: Stubber
+    site: ThreadingHTTPServer
+    tmp: Path
+    capsys: pytest.CaptureFixture
+    cdk_calls: list[list[str]] = field(default_factory=list)
+    cdk_exit: dict[str, int] = field(default_factory=dict)
+    volume: dict[str, Any] = field(default_factory=dict)  # what the synthesized volume sets
+    connected: list[dict] = field(default_factory=list)
+
+    @property
+    def state(self) -> SiteState:
+        return self.site.state  # type: ignore[attr-defined]
+
+    def stack(self, name: str, outputs: dict[str, str]) -> None:
+        template = {"Resources": {}, "Outputs": {key: {"Value": value} for key, value in outputs.items()}}
+        self.aws.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+
+    def deploy_site(self) -> str:
+        """The dev stacks as deployed; the document-root volume's id."""
+        volume = self.aws.ec2.create_volume(
+            AvailabilityZone=f"{REGION}a", Size=5, VolumeType="gp3", Iops=3000, Throughput=125
+        )["VolumeId"]
+        self.stack(
+            "SiteWebServer-dev",
+            {
+                "SiteUrl": self.site.site_url,  # type: ignore[attr-defined]
+                "ImageUrl": self.state.image_url,
+                "InstanceId": INSTANCE,
+                "DocumentRootVolumeId": volume,
+                "SiteDistributionId": "E2SITE",
+                "ConfigurationAssociationId": ASSOCIATION,
+                "OsUpdateDocument": DOCUMENT,
+            },
+        )
+        self.stack("SiteContent-dev", {"ImageUrl": self.state.image_url, "ImageDistributionId": "E2IMAGE"})
+        return volume
+
+    def configuration(self, *listings: list[dict], version: str = "2") -> None:
+        """DescribeAssociation, then one DescribeInstanceAssociationsStatus answer per listing."""
+        self.ssm.add_response(
+            "describe_association",
+            {"AssociationDescription": {"AssociationId": ASSOCIATION, "AssociationVersion": version}},
+            {"AssociationId": ASSOCIATION},
+        )
+        for listing in listings:
+            self.ssm.add_response(
+                "describe_instance_associations_status",
+                {"InstanceAssociationStatusInfos": listing},
+                {"InstanceId": INSTANCE},
+            )
+
+    def fake_cdk(self, command: list[str]) -> int:
+        """The CDK CLI as the tool uses it: synth writes the committed templates as an assembly."""
+        assert command[:2] == ["npx-cdk", "cdk"]
+        args = command[2:]
+        self.cdk_calls.append(args)
+        if args[0] == "synth":
+            context = dict(a.split("=", 1) for a in args if "=" in a)
+            write_assembly(
+                Path(args[args.index("--output") + 1]), context.get("environment", "dev"), self.volume
+            )
+        return self.cdk_exit.get(args[0], 0)
+
+    def run(self, *argv: str) -> tuple[int, str, str]:
+        """The tool as make runs it; its exit status, stdout and stderr."""
+        self.capsys.readouterr()
+
+        def connect(**how: Any) -> aws.Aws:
+            self.connected.append(how)
+            return self.aws
+
+        code = main(
+            [argv[0], "--cdk", "npx-cdk cdk", "--output", str(self.tmp / "assembly"), *argv[1:]],
+            connect=connect,
+            run_cdk=self.fake_cdk,
+        )
+        captured = self.capsys.readouterr()
+        return code, captured.out, captured.err
+
+
+def write_assembly(directory: Path, environment: str, volume: dict[str, Any]) -> None:
+    """A cloud assembly of the app's templates (the snapshots test_snapshots keeps equal to them)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    app = "prod_app" if environment == "prod" else "dev_app"
+    artifacts = {}
+    for stack, prefix in (("web_server", "SiteWebServer"), ("content", "SiteContent")):
+        template = json.loads((SNAPSHOTS / f"test_template_matches_snapshot[{app}-{stack}].json").read_text())
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::EC2::Volume":
+                resource["Properties"].update(copy.deepcopy(volume))
+        name = f"{prefix}-{environment}"
+        (directory / f"{name}.template.json").write_text(json.dumps(template))
+        artifacts[name] = {
+            "type": "aws:cloudformation:stack",
+            "properties": {"templateFile": f"{name}.template.json"},
+        }
+    (directory / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": artifacts}))
+
+
+@pytest.fixture
+def account(clients, site, tmp_path, capsys):
+    with mock_aws(), Stubber(clients.ssm) as ssm:
+        created = Account(clients, ssm, site, tmp_path, capsys)
+        created.deploy_site()
+        yield created
+        ssm.assert_no_pending_responses()  # every scripted SSM answer was asked for
+
+
+def _error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert lines, err
+    assert lines[-1].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[-1]
+
+
+# ---- verify
+
+
+def test_verify_waits_for_the_current_run_then_checks_page_and_image(account):
+    account.configuration(
+        [run(ASSOCIATION, "1", "Success")],
+        [run(ASSOCIATION, "2", "InProgress", minutes=1)],
+        [run(ASSOCIATION, "2", "Success", minutes=1)],
+    )
+    account.state.page_statuses = [503, 200]
+
+    code, out, err = account.run("verify")
+
+    assert code == 0, out + err
+    assert "waiting for version 2" in out
+    assert "version 2 InProgress" in out
+    assert "HTTP 503" in out
+    site_url, image_url = account.site.site_url, account.state.image_url  # type: ignore[attr-defined]
+    assert out.strip().splitlines()[-1] == (
+        f"site works: {site_url} shows {image_url} (image/jpeg); "
+        f"configuration version 2 succeeded on {INSTANCE}"
+    )
+    assert account.state.requests == ["/", "/", IMAGE_PATH]
+    # The stacks came from the synthesized assembly.
+    assert account.cdk_calls == [
+        ["synth", "--quiet", "--no-notices", "--output", str(account.tmp / "assembly")]
+    ]
+
+
+def test_verify_waits_for_a_run_on_the_current_instance_and_takes_the_latest(account):
+    account.configuration(
+        [],
+        [run("another-association", "2", "Success"), run(ASSOCIATION, "2", "Failed"),
+         run(ASSOCIATION, "2", "Success", minutes=5)],
+    )  # fmt: skip
+
+    code, out, err = account.run("verify")
+
+    assert code == 0, out + err
+    assert "not run on this instance yet" in out
+    assert "site works:" in out
+
+
+@pytest.mark.parametrize(
+    "url_form",
+    [
+        "https://s3.{region}.amazonaws.com/{bucket}/{prefix}",
+        "https://{bucket}.s3.{region}.amazonaws.com/{prefix}",
+        "s3://{bucket}/{prefix}",
+    ],
+)
+def test_verify_fails_on_a_failed_run_and_prints_its_output_tail(account, url_form):
+    s3 = account.aws.s3
+    s3.create_bucket(Bucket=RUN_OUTPUT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    prefix = f"site-configuration/{INSTANCE}/{ASSOCIATION}/run-1"
+    step = f"{prefix}/awsrunShellScript/applySiteConfiguration"
+    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=f"{step}/stdout", Body=b"attaching vol-1\n")
+    lines = "".join(f"line {n}\n" for n in range(30)) + "mount: /var/www/html: wrong fs type\n"
+    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=f"{step}/stderr", Body=lines.encode())
+    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=f"{step}/notes", Body=b"not an output stream\n")
+    url = url_form.format(region=REGION, bucket=RUN_OUTPUT_BUCKET, prefix=prefix)
+    account.configuration([run(ASSOCIATION, "2", "Failed", output_url=url)])
+
+    code, _, err = account.run("verify")
+
+    assert code == 1
+    assert "attaching vol-1" in err
+    assert "mount: /var/www/html: wrong fs type" in err
+    assert "line 11\n" in err  # the last 20 lines of stderr only
+    assert "line 10\n" not in err
+    assert "not an output stream" not in err
+    assert "journalctl -u site-boot" in err
+    assert f"aws ssm start-associations-once --association-ids {ASSOCIATION}" in err
+    assert "configuration (version 2) failed" in _error_line(err)
+    assert account.state.requests == []
+
+
+def test_verify_names_the_environment_like_deploy(account):
+    code, _, err = account.run("verify", "-c", "environment=prod")
+
+    assert code == 1
+    assert _error_line(err) == (
+        f"error: stack SiteWebServer-prod does not exist in {REGION} in this account: deploy it first"
+    )
+    assert account.cdk_calls[0][-2:] == ["-c", "environment=prod"]
+
+
+def test_verify_stops_when_the_page_points_at_another_image_than_the_content_stack_serves(account):
+    account.aws.cloudformation.delete_stack(StackName="SiteContent-dev")
+    account.stack(
+        "SiteContent-dev",
+        {"ImageUrl": "https://d2new.cloudfront.net/images/x.jpg", "ImageDistributionId": "E"},
+    )
+
+    code, _, err = account.run("verify")
+
+    assert code == 1
+    line = _error_line(err)
+    assert f"still points the page at {account.state.image_url}" in line
+    assert "serves the image at https://d2new.cloudfront.net/images/x.jpg" in line
+
+
+def test_a_page_without_the_image_is_waited_for_until_wait_seconds(account, monkeypatch):
+    monkeypatch.setenv("WAIT_SECONDS", "0.3")
+    account.configuration([run(ASSOCIATION, "2", "Success")])
+    account.state.image_url = "https://old.example/image.jpg"
+
+    started = time.monotonic()
+    code, out, err = account.run("verify")
+
+    assert code == 1
+    assert time.monotonic() - started < 5
+    assert out.count("the page does not show the image URL yet") == 1  # one line per state, not per look
+    assert "(WAIT_SECONDS=0.3); CloudFront distribution E2SITE" in _error_line(err)
+
+
+def test_an_image_with_another_content_type_does_not_pass(account, monkeypatch):
+    monkeypatch.setenv("WAIT_SECONDS", "0.2")
+    account.configuration([run(ASSOCIATION, "2", "Success")])
+    account.state.image_type = "text/html"
+
+    code, _, err = account.run("verify")
+
+    assert code == 1
+    assert "HTTP 200 text/html, not an image" in _error_line(err)
+
+
+def test_a_refused_aws_call_is_one_line(account):
+    account.ssm.add_client_error(
+        "describe_association", "AccessDeniedException", "not authorized to perform ssm:DescribeAssociation"
+    )
+
+    code, _, err = account.run("verify")
+
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "AccessDeniedException" in _error_line(err)
+
+
+def test_a_throttled_call_is_retried_not_fatal(account):
+    throttled = []
+
+    def throttle(request, **_):
+        if not throttled:
+            throttled.append(request.url)
+            error = (
+                b"<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+            )
+            body = b"<ErrorResponse>" + error + b"</ErrorResponse>"
+            return AWSResponse(request.url, 400, {}, _Raw(body))
+        return None
+
+    sent = "before-send.cloudformation.DescribeStacks"
+    account.aws.cloudformation.meta.events.register(sent, throttle)
+    account.configuration([run(ASSOCIATION, "2", "Success")])
+    try:
+        code, out, err = account.run("verify")
+    finally:
+        account.aws.cloudformation.meta.events.unregister(sent, throttle)
+
+    assert code == 0, out + err
+    assert throttled
+    assert "site works:" in out
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any):
+        yield self.body
+
+
+# ---- deploy
+
+
+def test_deploy_deploys_the_checked_assembly_then_verifies(account):
+    account.configuration([run(ASSOCIATION, "2", "Success")])
+
+    code, out, err = account.run("deploy", "--require-approval", "never", "--profile", "ops")
+
+    assert code == 0, out + err
+    assembly = str(account.tmp / "assembly")
+    assert account.cdk_calls == [
+        [
+            "synth",
+            "--quiet",
+            "--no-notices",
+            "--output",
+            assembly,
+            "--require-approval",
+            "never",
+            "--profile",
+            "ops",
+        ],
+        ["deploy", "--app", assembly, "--all", "--require-approval", "never", "--profile", "ops"],
+    ]
+    assert account.connected == [{"profile": "ops", "region": None}]
+    assert "does not change" in out  # the snapshot's volume is the deployed one: Size 5, gp3
+    assert "site works:" in out
+
+
+def test_deploy_stops_before_a_volume_change_within_six_hours_of_the_last(account):
+    volume_id = aws.stack_outputs(account.aws, "SiteWebServer-dev")["DocumentRootVolumeId"]
+    account.aws.ec2.modify_volume(VolumeId=volume_id, Size=6)
+    account.volume = {"Size": 8}
+
+    code, _, err = account.run("deploy")
+
+    assert code == 1
+    line = _error_line(err)
+    assert f"would change volume {volume_id} (Size 6 -> 8)" in line
+    assert "deploy again after" in line
+    assert len(err.strip().splitlines()) == 1
+    assert [call[0] for call in account.cdk_calls] == ["synth"]
+
+
+def test_deploy_names_a_volume_change_still_in_progress_with_its_progress(account):
+    volume_id = aws.stack_outputs(account.aws, "SiteWebServer-dev")["DocumentRootVolumeId"]
+    account.volume = {"Size": 8}
+    started = datetime.now(timezone.utc) - timedelta(hours=7)  # past the six hours, but not done
+    modification = {
+        "VolumeId": volume_id,
+        "ModificationState": "optimizing",
+        "Progress": 40,
+        "StartTime": started,
+    }
+    with Stubber(account.aws.ec2) as ec2:  # moto's modifications complete at once
+        ec2.add_response(
+            "describe_volumes",
+            {"Volumes": [{"VolumeId": volume_id, "Size": 6, "VolumeType": "gp3"}]},
+            {"VolumeIds": [volume_id]},
+        )
+        ec2.add_response("describe_volumes_modifications", {"VolumesModifications": [modification]})
+
+        code, _, err = account.run("deploy")
+
+    assert code == 1
+    assert "(Size 6 -> 8)" in _error_line(err)
+    assert "is still optimizing (40%); deploy again once it shows completed" in _error_line(err)
+    assert [call[0] for call in account.cdk_calls] == ["synth"]
+
+
+def test_deploy_goes_ahead_with_a_volume_change_ebs_allows(account):
+    account.volume = {"Size": 8, "Iops": {"Ref": "IopsParameter"}}
+    account.configuration([run(ASSOCIATION, "2", "Success")])
+
+    code, out, err = account.run("deploy")
+
+    assert code == 0, out + err
+    assert "will change (Size 5 -> 8); EBS allows it now" in out
+    assert [call[0] for call in account.cdk_calls] == ["synth", "deploy"]
+
+
+def test_a_shrink_is_refused_before_deploying(account):
+    account.volume = {"Size": 3}
+
+    code, _, err = account.run("deploy")
+
+    assert code == 1
+    assert "EBS volumes cannot shrink: keep volume_size_gib at 5 or more" in _error_line(err)
+    assert [call[0] for call in account.cdk_calls] == ["synth"]
+
+
+def test_a_first_deploy_has_no_volume_to_compare(account):
+    for stack in ("SiteWebServer-dev", "SiteContent-dev"):
+        account.aws.cloudformation.delete_stack(StackName=stack)
+    account.cdk_exit["deploy"] = 1  # stop after the check
+
+    code, out, _ = account.run("deploy")
+
+    assert code == 1
+    assert "volume check: SiteWebServer-dev has no deployed volume, nothing to compare" in out
+
+
+def test_a_failed_cdk_deploy_is_not_verified(account):
+    account.cdk_exit["deploy"] = 3
+
+    code, out, err = account.run("deploy")
+
+    assert code == 3
+    assert [call[0] for call in account.cdk_calls] == ["synth", "deploy"]
+    assert _error_line(err) == "error: cdk deploy failed (exit status 3)"
+    assert "verifying" not in out  # and the SSM stub, given no answer, was asked nothing
+
+
+def test_a_failed_synth_stops_with_its_exit_status(account):
+    account.cdk_exit["synth"] = 2  # e.g. a bad setting: the app has printed its one line
+
+    code, _, err = account.run("verify", "-c", "environment=staging")
+
+    assert code == 2
+    assert _error_line(err) == "error: cdk synth failed (exit status 2)"
+
+
+def test_ctrl_c_ends_with_130_and_no_traceback(account):
+    def interrupted(command: list[str]) -> int:
+        raise KeyboardInterrupt
+
+    code = main(["deploy"], connect=lambda **_: account.aws, run_cdk=interrupted)
+
+    assert code == 130
+    assert "Traceback" not in account.capsys.readouterr().err
+
+
+# ---- os-update
+
+
+def test_os_update_sends_the_release_and_waits_for_the_command(account):
+    parameters = {
+        "DocumentName": DOCUMENT,
+        "InstanceIds": [INSTANCE],
+        "Parameters": {"ReleaseVersion": ["2023.9.20251110"]},
+        "Comment": "OS update to 2023.9.20251110",
+    }
+    account.ssm.add_response("send_command", {"Command": {"CommandId": COMMAND_ID}}, parameters)
+    invocation = {"CommandId": COMMAND_ID, "InstanceId": INSTANCE}
+    account.ssm.add_client_error(
+        "get_command_invocation", "InvocationDoesNotExist", expected_params=invocation
+    )
+    for status in ("InProgress", "InProgress", "Success"):
+        account.ssm.add_response("get_command_invocation", {**invocation, "Status": status}, invocation)
+
+    code, out, err = account.run("os-update", "--release", "2023.9.20251110")
+
+    assert code == 0, out + err
+    assert f"OS update on {INSTANCE}: InvocationDoesNotExist" in out
+    assert out.count(f"OS update on {INSTANCE}: InProgress") == 1
+    assert out.strip().splitlines()[-1] == f"OS update to 2023.9.20251110 done on {INSTANCE}"
+
+
+def test_os_update_without_a_release_stops_before_any_aws_call(account):
+    code, _, err = account.run("os-update", "--release", "")
+
+    assert code == 2
+    line = _error_line(err)
+    assert line.startswith("error: RELEASE is not set")
+    assert "RELEASE=latest" in line
+    assert len(err.strip().splitlines()) == 1
+    assert account.connected == []
+    assert account.cdk_calls == []
+
+
+def test_os_update_refused_by_the_documents_pattern_sends_nothing_more(account):
+    account.ssm.add_client_error(
+        "send_command",
+        "InvalidParameters",
+        'Parameter "ReleaseVersion" "2023.9; reboot" does not match the allowed pattern',
+    )
+
+    code, _, err = account.run("os-update", "--release", "2023.9; reboot")
+
+    assert code == 1
+    assert "does not match the allowed pattern" in _error_line(err)
+    assert len(err.strip().splitlines()) == 1  # and no GetCommandInvocation: the stub has none to give
+
+
+def test_a_failed_os_update_prints_the_end_of_its_output(account):
+    account.ssm.add_response("send_command", {"Command": {"CommandId": COMMAND_ID}})
+    output = "".join(f"dnf line {n}\n" for n in range(40))
+    account.ssm.add_response(
+        "get_command_invocation",
+        {
+            "Status": "Failed",
+            "StandardOutputContent": output,
+            "StandardErrorContent": "dnf: no such release\n",
+        },
+    )
+
+    code, _, err = account.run("os-update", "--release", "latest")
+
+    assert code == 1
+    assert "dnf line 39" in err
+    assert "dnf line 20\n" in err
+    assert "dnf line 19\n" not in err
+    assert "dnf: no such release" in err
+    line = _error_line(err)
+    assert f"OS update Failed on {INSTANCE}" in line
+    assert f"aws ssm get-command-invocation --command-id {COMMAND_ID}" in line
+
+
+def test_an_os_update_still_running_at_wait_seconds_says_so(account, monkeypatch):
+    monkeypatch.setenv("WAIT_SECONDS", "0")
+    account.ssm.add_response("send_command", {"Command": {"CommandId": COMMAND_ID}})
+    account.ssm.add_response(
+        "get_command_invocation", {"Status": "InProgress"}
+    )  # one look, then no time left
+
+    code, _, err = account.run("os-update", "--release", "latest")
+
+    assert code == 1
+    assert f"OS update on {INSTANCE} still 'InProgress'" in _error_line(err)
+    assert "(WAIT_SECONDS=0); it goes on" in _error_line(err)
+
+
+# ---- the account, the Region and the stacks
+
+
+def test_the_region_is_the_one_the_cdk_cli_uses(monkeypatch, tmp_path):
+    (tmp_path / "aws-config").write_text(
+        "[default]\nregion = ap-south-1\n[profile ops]\nregion = eu-north-1\n"
+    )
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+
+    assert aws.session(profile=None, region=None).region_name == "ap-south-1"
+    assert aws.session(profile="ops", region=None).region_name == "eu-north-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    assert aws.session(profile="ops", region=None).region_name == "us-west-2"
+    monkeypatch.setenv("AWS_REGION", "ca-central-1")  # read before AWS_DEFAULT_REGION, as the CDK CLI does
+    assert aws.session(profile="ops", region=None).region_name == "ca-central-1"
+    assert aws.session(profile="ops", region="sa-east-1").region_name == "sa-east-1"
+    clients = aws.connect(profile="ops", region=None)
+    assert {client.meta.region_name for client in clients} == {"ca-central-1"}
+    assert {client.meta.config.retries["mode"] for client in clients} == {"standard"}
+
+
+def test_profile_and_region_in_the_arguments_pick_them_for_the_tool_and_the_cdk_cli(account):
+    account.cdk_exit["synth"] = 1
+
+    account.run("verify", "--profile=ops", "--region", "eu-north-1", "-c", "environment=prod")
+
+    assert account.connected == [{"profile": "ops", "region": "eu-north-1"}]
+    assert account.cdk_calls[0][-6:] == [
+        "-c",
+        "environment=prod",
+        "--profile",
+        "ops",
+        "--region",
+        "eu-north-1",
+    ]
+
+
+def test_an_unknown_profile_is_one_line(capsys):
+    code = main(["verify", "--profile", "nobody"], run_cdk=lambda _: pytest.fail("synthesized"))
+
+    assert code == 1
+    assert "The config profile (nobody) could not be found" in _error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_the_stacks_are_told_apart_by_their_outputs(tmp_path, environment):
+    write_assembly(tmp_path, environment, {})
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["artifacts"] = dict(reversed(manifest["artifacts"].items()))  # the order says nothing
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+
+    web_server, content = read_site_stacks(tmp_path)
+
+    assert (web_server.name, content.name) == (f"SiteWebServer-{environment}", f"SiteContent-{environment}")
+
+
+def test_an_assembly_without_the_site_is_one_line(tmp_path):
+    with pytest.raises(OpsError, match=r"cannot read the cloud assembly in .*manifest\.json"):
+        read_site_stacks(tmp_path)
+    write_assembly(tmp_path, "dev", {})
+    (tmp_path / "SiteContent-dev.template.json").write_text(json.dumps({"Resources": {}}))
+    with pytest.raises(OpsError, match=r"one stack with the outputs ImageDistributionId, ImageUrl: none$"):
+        read_site_stacks(tmp_path)
+
+
+# ---- when EBS would hold a volume change
+
+
+def _modification(hours_ago: float, state: str = "completed", progress: int = 100) -> dict:
+    return {"StartTime": NOW - timedelta(hours=hours_ago), "ModificationState": state, "Progress": progress}
+
+
+@pytest.mark.parametrize(
+    ("modification", "expected"),
+    [
+        (None, None),
+        (_modification(7), None),
+        (_modification(1), "deploy again after 2026-01-01 17:00 UTC"),
+        (_modification(5.99), "deploy again after 2026-01-01 12:00 UTC"),
+        (_modification(2, "optimizing", 40), "is still optimizing (40%)"),
+        (_modification(9, "optimizing", 95), "once it shows completed and not before 2026-01-01 09:00 UTC"),
+        (_modification(0.1, "modifying", 0), "is still modifying (0%)"),
+    ],
+)
+def test_cooldown_refusal_names_when_the_deploy_may_run(modification, expected):
+    refusal = aws.cooldown_refusal(modification, NOW)
+    if expected is None:
+        assert refusal is None
+    else:
+        assert expected in (refusal or "")
+
+
+def test_only_properties_the_template_sets_to_a_value_are_compared():
+    current = {"Size": 5, "VolumeType": "gp3", "Iops": 3000, "Throughput": 125}
+
+    assert aws.volume_changes({"Size": 5, "VolumeType": "gp3", "Encrypted": True}, current) == []
+    assert aws.volume_changes({"Size": {"Ref": "SizeParameter"}, "VolumeType": "gp3"}, current) == []
+    assert aws.volume_changes({"Size": 8, "VolumeType": "io2", "Iops": 3000}, current) == [
+        "Size 5 -> 8",
+        "VolumeType gp3 -> io2",
+    ]
+
+
+# ---- the rest
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://output-bucket/site-configuration/i-1/run",
+        "https://s3.eu-west-1.amazonaws.com/output-bucket/site-configuration/i-1/run",
+        "https://s3.amazonaws.com/output-bucket/site-configuration/i-1/run",
+        "https://output-bucket.s3.eu-west-1.amazonaws.com/site-configuration/i-1/run",
+        "https://output-bucket.s3-eu-west-1.amazonaws.com/site-configuration/i-1/run",
+    ],
+)
+def test_run_output_urls_of_every_s3_form_name_the_bucket_and_prefix(url):
+    assert aws.s3_location(url) == ("output-bucket", "site-configuration/i-1/run")
+
+
+def test_a_wait_ends_at_its_deadline_with_the_last_state(capsys):
+    poll = Poll(wait_seconds=0.3, poll_seconds=0.05)
+    started = time.monotonic()
+
+    with pytest.raises(OpsError, match=r"page still 'HTTP 503' after 0s \(WAIT_SECONDS=0.3\); look here"):
+        poll.until("page", lambda: ("HTTP 503", None), hint="look here")
+
+    assert 0.3 <= time.monotonic() - started < 5
+    assert capsys.readouterr().out.count("page: HTTP 503") == 1  # a new line only when the state changes
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("WAIT_SECONDS", "soon", "WAIT_SECONDS='soon': expected a number of seconds, 0 or more"),
+        ("WAIT_SECONDS", "-1", "WAIT_SECONDS='-1': expected a number of seconds, 0 or more"),
+        ("POLL_SECONDS", "0", "POLL_SECONDS='0': expected a number of seconds, more than 0"),
+        ("POLL_SECONDS", "inf", "POLL_SECONDS='inf': expected a number of seconds, more than 0"),
+    ],
+)
+def test_bad_timing_settings_get_one_line_before_anything_runs(monkeypatch, capsys, name, value, expected):
+    monkeypatch.setenv(name, value)
+
+    code = main(
+        ["verify"], connect=lambda **_: pytest.fail("connected"), run_cdk=lambda _: pytest.fail("ran")
+    )
+
+    assert code == 2
+    assert capsys.readouterr().err == f"error: {expected}\n"
+
+
+def test_the_tool_without_a_command_says_its_usage_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "operations"], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "usage: python -m operations {deploy,verify,os-update}" in _error_line(result.stderr)
