@@ -129,9 +129,8 @@ def _succeeded(result):
 
 def code_lines() -> int:
     listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
-    return sum(
-        len((ROOT / name).read_bytes().splitlines()) for name in listed.stdout.split() if CODE.match(name)
-    )
+    # Lines as `wc -l` counts them.
+    return sum((ROOT / name).read_bytes().count(b"\n") for name in listed.stdout.split() if CODE.match(name))
 
 
 def _interrupted(signum: int, _frame: object) -> None:
