@@ -1,6 +1,11 @@
 """Root without privileges (a container's default, rootless podman, devcontainers) has uid 0
 but may not mount a loop device: the integration suite must skip there, with its reason,
-instead of erroring. `unshare -r` is that kind of root."""
+instead of erroring. `unshare -r` is that kind of root.
+
+There the files of other users, the home directory's parents among them, belong to nobody,
+and jsii refuses a package cache below such a directory: the skipping suite must not need
+the jsii runtime. The inner run gets a cache that jsii refuses as any user, so the guard
+holds as root too."""
 
 from __future__ import annotations
 
@@ -25,8 +30,12 @@ def _unprivileged_root_available() -> bool:
 
 
 @pytest.mark.skipif(not _unprivileged_root_available(), reason="`unshare -r` is not available here")
-def test_integration_suite_skips_cleanly_as_root_without_privileges():
+def test_integration_suite_skips_cleanly_as_root_without_privileges(tmp_path):
     pytest_args = ["tests/integration", "-q", "-rs", "-p", "no:cacheprovider"]
+    untrusted = tmp_path / "jsii-cache"
+    untrusted.mkdir()
+    if os.geteuid() == 0:
+        os.chown(untrusted, 65534, 65534)  # nobody's, as every other user's file looks there
     result = subprocess.run(
         [UNSHARE, "-r", sys.executable, "-m", "pytest", *pytest_args],
         cwd=PROJECT_ROOT,
@@ -34,7 +43,8 @@ def test_integration_suite_skips_cleanly_as_root_without_privileges():
         text=True,
         timeout=300,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTEST_ADDOPTS": ""},  # the caller's filters must not empty the inner run
+        # The caller's filters must not empty the inner run.
+        env={**os.environ, "PYTEST_ADDOPTS": "", "JSII_RUNTIME_PACKAGE_CACHE_ROOT": str(untrusted / "cache")},
     )
     output = result.stdout + result.stderr
     summary = output.strip().splitlines()[-1]
