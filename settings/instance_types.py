@@ -87,6 +87,26 @@ def unsupported_reason(instance_type: str) -> str | None:
     return UNSUPPORTED_FAMILIES.get(name)
 
 
+def _size_order(size: str) -> tuple[int, str]:
+    small = ("nano", "micro", "small", "medium", "large", "xlarge")
+    if size in small:
+        return small.index(size), size
+    number = size.removesuffix("xlarge")
+    return (len(small) + int(number), size) if number.isdigit() else (10**6, size)
+
+
+def refusal(instance_type: str) -> str | None:
+    """Why the app refuses ``instance_type`` (lower case), or None if it takes it."""
+    if instance_type not in INSTANCE_TYPES:
+        name = family(instance_type)
+        sizes = sorted((t.partition(".")[2] for t in INSTANCE_TYPES if family(t) == name), key=_size_order)
+        if sizes and "." in instance_type:
+            return f"{name} comes in {', '.join(sizes)}"
+        return "must be an EC2 instance type such as t4g.micro or t3.small (settings/instance_types.txt)"
+    reason = unsupported_reason(instance_type)
+    return f"not supported: {reason}" if reason else None
+
+
 def aws_cdk_lib_architecture(instance_type: str) -> ec2.InstanceArchitecture | None:
     """The CPU architecture aws-cdk-lib gives ``instance_type``, or None if it cannot parse it."""
     try:
