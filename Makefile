@@ -47,11 +47,9 @@ synth: venv-runtime node
 system-deps: venv-dev
 	@$(BOOTSTRAP) system-deps
 
-# pytest's exit 5 means it collected no test (for example a PYTEST_ADDOPTS filter that matches
-# nothing): said plainly, not a failure.
-# Two workers, each a whole test file at a time (the integration files share their machine and
-# their served site within the file): most of the suite waits on subprocesses, not the CPU.
-# PYTEST_ARGS="-n 0" runs it in one process.
+# Two workers, each a whole test file at a time (an integration file shares its machine and
+# served site): most of the suite waits on subprocesses. pytest's exit 5 (no test collected, e.g.
+# a PYTEST_ADDOPTS filter that matches nothing) is said plainly, not a failure.
 test: venv-dev node system-deps
 	@$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS); rc=$$?; $(give-back); \
 	if [[ $$rc == 5 ]]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
@@ -66,26 +64,17 @@ lock: venv-dev
 	$(UV_COMPILE) requirements-dev.txt -o requirements-dev.lock
 	$(UV_COMPILE) -c requirements-dev.lock requirements.txt -o requirements.lock
 
-# Against the account and region of your AWS credentials (see README.md, Deploy).
-# Extra CLI arguments through ARGS, e.g. `make deploy ARGS="-c environment=prod"`; verify and
-# os-update read the environment (and --profile) from the same ARGS.
+# Against the account and Region of your AWS credentials (README.md, Deploy); CLI arguments
+# through ARGS, e.g. `make deploy ARGS="-c environment=prod"`.
 bootstrap: venv-runtime node
 	$(CDK) bootstrap $(ARGS)
 
-# Operating commands (operations/, docs/operations.md): boto3 with the credentials, profile and
-# Region the CDK CLI uses. Each synthesizes with ARGS first and takes the stacks from that
-# assembly; the CDK command goes in as an argument (the CDK CLI reads CDK_* variables as options).
+# The operating commands (docs/operations.md) synthesize with ARGS, take the stacks from that
+# assembly and call AWS with boto3. The CDK command goes in as an argument: the CDK CLI would
+# read a CDK_* variable as an option.
 OPERATIONS := $(BIN)/python -m operations
-
-# Synthesizes once, stops before a volume change EBS would hold for hours, deploys that
-# assembly, then verifies the site.
-deploy: venv-runtime node
-	@$(OPERATIONS) deploy --cdk "$(CDK)" $(ARGS)
-
-# Waits for the configuration's current version on the current instance, then fetches the page
-# and the image through CloudFront.
-verify: venv-runtime node
-	@$(OPERATIONS) verify --cdk "$(CDK)" $(ARGS)
+deploy verify: venv-runtime node
+	@$(OPERATIONS) $@ --cdk "$(CDK)" $(ARGS)
 
 diff: venv-runtime node
 	$(CDK) diff $(ARGS)
@@ -93,9 +82,7 @@ diff: venv-runtime node
 destroy: venv-runtime node
 	$(CDK) destroy --all $(ARGS)
 
-# In-place OS update of the running web server through SSM Run Command (docs/operations.md):
-# `make os-update RELEASE=2023.9.20251110 ARGS="-c environment=prod"`. RELEASE is required;
-# RELEASE=latest takes the newest release on purpose.
+# `make os-update RELEASE=2023.9.20251110`: RELEASE is required (latest takes the newest on purpose).
 os-update: venv-runtime node
 	@$(OPERATIONS) os-update --cdk "$(CDK)" --release "$(RELEASE)" $(ARGS)
 
@@ -110,10 +97,9 @@ integ: venv-dev node
 	if [[ $$rc == 0 ]]; then echo "end-to-end test passed; its stacks are destroyed"; \
 	else echo "error: end-to-end test failed (the failed assertion is in the CloudFormation events above)" >&2; fi; exit $$rc
 
-# Redraw docs/architecture.png from the synthesized app (cdk-dia calls graphviz's dot). The
-# drawing goes to a temporary folder first: a failed run leaves the committed diagram as it was.
-# The committed picture is what this draws on a fresh clone (default settings, Debian's graphviz);
-# settings in cdk.context.json change the app, and so the picture.
+# Redraw docs/architecture.png from the synthesized app (cdk-dia calls graphviz's dot), through a
+# temporary folder: a failed run leaves the committed diagram as it was. The committed picture is
+# what a fresh clone draws (default settings, Debian's graphviz).
 diagram: synth
 	@if ! PATH="$$PATH:/usr/sbin:/sbin" command -v dot >/dev/null 2>&1; then \
 	  if [[ $$(id -u) == 0 && -w /var/lib/dpkg ]] && command -v apt-get >/dev/null; then \
