@@ -1,181 +1,353 @@
-"""Operating the deployed site (docs/operations.md): python -m operations COMMAND [CDK ARGS]
-
-deploy      synthesize; stop before a volume change EBS would hold for hours; deploy that assembly; verify
-verify      wait for the configuration's current version on the instance, then fetch the page and image
-os-update   --release R: run the stack's OS-update document on the instance, and wait for it
-
-Each command synthesizes with CDK ARGS (make's ARGS) and takes the stacks from that assembly;
---profile, --region and --output are read here as the CDK CLI reads them, and passed on to it.
-"""
-
-from __future__ import annotations
+"""make deploy, verify and os-update (docs/operations.md): each synthesizes with make's ARGS, takes
+the stacks from that assembly and asks AWS with the credentials, profile and Region the CDK CLI uses."""
 
 import argparse
+import collections
+import contextlib
 import html
 import http.client
+import json
+import os
+import re
 import shlex
 import subprocess
 import sys
+import time
 import urllib.error
-import urllib.request
-from collections.abc import Callable, Sequence
+import urllib.parse
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
+from urllib.request import Request, urlopen
 
-from operations import aws
-from operations.assembly import Stack, read_site_stacks
-from operations.waiting import OpsError, Poll, seconds_from_env
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
-AL2023_RELEASES = "https://docs.aws.amazon.com/linux/al2023/release-notes/relnotes.html"
-# The configuration can wait half an hour for the volume during an instance roll; an OS update
-# runs for up to an hour, with a reboot and a second run on top.
+# The configuration may wait 30 min for the volume in an instance roll; an OS update 1 h, a reboot, a rerun.
 WAIT_SECONDS = {"deploy": 1800, "verify": 1800, "os-update": 5400}
-# Often enough that a verdict follows a finished run within seconds, far below SSM's API limits.
-POLL_SECONDS = 5.0
-
-NPX_CDK = f"{Path(sys.executable).parent / 'npx'} cdk"  # the CDK CLI pinned in package-lock.json
-RunCdk = Callable[[list[str]], int]
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]  # one line, not usage and a line
-        raise OpsError(
-            f"{message}; usage: python -m operations {{deploy,verify,os-update}} [CDK ARGS]", code=2
-        )
+POLL_SECONDS = 5.0  # a verdict within seconds of a finished run, far below SSM's API limits
+# Throttling and transient errors are retried by botocore, with backoff, inside each call.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=15, read_timeout=60)
+# EBS takes a volume's next change 6 h after the last started, once that one left modifying/optimizing.
+EBS_COOLDOWN = timedelta(hours=6)
+# The stacks are told apart by the outputs their templates hold, whatever context named them.
+WEB_SERVER_OUTPUTS = {"InstanceId", "ConfigurationAssociationId", "OsUpdateDocument"}
+CONTENT_OUTPUTS = {"ImageUrl", "ImageDistributionId"}
+WHERE_TO_LOOK = "docs/operations.md#where-to-look"
+TAIL_LINES = 20
 
 
-def _arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-    """The tool's options, and the arguments for the CDK CLI (the profile and Region included)."""
-    parser = _Parser(prog="python -m operations", allow_abbrev=False)
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name in WAIT_SECONDS:
-        command = commands.add_parser(name, allow_abbrev=False)
-        command.add_argument("--cdk", default=NPX_CDK, help="the CDK CLI's command line")
-        command.add_argument("--profile")
-        command.add_argument("--region")
-        command.add_argument("--output", "-o", default="cdk.out", help="cloud assembly directory")
-        if name == "os-update":
-            command.add_argument("--release", default="")
-    options, cdk_args = parser.parse_known_args(argv)
-    for name in ("profile", "region"):
-        cdk_args += [f"--{name}", getattr(options, name)] if getattr(options, name) else []
-    return options, cdk_args
+class OpsError(Exception):
+    """Ends the command: ``details`` lines first, then `error: <message>` on one line."""
+
+    def __init__(self, message: str, *, details: list[str] | None = None, code: int = 1) -> None:
+        super().__init__(message)
+        self.details, self.code = details or [], code
 
 
-class Operator:
-    """One command: its options, its AWS clients and its CDK CLI."""
-
-    def __init__(self, argv: Sequence[str], *, connect: Callable[..., aws.Aws], run_cdk: RunCdk) -> None:
-        self.options, self.cdk_args = _arguments(argv)
-        if self.options.command == "os-update" and not self.options.release:
-            raise OpsError(
-                "RELEASE is not set: name the AL2023 release to update to, e.g. make os-update RELEASE="
-                f"2023.9.20251110 ({AL2023_RELEASES}), or RELEASE=latest to take the newest on purpose",
-                code=2,
-            )
-        self.timing = {
-            "wait_seconds": seconds_from_env(
-                "WAIT_SECONDS", WAIT_SECONDS[self.options.command], zero_allowed=True
-            ),
-            "poll_seconds": seconds_from_env("POLL_SECONDS", POLL_SECONDS, zero_allowed=False),
-        }
-        self.aws = connect(profile=self.options.profile, region=self.options.region)
-        self.run_cdk = run_cdk
-
-    def poll(self) -> Poll:
-        """The deadline starts with the first wait: a deploy's own minutes do not count against it."""
-        return Poll(**self.timing)
-
-    def cdk(self, *args: str) -> None:
-        code = self.run_cdk([*shlex.split(self.options.cdk), *args])
-        if code != 0:
-            raise OpsError(f"cdk {args[0]} failed (exit status {code})", code=code)
-
-    def synthesize(self) -> tuple[Stack, Stack]:
-        print(f"synthesizing into {self.options.output}/ to read the stacks from", flush=True)
-        self.cdk("synth", "--quiet", "--no-notices", "--output", self.options.output, *self.cdk_args)
-        return read_site_stacks(Path(self.options.output))
-
-    def deploy(self) -> None:
-        stacks = self.synthesize()
-        aws.check_volume(self.aws, stacks[0])
-        # The assembly just checked, not a new synthesis: what was checked is what is deployed.
-        self.cdk("deploy", "--app", self.options.output, "--all", *self.cdk_args)
-        self.verify(stacks)
-
-    def verify(self, stacks: tuple[Stack, Stack] | None = None) -> None:
-        web_server, content = stacks or self.synthesize()
-        web = aws.stack_outputs(
-            self.aws, web_server.name, "InstanceId", "ConfigurationAssociationId", "SiteUrl"
-        )
-        images = aws.stack_outputs(self.aws, content.name, "ImageUrl")
-        instance, site_url, image_url = web["InstanceId"], web["SiteUrl"], images["ImageUrl"]
-        if web.get("ImageUrl", image_url) != image_url:
-            raise OpsError(
-                f"{web_server.name} still points the page at {web['ImageUrl']}, but {content.name} serves "
-                f"the image at {image_url}: deploy a change to the web server stack (docs/operations.md, "
-                "'image distribution replaced')"
-            )
-        print(f"verifying {web_server.name}: {site_url}", flush=True)
-        poll = self.poll()
-        association = web["ConfigurationAssociationId"]
-        version = aws.configuration_run(self.aws, poll, instance=instance, association=association)
-
-        def page_problem(_: str, body: bytes) -> str | None:
-            # An edge may serve the previous page until the server's mirror has invalidated it.
-            shown = image_url.encode() in body or html.escape(image_url).encode() in body
-            return None if shown else "the page does not show the image URL yet"
-
-        def image_problem(media_type: str, _: bytes) -> str | None:
-            return None if media_type.startswith("image/") else "not an image"
-
-        hint = f"CloudFront distribution {web.get('SiteDistributionId')}; {aws.WHERE_TO_LOOK}"
-        poll.until(f"page {site_url}", lambda: _http_state(site_url, page_problem), hint=hint)
-        hint = f"CloudFront distribution {images.get('ImageDistributionId')}; {aws.WHERE_TO_LOOK}"
-        media_type = poll.until(
-            f"image {image_url}", lambda: _http_state(image_url, image_problem), hint=hint
-        )
-        print(
-            f"site works: {site_url} shows {image_url} ({media_type}); configuration version {version} "
-            f"succeeded on {instance}",
-            flush=True,
-        )
-
-    def os_update(self) -> None:
-        web_server, _ = self.synthesize()
-        outputs = aws.stack_outputs(self.aws, web_server.name, "InstanceId", "OsUpdateDocument")
-        instance, document, release = outputs["InstanceId"], outputs["OsUpdateDocument"], self.options.release
-        aws.os_update(self.aws, self.poll(), instance=instance, document=document, release=release)
+Stack = collections.namedtuple("Stack", ["name", "template"])  # a stack in the cloud assembly
+Aws = collections.namedtuple("Aws", ["cloudformation", "ec2", "s3", "ssm"])  # boto3 clients
 
 
-def _http_state(url: str, problem: Callable[[str, bytes], str | None]) -> tuple[str, str | None]:
-    """A look for Poll.until: the answer's status and media type, and the media type once all is right."""
-    request = urllib.request.Request(url, headers={"User-Agent": "site-verify"})
+class Poll:
+    """One deadline for all the waits of a command; a line when a state changes, or after a minute."""
+
+    def __init__(self, *, wait_seconds: float, poll_seconds: float) -> None:
+        self.wait_seconds, self.poll_seconds = wait_seconds, poll_seconds
+        self.start, self.shown = time.monotonic(), ("", "", 0.0)
+
+    def until(self, what: str, look: Callable[[], tuple[str, Any]], *, hint: str) -> Any:
+        """Call ``look`` until it returns (state, result) with a result; it raises OpsError to stop."""
+        while True:
+            state, result = look()
+            now = time.monotonic()
+            if self.shown[:2] != (what, state) or now - self.shown[2] >= 60:
+                print(f"[{now - self.start:4.0f}s] {what}: {state}", flush=True)
+                self.shown = (what, state, now)
+            if result is not None:
+                return result
+            if (remaining := self.start + self.wait_seconds - now) <= 0:
+                waited = f"after {now - self.start:.0f}s (WAIT_SECONDS={self.wait_seconds:g})"
+                raise OpsError(f"{what} still '{state}' {waited}; {hint}")
+            time.sleep(min(self.poll_seconds, remaining))
+
+
+def connect(*, profile: str | None, region: str | None) -> Aws:
+    """Clients for the Region the CDK CLI takes: AWS_REGION (botocore skips it) before AWS_DEFAULT_REGION."""
+    session = boto3.Session(profile_name=profile, region_name=region or os.environ.get("AWS_REGION") or None)
+    return Aws(*(session.client(service, config=CLIENT_CONFIG) for service in Aws._fields))
+
+
+def read_site_stacks(assembly: Path) -> tuple[Stack, Stack]:
+    """(web server stack, content stack) of a synthesized cloud assembly."""
     try:
-        with urllib.request.urlopen(request, timeout=15) as response:
+        manifest = json.loads((assembly / "manifest.json").read_text())
+        stacks = [
+            Stack(props.get("stackName", key), json.loads((assembly / props["templateFile"]).read_text()))
+            for key, artifact in manifest.get("artifacts", {}).items()
+            if artifact.get("type") == "aws:cloudformation:stack" and (props := artifact["properties"])
+        ]
+    except (OSError, ValueError, KeyError) as error:
+        raise OpsError(f"cannot read the cloud assembly in {assembly}/ ({error})") from error
+    found = []
+    for outputs in (WEB_SERVER_OUTPUTS, CONTENT_OUTPUTS):
+        holding = [stack for stack in stacks if outputs <= set(stack.template.get("Outputs", {}))]
+        if len(holding) != 1:
+            names, wanted = ", ".join(stack.name for stack in holding) or "none", ", ".join(sorted(outputs))
+            raise OpsError(f"{assembly}/ should hold one stack with the outputs {wanted}: {names}")
+        found.append(holding[0])
+    return found[0], found[1]
+
+
+def stack_outputs(aws: Aws, stack: str, *required: str) -> dict[str, str]:
+    try:
+        (described,) = aws.cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as error:
+        if "does not exist" not in str(error):
+            raise
+        where = aws.cloudformation.meta.region_name
+        raise OpsError(f"stack {stack} does not exist in {where} in this account: deploy it first") from error
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
+    if missing := ", ".join(key for key in required if not outputs.get(key)):
+        raise OpsError(f"stack {stack} has no output {missing}: deploy this version of the app first")
+    return outputs
+
+
+def volume_changes(wanted: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """'Size 5 -> 8' for each property the template sets to a literal (a Ref is resolved at deploy time)."""
+    given = [n for n in ("Size", "VolumeType", "Iops", "Throughput") if isinstance(wanted.get(n), (int, str))]
+    return [f"{n} {current.get(n)} -> {wanted[n]}" for n in given if str(wanted[n]) != str(current.get(n))]
+
+
+def cooldown_refusal(modification: dict[str, Any] | None, now: datetime) -> str | None:
+    """Why EBS would hold a change to the volume now, and until when; None if it would not."""
+    if not modification:
+        return None
+    started, state = modification["StartTime"], modification.get("ModificationState")
+    ends = started + EBS_COOLDOWN
+    since, ready = (f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" for moment in (started, ends))
+    if state in ("modifying", "optimizing"):
+        progress = f" ({modification['Progress']}%)" if modification.get("Progress") is not None else ""
+        waiting = f"deploy again once it shows completed and not before {ready}"
+        return f"its last change (started {since}) is still {state}{progress}; {waiting}"
+    return f"its last change started {since}; deploy again after {ready}" if ends > now else None
+
+
+def check_volume(aws: Aws, stack: Stack) -> str:
+    """The volume check's line; OpsError before a change EBS holds and CloudFormation waits out for hours."""
+    volumes = [r for r in stack.template["Resources"].values() if r["Type"] == "AWS::EC2::Volume"]
+    if len(volumes) > 1:
+        raise OpsError(f"{stack.name} has {len(volumes)} volumes; the check knows one, DocumentRootVolumeId")
+    try:
+        volume = volumes and stack_outputs(aws, stack.name).get("DocumentRootVolumeId")
+    except OpsError:  # the stack is not deployed yet
+        volume = None
+    if not volume:
+        return f"{stack.name} has no deployed volume, nothing to compare"
+    (current,) = aws.ec2.describe_volumes(VolumeIds=[volume])["Volumes"]
+    wanted = volumes[0].get("Properties", {})
+    if not (changes := ", ".join(volume_changes(wanted, current))):
+        return f"{volume} does not change"
+    what = f"{stack.name} would change volume {volume} ({changes}), but EBS"
+    if isinstance(wanted.get("Size"), int) and wanted["Size"] < current["Size"]:
+        raise OpsError(f"{what} volumes cannot shrink: keep volume_size_gib at {current['Size']} or more")
+    listed = aws.ec2.describe_volumes_modifications(VolumeIds=[volume])["VolumesModifications"]
+    latest = max(listed, key=lambda modification: modification["StartTime"], default=None)
+    if refusal := cooldown_refusal(latest, datetime.now(timezone.utc)):
+        raise OpsError(
+            f"{what} takes one change per volume every six hours and CloudFormation would wait that out "
+            f"for hours: {refusal} (or leave the volume settings as they are)"
+        )
+    return f"{volume} will change ({changes}); EBS allows it now"
+
+
+def s3_location(url: str) -> tuple[str, str]:
+    """(bucket, key prefix) of an s3:// URL or an S3 HTTPS URL, path- or virtual-hosted-style."""
+    parsed = urllib.parse.urlparse(url)
+    path = urllib.parse.unquote(parsed.path).lstrip("/")
+    if parsed.scheme == "s3":
+        return parsed.netloc, path
+    if hosted := re.match(r"(.+?)\.s3[.-]", parsed.hostname or ""):
+        return hosted[1], path
+    bucket, _, prefix = path.partition("/")
+    return bucket, prefix
+
+
+def run_output_tail(aws: Aws, url: str) -> list[str]:
+    bucket, prefix = s3_location(url)
+    listed = aws.s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    outputs = [o for o in listed if o["Key"].endswith(("/stdout", "/stderr"))]
+    lines = []
+    for key in [o["Key"] for o in sorted(outputs, key=lambda o: o["LastModified"])][-4:]:
+        text = aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode(errors="replace")
+        lines += [f"--- s3://{bucket}/{key} (last {TAIL_LINES} lines)", *text.splitlines()[-TAIL_LINES:]]
+    return lines or [f"(no stdout or stderr under s3://{bucket}/{prefix})"]
+
+
+def configuration_run(aws: Aws, poll: Poll, *, instance: str, association: str) -> str:
+    """Wait for the association's current version to succeed on ``instance``; that version."""
+    described = aws.ssm.describe_association(AssociationId=association)["AssociationDescription"]
+    version = described["AssociationVersion"]
+    where = [
+        f"run status: aws ssm describe-instance-associations-status --instance-id {instance}",
+        f"on the server: aws ssm start-session --target {instance}, then journalctl -u site-boot",
+        f"re-run it: aws ssm start-associations-once --association-ids {association}",
+        f"more: {WHERE_TO_LOOK}",
+    ]
+
+    def look() -> tuple[str, str | None]:
+        listed = aws.ssm.describe_instance_associations_status(InstanceId=instance)
+        runs = [r for r in listed["InstanceAssociationStatusInfos"] if r["AssociationId"] == association]
+        if not (run := max(runs, key=lambda run: run["ExecutionDate"], default=None)):
+            return "not run on this instance yet", None
+        status, detailed = run["Status"], run.get("DetailedStatus") or run["Status"]
+        if run["AssociationVersion"] != version:
+            return f"version {run['AssociationVersion']} {detailed}; waiting for version {version}", None
+        if status == "Success":
+            return f"version {version} Success at {run['ExecutionDate']}", version
+        if status == "Failed" or detailed in ("Failed", "TimedOut", "Cancelled"):
+            summary = " ".join(run.get(key, "") for key in ("ErrorCode", "ExecutionSummary")).strip()
+            url = run.get("OutputUrl", {}).get("S3OutputUrl", {}).get("OutputUrl")
+            message = f"the site's configuration (version {version}) failed on {instance}"
+            message += (f": {summary}" if summary else "") + (f"; full output under {url}" if url else "")
+            tail = run_output_tail(aws, url) if url else ["(the run left no output location)"]
+            raise OpsError(message, details=[*tail, *where])
+        return f"version {version} {detailed}", None
+
+    return poll.until(f"configuration on {instance}", look, hint="; ".join(where[:2]))
+
+
+def _http_state(url: str, *, shows: str = "") -> tuple[str, str | None]:
+    """A look for Poll.until: the media type once the answer is an image, or a page that ``shows`` it."""
+    try:
+        with urlopen(Request(url, headers={"User-Agent": "site-verify"}), timeout=15) as response:
             status, headers, body = response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         status, headers, body = error.code, error.headers, error.read()
     except (OSError, http.client.HTTPException) as error:  # no connection, a timeout, a cut answer
         return f"no answer ({getattr(error, 'reason', error)})", None
     media_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    found = "waiting for 200" if status != 200 else problem(media_type, body)
     state = f"HTTP {status} {media_type or '(no content type)'}"
-    return (f"{state}, {found}", None) if found else (state, media_type)
+    if status != 200:
+        return f"{state}, waiting for 200", None
+    if shows and shows.encode() not in body and html.escape(shows).encode() not in body:
+        return f"{state}, the page does not show the image URL yet", None
+    if not shows and not media_type.startswith("image/"):
+        return f"{state}, not an image", None
+    return state, media_type
 
 
-def main(
-    argv: Sequence[str] | None = None,
-    *,
-    connect: Callable[..., aws.Aws] = aws.connect,
-    run_cdk: RunCdk = lambda command: subprocess.run(command, check=False).returncode,
-) -> int:
+def verify(aws: Aws, poll: Poll, web_server: Stack, content: Stack) -> None:
+    web = stack_outputs(aws, web_server.name, "InstanceId", "ConfigurationAssociationId", "SiteUrl")
+    images = stack_outputs(aws, content.name, "ImageUrl")
+    instance, site_url, image_url = web["InstanceId"], web["SiteUrl"], images["ImageUrl"]
+    if web.get("ImageUrl", image_url) != image_url:
+        raise OpsError(
+            f"{web_server.name} still points the page at {web['ImageUrl']}, but {content.name} serves "
+            f"the image at {image_url}: deploy a change to the web server stack (docs/operations.md, "
+            "'image distribution replaced')"
+        )
+    print(f"verifying {web_server.name}: {site_url}", flush=True)
+    version = configuration_run(aws, poll, instance=instance, association=web["ConfigurationAssociationId"])
+    hint = f"CloudFront distribution {web.get('SiteDistributionId')}; {WHERE_TO_LOOK}"
+    # An edge may serve the previous page until the server's mirror has invalidated it.
+    poll.until(f"page {site_url}", lambda: _http_state(site_url, shows=image_url), hint=hint)
+    hint = f"CloudFront distribution {images.get('ImageDistributionId')}; {WHERE_TO_LOOK}"
+    media_type = poll.until(f"image {image_url}", lambda: _http_state(image_url), hint=hint)
+    verdict = f"site works: {site_url} shows {image_url} ({media_type}); configuration version {version}"
+    print(f"{verdict} succeeded on {instance}", flush=True)
+
+
+def os_update(aws: Aws, poll: Poll, web_server: Stack, release: str) -> None:
+    """Send the OS-update document and wait for the command to end (a reboot runs its step again)."""
+    outputs = stack_outputs(aws, web_server.name, "InstanceId", "OsUpdateDocument")
+    instance, document = outputs["InstanceId"], outputs["OsUpdateDocument"]
+    parameters = {"Parameters": {"ReleaseVersion": [release]}, "Comment": f"OS update to {release}"}
+    sent = aws.ssm.send_command(DocumentName=document, InstanceIds=[instance], **parameters)
+    command = sent["Command"]["CommandId"]
+    details = f"aws ssm get-command-invocation --command-id {command} --instance-id {instance}"
+    print(f"sent {document} ({release}) to {instance} as command {command}", flush=True)
+
+    def look() -> tuple[str, str | None]:
+        try:
+            answer = aws.ssm.get_command_invocation(CommandId=command, InstanceId=instance)
+        except ClientError as error:  # InvocationDoesNotExist until the instance has the command
+            answer = {"Status": error.response["Error"]["Code"]}
+        if (status := answer["Status"]) in ("Pending", "InProgress", "Delayed", "InvocationDoesNotExist"):
+            return status, None
+        if status == "Success":
+            return status, status
+        streams = (answer.get(name) or "" for name in ("StandardOutputContent", "StandardErrorContent"))
+        tail = [line for stream in streams for line in stream.splitlines()[-TAIL_LINES:]]
+        raise OpsError(f"OS update {status} on {instance}; details: {details}", details=tail)
+
+    poll.until(f"OS update on {instance}", look, hint=f"it goes on; see {details}")
+    print(f"OS update to {release} done on {instance}", flush=True)
+
+
+def seconds_from_env(name: str, default: float, *, zero_allowed: bool) -> float:
+    raw = os.environ.get(name, "")
+    with contextlib.suppress(ValueError):  # not a number
+        if 0 < (value := float(raw or default)) < float("inf") or (value == 0 and zero_allowed):
+            return value
+    least = "0 or more" if zero_allowed else "more than 0"
+    raise OpsError(f"{name}={raw!r}: expected a number of seconds, {least}", code=2)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]  # one line, not usage and a line
+        raise OpsError(f"{message}; usage: {self.prog} {{deploy,verify,os-update}} [CDK ARGS]", code=2)
+
+
+class Operator:
+    def __init__(self, argv: list[str] | None, *, connect: Callable[..., Aws], run_cdk: Callable) -> None:
+        parser = _Parser(prog="python -m operations", allow_abbrev=False)
+        parser.add_argument("command", choices=WAIT_SECONDS)
+        parser.add_argument("--cdk", default=f"{Path(sys.executable).parent / 'npx'} cdk")  # package-lock's
+        parser.add_argument("--output", "-o", default="cdk.out")  # the cloud assembly's directory
+        for name in ("--profile", "--region", "--release"):
+            parser.add_argument(name)
+        self.options, self.cdk_args = parser.parse_known_args(argv)
+        for name in ("profile", "region"):  # read here as the CDK CLI reads them, and passed on to it
+            self.cdk_args += [f"--{name}", getattr(self.options, name)] if getattr(self.options, name) else []
+        if self.options.command == "os-update" and not self.options.release:
+            raise OpsError(
+                "RELEASE is not set: name the AL2023 release to update to, e.g. make os-update RELEASE="
+                "2023.9.20251110 (https://docs.aws.amazon.com/linux/al2023/release-notes/relnotes.html), "
+                "or RELEASE=latest to take the newest on purpose",
+                code=2,
+            )
+        self.wait = seconds_from_env("WAIT_SECONDS", WAIT_SECONDS[self.options.command], zero_allowed=True)
+        self.poll = seconds_from_env("POLL_SECONDS", POLL_SECONDS, zero_allowed=False)
+        self.aws, self.run_cdk = connect(profile=self.options.profile, region=self.options.region), run_cdk
+
+    def cdk(self, *args: str) -> None:
+        if code := self.run_cdk([*shlex.split(self.options.cdk), *args]):
+            raise OpsError(f"cdk {args[0]} failed (exit status {code})", code=code)
+
+    def run(self) -> None:
+        print(f"synthesizing into {self.options.output}/ to read the stacks from", flush=True)
+        self.cdk("synth", "--quiet", "--no-notices", "--output", self.options.output, *self.cdk_args)
+        web_server, content = read_site_stacks(Path(self.options.output))
+        if self.options.command == "deploy":
+            print(f"volume check: {check_volume(self.aws, web_server)}", flush=True)
+            # The assembly just checked, not a new synthesis: what was checked is what is deployed.
+            self.cdk("deploy", "--app", self.options.output, "--all", *self.cdk_args)
+        # The deadline starts here: a deploy's own minutes do not count against it.
+        poll = Poll(wait_seconds=self.wait, poll_seconds=self.poll)
+        if self.options.command == "os-update":
+            os_update(self.aws, poll, web_server, self.options.release)
+        else:
+            verify(self.aws, poll, web_server, content)
+
+
+def main(argv: list[str] | None = None, *, connect=connect, run_cdk=subprocess.call) -> int:
     try:
-        operator = Operator(sys.argv[1:] if argv is None else argv, connect=connect, run_cdk=run_cdk)
-        getattr(operator, operator.options.command.replace("-", "_"))()
+        Operator(argv, connect=connect, run_cdk=run_cdk).run()  # argparse reads sys.argv without argv
     except OpsError as error:
-        for line in error.details:
-            print(line, file=sys.stderr)
-        print(f"error: {error}", file=sys.stderr)
+        print(*error.details, f"error: {error}", sep="\n", file=sys.stderr)
         return error.code
     except KeyboardInterrupt:
         return 130

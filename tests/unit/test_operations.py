@@ -1,16 +1,20 @@
 """operations/: make deploy's, verify's and os-update's tool, in-process and offline.
 
-CloudFormation, EC2 and S3 are moto's (`mock_aws`); the SSM calls moto lacks or cannot script go
-through botocore's Stubber, whose scripted answers must come in the order given; the page and the
-image come from an HTTP server on 127.0.0.1; the CDK CLI is a callable that writes an assembly of
-the committed template snapshots. Fake credentials: nothing here can reach AWS.
+Each test has an account of its own: its stacks are a dict that answers CloudFormation's
+DescribeStacks by name (moto's CloudFormation and EC2 take longer to load than this whole file
+takes to run); its EC2 and SSM calls go through botocore's Stubber, whose scripted answers must come
+in the order given; S3 is moto's (`mock_aws`, its accounts reset before each test). The page and the
+image come from an HTTP server on 127.0.0.1; the CDK CLI is a callable that writes an assembly of the
+committed template snapshots. moto, the clients and the server are made once for the module. Fake
+credentials, and mock_aws around every test: nothing here can reach AWS.
 """
 
 from __future__ import annotations
 
-import copy
+import functools
+import html
 import json
-import subprocess
+import runpy
 import sys
 import threading
 import time
@@ -18,19 +22,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.retries.standard import ExponentialBackoff
 from botocore.stub import Stubber
 from moto import mock_aws
+from moto.core.base_backend import BackendDict
 
-from operations import aws
-from operations.assembly import read_site_stacks
-from operations.cli import main
-from operations.waiting import OpsError, Poll
+from operations import cli
+from operations.cli import OpsError, Poll, main, read_site_stacks
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = Path(__file__).parent / "__snapshots__" / "test_snapshots"
 REGION = "eu-west-1"
 INSTANCE = "i-0123456789abcdef0"
@@ -39,6 +44,7 @@ DOCUMENT = "SiteWebServer-dev-OsUpdate-ABC"
 COMMAND_ID = "c0ffee00-1111-2222-3333-444444444444"
 IMAGE_PATH = "/images/site-image.jpg"
 RUN_OUTPUT_BUCKET = "site-run-output-test"
+VOLUME = "vol-0123456789abcdef0"
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
@@ -54,22 +60,27 @@ def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # 1 s a test otherwise, and no AMI is used
     monkeypatch.setenv("WAIT_SECONDS", "10")
     monkeypatch.setenv("POLL_SECONDS", "0.01")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def moto(tmp_path_factory):
+    """One mock_aws around every test of the module: nothing here reaches AWS."""
+    with mock_aws(), pytest.MonkeyPatch.context() as monkeypatch:
+        _offline(monkeypatch, tmp_path_factory.mktemp("aws"))
+        yield
+
+
 @pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
+def offline(moto, monkeypatch, tmp_path):
     _offline(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="module")
-def clients(tmp_path_factory):
+def clients(moto):
     """The tool's own clients, made once: each new session loads the service models again."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        _offline(monkeypatch, tmp_path_factory.mktemp("aws"))
-        return aws.connect(profile=None, region=None)
+    return cli.connect(profile=None, region=None)
 
 
 # ---- the page and the image, as CloudFront would answer them
@@ -90,11 +101,13 @@ class _SiteHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         state: SiteState = self.server.state  # type: ignore[attr-defined]
         state.requests.append(self.path)
-        if self.path == IMAGE_PATH:
+        if self.path.split("?")[0] == IMAGE_PATH:
             status, body, content_type = 200, b"\xff\xd8\xff\xe0" + bytes(64), state.image_type
         else:
             status = state.page_statuses.pop(0) if len(state.page_statuses) > 1 else state.page_statuses[0]
-            page = f'<!DOCTYPE html><html><body><img src="{state.image_url}" alt=""></body></html>'
+            page = (
+                f'<!DOCTYPE html><html><body><img src="{html.escape(state.image_url)}" alt=""></body></html>'
+            )
             body, content_type = (
                 (page.encode() if status == 200 else b"unavailable"),
                 "text/html; charset=UTF-8",
@@ -106,12 +119,11 @@ class _SiteHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-@pytest.fixture
-def site():
+@pytest.fixture(scope="module")
+def server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _SiteHandler)
-    endpoint = f"http://127.0.0.1:{server.server_port}"
-    server.state = SiteState(image_url=f"{endpoint}{IMAGE_PATH}")  # type: ignore[attr-defined]
-    server.site_url = f"{endpoint}/"  # type: ignore[attr-defined]
+    server.endpoint = f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
+    server.site_url = f"{server.endpoint}/"  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield server
@@ -121,7 +133,14 @@ def site():
     assert not thread.is_alive()
 
 
-# ---- one account: moto, the SSM stub, the site and the CDK CLI
+@pytest.fixture
+def site(server):
+    """The module's server, with this test's own page state."""
+    server.state = SiteState(image_url=f"{server.endpoint}{IMAGE_PATH}")
+    return server
+
+
+# ---- one account: its stacks, the EC2 and SSM stubs, moto's S3, the site and the CDK CLI
 
 
 def run(association: str, version: str, status: str, *, output_url: str = "", minutes: int = 0) -> dict:
@@ -141,11 +160,13 @@ def run(association: str, version: str, status: str, *, output_url: str = "", mi
 
 @dataclass
 class Account:
-    aws: aws.Aws
+    aws: cli.Aws
+    ec2: Stubber
     ssm: Stubber
     site: ThreadingHTTPServer
     tmp: Path
     capsys: pytest.CaptureFixture
+    stacks: dict[str, dict[str, str]] = field(default_factory=dict)  # the deployed stacks' outputs
     cdk_calls: list[list[str]] = field(default_factory=list)
     cdk_exit: dict[str, int] = field(default_factory=dict)
     volume: dict[str, Any] = field(default_factory=dict)  # what the synthesized volume sets
@@ -155,29 +176,37 @@ class Account:
     def state(self) -> SiteState:
         return self.site.state  # type: ignore[attr-defined]
 
-    def stack(self, name: str, outputs: dict[str, str]) -> None:
-        template = {"Resources": {}, "Outputs": {key: {"Value": value} for key, value in outputs.items()}}
-        self.aws.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    def deploy_site(self) -> None:
+        """The dev stacks as deployed."""
+        self.stacks["SiteWebServer-dev"] = {
+            "SiteUrl": self.site.site_url,  # type: ignore[attr-defined]
+            "ImageUrl": self.state.image_url,
+            "InstanceId": INSTANCE,
+            "DocumentRootVolumeId": VOLUME,
+            "SiteDistributionId": "E2SITE",
+            "ConfigurationAssociationId": ASSOCIATION,
+            "OsUpdateDocument": DOCUMENT,
+        }
+        self.stacks["SiteContent-dev"] = {"ImageUrl": self.state.image_url, "ImageDistributionId": "E2IMAGE"}
 
-    def deploy_site(self) -> str:
-        """The dev stacks as deployed; the document-root volume's id."""
-        volume = self.aws.ec2.create_volume(
-            AvailabilityZone=f"{REGION}a", Size=5, VolumeType="gp3", Iops=3000, Throughput=125
-        )["VolumeId"]
-        self.stack(
-            "SiteWebServer-dev",
-            {
-                "SiteUrl": self.site.site_url,  # type: ignore[attr-defined]
-                "ImageUrl": self.state.image_url,
-                "InstanceId": INSTANCE,
-                "DocumentRootVolumeId": volume,
-                "SiteDistributionId": "E2SITE",
-                "ConfigurationAssociationId": ASSOCIATION,
-                "OsUpdateDocument": DOCUMENT,
-            },
-        )
-        self.stack("SiteContent-dev", {"ImageUrl": self.state.image_url, "ImageDistributionId": "E2IMAGE"})
-        return volume
+    def describe_stacks(self, params: dict, **_: Any) -> tuple[AWSResponse, dict]:
+        """CloudFormation's DescribeStacks of one stack by name, answered as the Stubber answers (a
+        before-call handler), from ``stacks`` and in any order."""
+        name = params["body"]["StackName"]
+        if name not in self.stacks:
+            error = {"Code": "ValidationError", "Message": f"Stack with id {name} does not exist"}
+            return AWSResponse("", 400, {}, None), {"Error": error}
+        outputs = [{"OutputKey": key, "OutputValue": value} for key, value in self.stacks[name].items()]
+        return AWSResponse("", 200, {}, None), {"Stacks": [{"StackName": name, "Outputs": outputs}]}
+
+    def volume_is(self, size: int, modifications: list[dict] | None = None) -> None:
+        """DescribeVolumes: the deployed volume, gp3 at 3000 IOPS and 125 MiB/s; then, if given,
+        DescribeVolumesModifications, which the tool asks only about a volume it would change."""
+        current = {"VolumeId": VOLUME, "Size": size, "VolumeType": "gp3", "Iops": 3000, "Throughput": 125}
+        self.ec2.add_response("describe_volumes", {"Volumes": [current]}, {"VolumeIds": [VOLUME]})
+        if modifications is not None:
+            listed = {"VolumesModifications": modifications}
+            self.ec2.add_response("describe_volumes_modifications", listed, {"VolumeIds": [VOLUME]})
 
     def configuration(self, *listings: list[dict], version: str = "2") -> None:
         """DescribeAssociation, then one DescribeInstanceAssociationsStatus answer per listing."""
@@ -209,7 +238,7 @@ class Account:
         """The tool as make runs it; its exit status, stdout and stderr."""
         self.capsys.readouterr()
 
-        def connect(**how: Any) -> aws.Aws:
+        def connect(**how: Any) -> cli.Aws:
             self.connected.append(how)
             return self.aws
 
@@ -222,18 +251,27 @@ class Account:
         return code, captured.out, captured.err
 
 
+@functools.cache
+def _snapshot(app: str, stack: str) -> str:
+    return (SNAPSHOTS / f"test_template_matches_snapshot[{app}-{stack}].json").read_text()
+
+
 def write_assembly(directory: Path, environment: str, volume: dict[str, Any]) -> None:
-    """A cloud assembly of the app's templates (the snapshots test_snapshots keeps equal to them)."""
+    """A cloud assembly of the app's templates (the snapshots test_snapshots keeps equal to them),
+    with the tree artifact the CDK CLI writes besides the stacks."""
     directory.mkdir(parents=True, exist_ok=True)
     app = "prod_app" if environment == "prod" else "dev_app"
-    artifacts = {}
+    artifacts: dict[str, Any] = {"Tree": {"type": "cdk:tree", "properties": {"file": "tree.json"}}}
     for stack, prefix in (("web_server", "SiteWebServer"), ("content", "SiteContent")):
-        template = json.loads((SNAPSHOTS / f"test_template_matches_snapshot[{app}-{stack}].json").read_text())
-        for resource in template["Resources"].values():
-            if resource["Type"] == "AWS::EC2::Volume":
-                resource["Properties"].update(copy.deepcopy(volume))
+        text = _snapshot(app, stack)
+        if volume and stack == "web_server":
+            template = json.loads(text)
+            for resource in template["Resources"].values():
+                if resource["Type"] == "AWS::EC2::Volume":
+                    resource["Properties"].update(volume)
+            text = json.dumps(template)
         name = f"{prefix}-{environment}"
-        (directory / f"{name}.template.json").write_text(json.dumps(template))
+        (directory / f"{name}.template.json").write_text(text)
         artifacts[name] = {
             "type": "aws:cloudformation:stack",
             "properties": {"templateFile": f"{name}.template.json"},
@@ -243,11 +281,18 @@ def write_assembly(directory: Path, environment: str, volume: dict[str, Any]) ->
 
 @pytest.fixture
 def account(clients, site, tmp_path, capsys):
-    with mock_aws(), Stubber(clients.ssm) as ssm:
-        created = Account(clients, ssm, site, tmp_path, capsys)
+    BackendDict.reset()  # moto's accounts as new: no bucket of another test
+    with Stubber(clients.ec2) as ec2, Stubber(clients.ssm) as ssm:
+        created = Account(clients, ec2, ssm, site, tmp_path, capsys)
         created.deploy_site()
-        yield created
-        ssm.assert_no_pending_responses()  # every scripted SSM answer was asked for
+        described = "before-call.cloudformation.DescribeStacks"
+        clients.cloudformation.meta.events.register(described, created.describe_stacks)
+        try:
+            yield created
+        finally:
+            clients.cloudformation.meta.events.unregister(described, created.describe_stacks)
+        for stub in (ec2, ssm):
+            stub.assert_no_pending_responses()  # every scripted answer was asked for
 
 
 def _error_line(err: str) -> str:
@@ -267,20 +312,21 @@ def test_verify_waits_for_the_current_run_then_checks_page_and_image(account):
         [run(ASSOCIATION, "2", "InProgress", minutes=1)],
         [run(ASSOCIATION, "2", "Success", minutes=1)],
     )
-    account.state.page_statuses = [503, 200]
+    account.state.page_statuses = [404, 503, 200]
 
     code, out, err = account.run("verify")
 
     assert code == 0, out + err
     assert "waiting for version 2" in out
     assert "version 2 InProgress" in out
+    assert "HTTP 404 text/html, waiting for 200" in out
     assert "HTTP 503" in out
     site_url, image_url = account.site.site_url, account.state.image_url  # type: ignore[attr-defined]
     assert out.strip().splitlines()[-1] == (
         f"site works: {site_url} shows {image_url} (image/jpeg); "
         f"configuration version 2 succeeded on {INSTANCE}"
     )
-    assert account.state.requests == ["/", "/", IMAGE_PATH]
+    assert account.state.requests == ["/", "/", "/", IMAGE_PATH]
     # The stacks came from the synthesized assembly.
     assert account.cdk_calls == [
         ["synth", "--quiet", "--no-notices", "--output", str(account.tmp / "assembly")]
@@ -290,7 +336,7 @@ def test_verify_waits_for_the_current_run_then_checks_page_and_image(account):
 def test_verify_waits_for_a_run_on_the_current_instance_and_takes_the_latest(account):
     account.configuration(
         [],
-        [run("another-association", "2", "Success"), run(ASSOCIATION, "2", "Failed"),
+        [run("another-association", "2", "Failed", minutes=9), run(ASSOCIATION, "2", "Failed"),
          run(ASSOCIATION, "2", "Success", minutes=5)],
     )  # fmt: skip
 
@@ -299,6 +345,18 @@ def test_verify_waits_for_a_run_on_the_current_instance_and_takes_the_latest(acc
     assert code == 0, out + err
     assert "not run on this instance yet" in out
     assert "site works:" in out
+
+
+def run_output(s3: Any) -> str:
+    """A failed run's output in moto's S3; its key prefix."""
+    s3.create_bucket(Bucket=RUN_OUTPUT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    prefix = f"site-configuration/{INSTANCE}/{ASSOCIATION}/run-1"
+    step = f"{prefix}/awsrunShellScript/applySiteConfiguration"
+    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=f"{step}/stdout", Body=b"attaching vol-1\n")
+    lines = "".join(f"line {n}\n" for n in range(30)) + "mount: /var/www/html: wrong fs type\n"
+    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=f"{step}/stderr", Body=lines.encode())
+    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=f"{step}/notes", Body=b"not an output stream\n")
+    return prefix
 
 
 @pytest.mark.parametrize(
@@ -310,14 +368,7 @@ def test_verify_waits_for_a_run_on_the_current_instance_and_takes_the_latest(acc
     ],
 )
 def test_verify_fails_on_a_failed_run_and_prints_its_output_tail(account, url_form):
-    s3 = account.aws.s3
-    s3.create_bucket(Bucket=RUN_OUTPUT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    prefix = f"site-configuration/{INSTANCE}/{ASSOCIATION}/run-1"
-    step = f"{prefix}/awsrunShellScript/applySiteConfiguration"
-    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=f"{step}/stdout", Body=b"attaching vol-1\n")
-    lines = "".join(f"line {n}\n" for n in range(30)) + "mount: /var/www/html: wrong fs type\n"
-    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=f"{step}/stderr", Body=lines.encode())
-    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=f"{step}/notes", Body=b"not an output stream\n")
+    prefix = run_output(account.aws.s3)
     url = url_form.format(region=REGION, bucket=RUN_OUTPUT_BUCKET, prefix=prefix)
     account.configuration([run(ASSOCIATION, "2", "Failed", output_url=url)])
 
@@ -346,11 +397,10 @@ def test_verify_names_the_environment_like_deploy(account):
 
 
 def test_verify_stops_when_the_page_points_at_another_image_than_the_content_stack_serves(account):
-    account.aws.cloudformation.delete_stack(StackName="SiteContent-dev")
-    account.stack(
-        "SiteContent-dev",
-        {"ImageUrl": "https://d2new.cloudfront.net/images/x.jpg", "ImageDistributionId": "E"},
-    )
+    account.stacks["SiteContent-dev"] = {
+        "ImageUrl": "https://d2new.cloudfront.net/images/x.jpg",
+        "ImageDistributionId": "E",
+    }
 
     code, _, err = account.run("verify")
 
@@ -361,7 +411,7 @@ def test_verify_stops_when_the_page_points_at_another_image_than_the_content_sta
 
 
 def test_a_page_without_the_image_is_waited_for_until_wait_seconds(account, monkeypatch):
-    monkeypatch.setenv("WAIT_SECONDS", "0.3")
+    monkeypatch.setenv("WAIT_SECONDS", "0.1")
     account.configuration([run(ASSOCIATION, "2", "Success")])
     account.state.image_url = "https://old.example/image.jpg"
 
@@ -371,11 +421,24 @@ def test_a_page_without_the_image_is_waited_for_until_wait_seconds(account, monk
     assert code == 1
     assert time.monotonic() - started < 5
     assert out.count("the page does not show the image URL yet") == 1  # one line per state, not per look
-    assert "(WAIT_SECONDS=0.3); CloudFront distribution E2SITE" in _error_line(err)
+    assert "(WAIT_SECONDS=0.1); CloudFront distribution E2SITE" in _error_line(err)
+
+
+def test_a_page_may_show_the_image_url_html_escaped(account):
+    image_url = f"{account.state.image_url}?v=2&size=large"  # &amp; in the page's HTML
+    account.state.image_url = image_url
+    for stack in ("SiteWebServer-dev", "SiteContent-dev"):
+        account.stacks[stack]["ImageUrl"] = image_url
+    account.configuration([run(ASSOCIATION, "2", "Success")])
+
+    code, out, err = account.run("verify")
+
+    assert code == 0, out + err
+    assert account.state.requests == ["/", "/images/site-image.jpg?v=2&size=large"]
 
 
 def test_an_image_with_another_content_type_does_not_pass(account, monkeypatch):
-    monkeypatch.setenv("WAIT_SECONDS", "0.2")
+    monkeypatch.setenv("WAIT_SECONDS", "0.05")
     account.configuration([run(ASSOCIATION, "2", "Success")])
     account.state.image_type = "text/html"
 
@@ -397,30 +460,30 @@ def test_a_refused_aws_call_is_one_line(account):
     assert "AccessDeniedException" in _error_line(err)
 
 
-def test_a_throttled_call_is_retried_not_fatal(account):
+def test_a_throttled_call_is_retried_not_fatal(account, monkeypatch):
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda *_: 0)  # at once, not up to 1 s later
+    url = f"s3://{RUN_OUTPUT_BUCKET}/{run_output(account.aws.s3)}"
     throttled = []
 
-    def throttle(request, **_):
+    def throttle(request, **_):  # S3 asks to slow down, once; moto answers after that
         if not throttled:
             throttled.append(request.url)
-            error = (
-                b"<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
-            )
-            body = b"<ErrorResponse>" + error + b"</ErrorResponse>"
-            return AWSResponse(request.url, 400, {}, _Raw(body))
+            body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            return AWSResponse(request.url, 503, {}, _Raw(body))
         return None
 
-    sent = "before-send.cloudformation.DescribeStacks"
-    account.aws.cloudformation.meta.events.register(sent, throttle)
-    account.configuration([run(ASSOCIATION, "2", "Success")])
+    sent = "before-send.s3.ListObjectsV2"
+    account.aws.s3.meta.events.register(sent, throttle)
+    account.configuration([run(ASSOCIATION, "2", "Failed", output_url=url)])
     try:
-        code, out, err = account.run("verify")
+        code, _, err = account.run("verify")
     finally:
-        account.aws.cloudformation.meta.events.unregister(sent, throttle)
+        account.aws.s3.meta.events.unregister(sent, throttle)
 
-    assert code == 0, out + err
+    assert code == 1
     assert throttled
-    assert "site works:" in out
+    assert "attaching vol-1" in err  # listed on the second try
+    assert "configuration (version 2) failed" in _error_line(err)
 
 
 class _Raw:
@@ -435,6 +498,7 @@ class _Raw:
 
 
 def test_deploy_deploys_the_checked_assembly_then_verifies(account):
+    account.volume_is(5)
     account.configuration([run(ASSOCIATION, "2", "Success")])
 
     code, out, err = account.run("deploy", "--require-approval", "never", "--profile", "ops")
@@ -461,39 +525,29 @@ def test_deploy_deploys_the_checked_assembly_then_verifies(account):
 
 
 def test_deploy_stops_before_a_volume_change_within_six_hours_of_the_last(account):
-    volume_id = aws.stack_outputs(account.aws, "SiteWebServer-dev")["DocumentRootVolumeId"]
-    account.aws.ec2.modify_volume(VolumeId=volume_id, Size=6)
+    started = datetime.now(timezone.utc) - timedelta(hours=5, minutes=59)
+    done = {"VolumeId": VOLUME, "ModificationState": "completed", "Progress": 100, "StartTime": started}
+    account.volume_is(6, [done])
     account.volume = {"Size": 8}
 
     code, _, err = account.run("deploy")
 
     assert code == 1
     line = _error_line(err)
-    assert f"would change volume {volume_id} (Size 6 -> 8)" in line
-    assert "deploy again after" in line
+    assert f"would change volume {VOLUME} (Size 6 -> 8)" in line
+    assert f"deploy again after {started + timedelta(hours=6):%Y-%m-%d %H:%M} UTC" in line
     assert len(err.strip().splitlines()) == 1
     assert [call[0] for call in account.cdk_calls] == ["synth"]
 
 
 def test_deploy_names_a_volume_change_still_in_progress_with_its_progress(account):
-    volume_id = aws.stack_outputs(account.aws, "SiteWebServer-dev")["DocumentRootVolumeId"]
     account.volume = {"Size": 8}
     started = datetime.now(timezone.utc) - timedelta(hours=7)  # past the six hours, but not done
-    modification = {
-        "VolumeId": volume_id,
-        "ModificationState": "optimizing",
-        "Progress": 40,
-        "StartTime": started,
-    }
-    with Stubber(account.aws.ec2) as ec2:  # moto's modifications complete at once
-        ec2.add_response(
-            "describe_volumes",
-            {"Volumes": [{"VolumeId": volume_id, "Size": 6, "VolumeType": "gp3"}]},
-            {"VolumeIds": [volume_id]},
-        )
-        ec2.add_response("describe_volumes_modifications", {"VolumesModifications": [modification]})
+    earlier = {"VolumeId": VOLUME, "ModificationState": "completed", "StartTime": started - timedelta(days=1)}
+    latest = {"VolumeId": VOLUME, "ModificationState": "optimizing", "Progress": 40, "StartTime": started}
+    account.volume_is(6, [latest, earlier])
 
-        code, _, err = account.run("deploy")
+    code, _, err = account.run("deploy")
 
     assert code == 1
     assert "(Size 6 -> 8)" in _error_line(err)
@@ -503,6 +557,7 @@ def test_deploy_names_a_volume_change_still_in_progress_with_its_progress(accoun
 
 def test_deploy_goes_ahead_with_a_volume_change_ebs_allows(account):
     account.volume = {"Size": 8, "Iops": {"Ref": "IopsParameter"}}
+    account.volume_is(5, [])
     account.configuration([run(ASSOCIATION, "2", "Success")])
 
     code, out, err = account.run("deploy")
@@ -514,6 +569,7 @@ def test_deploy_goes_ahead_with_a_volume_change_ebs_allows(account):
 
 def test_a_shrink_is_refused_before_deploying(account):
     account.volume = {"Size": 3}
+    account.volume_is(5)
 
     code, _, err = account.run("deploy")
 
@@ -523,8 +579,7 @@ def test_a_shrink_is_refused_before_deploying(account):
 
 
 def test_a_first_deploy_has_no_volume_to_compare(account):
-    for stack in ("SiteWebServer-dev", "SiteContent-dev"):
-        account.aws.cloudformation.delete_stack(StackName=stack)
+    account.stacks.clear()
     account.cdk_exit["deploy"] = 1  # stop after the check
 
     code, out, _ = account.run("deploy")
@@ -534,6 +589,7 @@ def test_a_first_deploy_has_no_volume_to_compare(account):
 
 
 def test_a_failed_cdk_deploy_is_not_verified(account):
+    account.volume_is(5)
     account.cdk_exit["deploy"] = 3
 
     code, out, err = account.run("deploy")
@@ -656,22 +712,23 @@ def test_an_os_update_still_running_at_wait_seconds_says_so(account, monkeypatch
 # ---- the account, the Region and the stacks
 
 
-def test_the_region_is_the_one_the_cdk_cli_uses(monkeypatch, tmp_path):
+def test_the_region_is_the_one_the_cdk_cli_uses(monkeypatch, tmp_path, clients):
+    assert {client.meta.region_name for client in clients} == {REGION}
+    assert {client.meta.config.retries["mode"] for client in clients} == {"standard"}
     (tmp_path / "aws-config").write_text(
         "[default]\nregion = ap-south-1\n[profile ops]\nregion = eu-north-1\n"
     )
     monkeypatch.delenv("AWS_DEFAULT_REGION")
+    # Each client's Region, without loading the four service models again for every case.
+    monkeypatch.setattr(boto3.Session, "client", lambda session, *_, **__: session.region_name)
 
-    assert aws.session(profile=None, region=None).region_name == "ap-south-1"
-    assert aws.session(profile="ops", region=None).region_name == "eu-north-1"
+    assert set(cli.connect(profile=None, region=None)) == {"ap-south-1"}
+    assert set(cli.connect(profile="ops", region=None)) == {"eu-north-1"}
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
-    assert aws.session(profile="ops", region=None).region_name == "us-west-2"
+    assert set(cli.connect(profile="ops", region=None)) == {"us-west-2"}
     monkeypatch.setenv("AWS_REGION", "ca-central-1")  # read before AWS_DEFAULT_REGION, as the CDK CLI does
-    assert aws.session(profile="ops", region=None).region_name == "ca-central-1"
-    assert aws.session(profile="ops", region="sa-east-1").region_name == "sa-east-1"
-    clients = aws.connect(profile="ops", region=None)
-    assert {client.meta.region_name for client in clients} == {"ca-central-1"}
-    assert {client.meta.config.retries["mode"] for client in clients} == {"standard"}
+    assert set(cli.connect(profile="ops", region=None)) == {"ca-central-1"}
+    assert set(cli.connect(profile="ops", region="sa-east-1")) == {"sa-east-1"}
 
 
 def test_profile_and_region_in_the_arguments_pick_them_for_the_tool_and_the_cdk_cli(account):
@@ -738,7 +795,7 @@ def _modification(hours_ago: float, state: str = "completed", progress: int = 10
     ],
 )
 def test_cooldown_refusal_names_when_the_deploy_may_run(modification, expected):
-    refusal = aws.cooldown_refusal(modification, NOW)
+    refusal = cli.cooldown_refusal(modification, NOW)
     if expected is None:
         assert refusal is None
     else:
@@ -748,9 +805,9 @@ def test_cooldown_refusal_names_when_the_deploy_may_run(modification, expected):
 def test_only_properties_the_template_sets_to_a_value_are_compared():
     current = {"Size": 5, "VolumeType": "gp3", "Iops": 3000, "Throughput": 125}
 
-    assert aws.volume_changes({"Size": 5, "VolumeType": "gp3", "Encrypted": True}, current) == []
-    assert aws.volume_changes({"Size": {"Ref": "SizeParameter"}, "VolumeType": "gp3"}, current) == []
-    assert aws.volume_changes({"Size": 8, "VolumeType": "io2", "Iops": 3000}, current) == [
+    assert cli.volume_changes({"Size": 5, "VolumeType": "gp3", "Encrypted": True}, current) == []
+    assert cli.volume_changes({"Size": {"Ref": "SizeParameter"}, "VolumeType": "gp3"}, current) == []
+    assert cli.volume_changes({"Size": 8, "VolumeType": "io2", "Iops": 3000}, current) == [
         "Size 5 -> 8",
         "VolumeType gp3 -> io2",
     ]
@@ -770,18 +827,26 @@ def test_only_properties_the_template_sets_to_a_value_are_compared():
     ],
 )
 def test_run_output_urls_of_every_s3_form_name_the_bucket_and_prefix(url):
-    assert aws.s3_location(url) == ("output-bucket", "site-configuration/i-1/run")
+    assert cli.s3_location(url) == ("output-bucket", "site-configuration/i-1/run")
 
 
-def test_a_wait_ends_at_its_deadline_with_the_last_state(capsys):
-    poll = Poll(wait_seconds=0.3, poll_seconds=0.05)
-    started = time.monotonic()
+def test_a_wait_ends_at_its_deadline_with_the_last_state(monkeypatch, capsys):
+    clock = [1000.0]  # the tool's clock: each sleep moves it on, at once
 
-    with pytest.raises(OpsError, match=r"page still 'HTTP 503' after 0s \(WAIT_SECONDS=0.3\); look here"):
-        poll.until("page", lambda: ("HTTP 503", None), hint="look here")
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
 
-    assert 0.3 <= time.monotonic() - started < 5
-    assert capsys.readouterr().out.count("page: HTTP 503") == 1  # a new line only when the state changes
+    monkeypatch.setattr(cli, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
+    looks = []
+    poll = Poll(wait_seconds=130, poll_seconds=7)
+
+    with pytest.raises(OpsError, match=r"page still 'HTTP 503' after 130s \(WAIT_SECONDS=130\); look here"):
+        poll.until("page", lambda: looks.append(clock[0] - 1000) or ("HTTP 503", None), hint="look here")
+
+    assert looks == [*range(0, 130, 7), 130]  # every POLL_SECONDS, the last at WAIT_SECONDS, not later
+    # A line when the state changes, and once a minute while it does not.
+    shown = [line.split("]")[0] for line in capsys.readouterr().out.splitlines()]
+    assert shown == ["[   0s", "[  63s", "[ 126s"]
 
 
 @pytest.mark.parametrize(
@@ -804,11 +869,13 @@ def test_bad_timing_settings_get_one_line_before_anything_runs(monkeypatch, caps
     assert capsys.readouterr().err == f"error: {expected}\n"
 
 
-def test_the_tool_without_a_command_says_its_usage_in_one_line():
-    result = subprocess.run(
-        [sys.executable, "-m", "operations"], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT
-    )
+def test_the_tool_without_a_command_says_its_usage_in_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["python -m operations"])
 
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1
-    assert "usage: python -m operations {deploy,verify,os-update}" in _error_line(result.stderr)
+    with pytest.raises(SystemExit) as exited:  # python -m operations, in this process
+        runpy.run_module("operations", run_name="__main__")
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "usage: python -m operations {deploy,verify,os-update}" in _error_line(err)
