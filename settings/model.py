@@ -1,316 +1,449 @@
-"""The app's settings: one frozen pydantic model, read from CDK context and validated once.
+"""The app's settings: one frozen pydantic model read from CDK context, a field a setting (its type, default,
+what it allows beyond its type, its help in the docstring under it), and validators for what a type cannot
+say, each AWS limit with its source; pycountry, Pillow, idna and email-validator load only when needed."""
 
-Settings come from ``-c name=value`` and from cdk.context.json (the CDK CLI reads both; the command
-line wins). Each setting is one field of SiteSettings: its type, default, one line of help and what
-it allows beyond its type; docs/settings.md's table is rendered from them (python -m settings.docs).
-A bad value stops synth with one line naming the setting, the value as given and what is allowed.
-"""
-
+import ast
 import difflib
+import inspect
 import json
+import mimetypes
+import os
+import re
+import stat
+import unicodedata
 from collections.abc import Mapping
+from contextlib import nullcontext
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import quote
 
+from aws_cdk import Size, Stack, region_info
+from aws_cdk import aws_ec2 as ec2
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
-from settings import instance_types, rules
+from settings import instance_types
 from web_server.document_root import VolumeSpec
 
-PROJECT_ROOT = rules.PROJECT_ROOT
-IMAGE_KEY_PREFIX = rules.IMAGE_KEY_PREFIX  # the image's place in the bucket and under its domain
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+IMAGE_KEY_PREFIX, DEFAULT_IMAGE = "images/", PROJECT_ROOT / "content" / "images" / "site-image.jpg"
+CLOUDFRONT_REGION = "us-east-1"  # CloudFront takes certificates and web ACLs from here only
+PriceClass = Literal["100", "200", "All"]
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)  # fmt: skip
+# gp3 has 3000 IOPS without volume_iops and takes at most 0.25 MiB/s per IOPS, which aws-cdk-lib checks
+# for an explicit volume_iops only: https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html#gp3-performance
+GP3_BASELINE_IOPS, GP3_MIBPS_PER_IOPS = 3000, 0.25
+# At most 50 tags a resource; keys 1-128 and values 0-256 letters, numbers, spaces and + - = . _ : / @,
+# in UTF-16 units as the services count them: https://docs.aws.amazon.com/tag-editor/latest/userguide/best-practices-and-strats.html
+# (aws: is AWS's prefix) https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-resource-tags.html
+MAX_TAGS, TAG_KEY_UNITS, TAG_VALUE_UNITS = 50, 128, 256
+# Keys the app sets (a user's would win): project, environment, site-snapshots (it selects the volume for
+# snapshots), Name (aws-cdk-lib names the VPC, subnets, instance). A subnet carries the most that are not
+# the user's: project, environment, Name, aws-cdk:subnet-name, aws-cdk:subnet-type (tests/unit checks).
+APP_TAG_KEYS, MOST_NON_USER_TAGS = ("project", "environment", "site-snapshots", "Name"), 5
+MAX_USER_TAGS = MAX_TAGS - MOST_NON_USER_TAGS
+# S3 keys are at most 1024 bytes of UTF-8: https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
+MAX_KEY_BYTES = 1024
+# The upload's Content-Type is its extension's (mimetypes, as `aws s3 sync`), so that must be the data's.
+IMAGE_EXTENSIONS = {"JPEG": ".jpg or .jpeg", "PNG": ".png", "GIF": ".gif"}
+# A file that is not a regular one ("-"), by the first letter of its mode as `ls -l` shows it.
+FILE_KINDS = dict(d="a directory", p="a named pipe", s="a socket", c="a character device", b="a block device")
 PROJECT_TAG = "ebs-cloudfront-site"
-# Context keys the CDK owns: feature flags (@...), the CLI's switches (aws:cdk:..., aws-cdk:...),
-# cached lookups ("<provider>:account=..."), and what `cdk acknowledge`, `cdk cli-telemetry` and
-# `cdk migrate` record. Any other key, with a colon or not, is a setting: alarm:email is refused.
-_CDK_CONTEXT_PREFIXES = ("@", "aws:cdk:", "aws-cdk:")
-_CDK_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry", "cdk-migrate"})
-# The context providers of the cloud assembly schema (its ContextProvider enum), whose names start
-# the keys of cached lookups; tests/unit checks them against the pinned CDK CLI.
-CDK_LOOKUP_PROVIDERS = frozenset(
-    """
-    ami availability-zones hosted-zone ssm vpc-provider endpoint-service-availability-zones
-    load-balancer load-balancer-listener security-group key-provider cc-api-provider plugin
-    """.split()
+# Context keys the CDK owns: feature flags (@...), the CLI's switches (aws:cdk:..., aws-cdk:...), what `cdk
+# acknowledge`, `cdk cli-telemetry` and `cdk migrate` record, and cached lookups, named after the cloud
+# assembly schema's ContextProvider enum (tests/unit checks it). Any other key is a setting (alarm:email).
+CDK_LOOKUP_PROVIDERS = frozenset("""ami availability-zones hosted-zone ssm vpc-provider load-balancer plugin
+    endpoint-service-availability-zones load-balancer-listener security-group key-provider cc-api-provider
+    """.split())  # fmt: skip
+CDK_CONTEXT_KEYS = ("acknowledged-issue-numbers", "cli-telemetry", "cdk-migrate")
+CDK_CONTEXT_PREFIXES = ("@", "aws:cdk:", "aws-cdk:", *(f"{provider}:" for provider in CDK_LOOKUP_PROVIDERS))
+DOC = PROJECT_ROOT / "docs" / "settings.md"  # its table of settings is rendered between these lines:
+DOC_BEGIN = "<!-- rendered from settings/model.py by .venv/bin/python -m settings.model -->\n"
+DOC_END = "<!-- end of the rendered table -->\n"
+# Every pattern is ASCII only: \d and \w would also take Arabic-Indic digits, Katakana and more.
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# An ARN in CloudFront's Region and its partition: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html
+_ARN = rf"\Aarn:{region_info.RegionInfo.get(CLOUDFRONT_REGION).partition}:"
+_IN_REGION = rf":{CLOUDFRONT_REGION}:[0-9]{{12}}:"  # and a 12-digit account id
+# https://docs.aws.amazon.com/acm/latest/APIReference/API_CertificateSummary.html (the id is a UUID)
+CERTIFICATE_ARN = re.compile(rf"{_ARN}acm{_IN_REGION}certificate/{_UUID}\Z", re.ASCII)
+# A web ACL's name is 1-128 of A-Z a-z 0-9 _ -: https://docs.aws.amazon.com/waf/latest/APIReference/API_WebACL.html
+WEB_ACL_ARN = re.compile(rf"{_ARN}wafv2{_IN_REGION}global/webacl/[A-Za-z0-9_-]{{1,128}}/{_UUID}\Z", re.ASCII)
+# Labels of 1-63 letters, digits, inner hyphens; at most 253 characters; the top-level domain letters or xn--
+_DNS_NAME = re.compile(
+    r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})", re.ASCII
 )
-_SHOWN_VALUE_CHARS = 120  # a longer value is cut in the message, which stays one readable line
+_WHOLE_NUMBER = re.compile(r"\+?[0-9]{1,18}", re.ASCII)  # few enough digits for int()
+_COUNTRY_CODE = re.compile(r"[A-Za-z]{2}", re.ASCII)
+
+
+class Refusal(ValueError):
+    """``Refusal(setting, allowed)``, from a check of several settings, whose error pydantic names none."""
+
+
+def whole_number(value: Any) -> Any:
+    """An int from ASCII digits (int() also takes Arabic-Indic and full-width ones) or from JSON."""
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+        return int(value)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value  # None: pydantic refuses it unless the setting is optional
+    raise PydanticCustomError("whole_number", "must be a whole number")  # worded from the declaration
+
+
+def normalised_price_class(value: Any) -> Any:
+    """CloudFront's own spelling (PriceClass_All) in any case is taken too."""
+    plain = str(value).lower().removeprefix("priceclass_")
+    return next((name for name in get_args(PriceClass) if name.lower() == plain), value)
+
+
+def country_codes(value: Any) -> tuple[str, ...]:
+    """Comma-separated ISO 3166-1 alpha-2 codes (or a JSON list), upper-cased, duplicates dropped."""
+    import pycountry
+
+    codes = [str(c).strip() for c in (value if isinstance(value, list) else str(value or "").split(","))]
+    for code in filter(None, codes):
+        if code.upper() == "UK":
+            raise ValueError("'UK' is not an ISO 3166-1 code: the United Kingdom is GB")
+        # Two ASCII letters before upper-casing: str.upper() turns the ligature "ﬁ" into FI.
+        if not _COUNTRY_CODE.fullmatch(code) or pycountry.countries.get(alpha_2=code.upper()) is None:
+            raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (e.g. US,CA)")
+    return tuple(dict.fromkeys(code.upper() for code in codes if code))
+
+
+def dns_name(text: str) -> str:
+    """The lower-case ASCII form CloudFront takes: UTS 46 mapping, then IDNA 2008, as browsers do."""
+    import idna
+
+    try:
+        text = idna.encode(text.removesuffix("."), uts46=True).decode("ascii")
+    except UnicodeError as error:  # idna.IDNAError is one
+        raise ValueError(f"must be a DNS name such as www.example.com ({error})") from None
+    if not _DNS_NAME.fullmatch(text):
+        raise ValueError("must be a DNS name such as www.example.com (two or more labels, a TLD of letters)")
+    return text
+
+
+def mailbox(text: str) -> str:
+    """An address a mailbox can have (email-validator), its domain lower-cased and in its xn-- form."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        address = validate_email(text, check_deliverability=False, strict=True)
+    except EmailNotValidError as error:
+        raise ValueError(f"must be an e-mail address such as ops@example.com ({error})") from None
+    if not _DNS_NAME.fullmatch(address.ascii_domain):
+        raise ValueError("must be an e-mail address such as ops@example.com (its TLD of letters)")
+    return address.ascii_email or address.normalized
+
+
+def image_path(value: Any) -> Path:
+    """A JPEG, PNG or GIF with a width and height, named for an S3 key and with its data's extension."""
+    from PIL import Image
+
+    if value in (None, ""):
+        return DEFAULT_IMAGE
+    path = PROJECT_ROOT / str(value)  # an absolute path stays as it is
+    try:  # checked before it is opened (a regular file only), opened without blocking, checked again
+        kind = stat.filemode(path.stat().st_mode)[0]
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY  # a named pipe put there since would wait for ever
+        file = os.fdopen(os.open(path, flags), "rb") if kind == "-" else None
+        kind = stat.filemode(os.fstat(file.fileno()).st_mode)[0] if file else kind
+    except (OSError, ValueError):  # missing, unreadable, or not a valid path
+        raise ValueError("must be an existing image file (JPEG, PNG or GIF)") from None
+    with file or nullcontext():
+        if kind != "-":
+            raise ValueError(
+                f"must be a regular file (JPEG, PNG or GIF), not {FILE_KINDS.get(kind, 'a special file')}"
+            )
+        try:  # Pillow reads the header only: format and size
+            with Image.open(file, formats=tuple(IMAGE_EXTENSIONS)) as image:
+                data, size = image.format, image.size
+        except Image.DecompressionBombError as error:
+            raise ValueError(str(error)) from None
+        except Exception:  # Pillow's plugins raise OSError, SyntaxError, ValueError and more
+            data, size = None, (0, 0)
+    # S3 keys take any UTF-8, but control and format characters are invisible or break lines in logs.
+    if any(unicodedata.category(c)[0] == "C" for c in path.name):
+        raise ValueError("the file name may not contain control, format or non-UTF-8 characters")
+    if len((IMAGE_KEY_PREFIX + path.name).encode()) > MAX_KEY_BYTES:
+        raise ValueError(f"the name must fit an S3 key ({MAX_KEY_BYTES} bytes with '{IMAGE_KEY_PREFIX}')")
+    if data is None or min(size) <= 0:
+        raise ValueError("must be a JPEG, PNG or GIF image with a width and height (header read by Pillow)")
+    if mimetypes.MimeTypes().guess_type(path.name)[0] != Image.MIME[data]:
+        raise ValueError(
+            f"the file holds {data} data but its name does not end in {IMAGE_EXTENSIONS[data]}: "
+            "browsers get the Content-Type of the extension"
+        )
+    return path
+
+
+def tag_map(value: Any) -> dict[str, str]:
+    """A JSON object of strings (text or, from cdk.context.json, an object) within AWS's tag rules."""
+    try:  # an object as a tuple of its pairs, so that a key given twice is seen
+        pairs = json.loads(value or "{}", object_pairs_hook=tuple) if isinstance(value, str) else value
+        pairs = tuple(pairs.items()) if isinstance(pairs, Mapping) else pairs
+        if not isinstance(pairs, tuple) or not all(isinstance(text, str) for pair in pairs for text in pair):
+            raise ValueError
+    except (ValueError, RecursionError):
+        raise ValueError('must be a JSON object of strings, e.g. {"team":"web"}') from None
+    if len(pairs) > MAX_USER_TAGS:
+        raise ValueError(
+            f"at most {MAX_USER_TAGS} tags: AWS allows {MAX_TAGS} per resource, and the app and "
+            f"aws-cdk-lib set up to {MOST_NON_USER_TAGS} on some of them"
+        )
+    seen: dict[str, str] = {}  # lower-case key -> the key as given
+    for key, text in pairs:
+        if seen.get(key.lower()) == key:
+            raise ValueError(f"tag key {key!r} is given twice (JSON would keep only the last value)")
+        if key.lower() in seen:  # IAM refuses two keys that differ only in case on one role
+            raise ValueError(f"tag keys {seen[key.lower()]!r} and {key!r} differ only in letter case")
+        seen[key.lower()] = key
+        if key.lower() in map(str.lower, APP_TAG_KEYS):
+            raise ValueError(f"tag key {key!r} is set by the app ({', '.join(APP_TAG_KEYS)})")
+        if key.lower().startswith(("aws:", "aws-cdk:")):
+            raise ValueError(f"tag key {key!r}: the aws: and aws-cdk: prefixes are reserved")
+        if not all(unicodedata.category(c)[0] in "LNZ" or c in "+-=._:/@" for c in key + text):
+            raise ValueError("tags may hold letters, digits, spaces and + - = . _ : / @ only")
+        key_units, text_units = (len(s.encode("utf-16-le", "surrogatepass")) // 2 for s in (key, text))
+        if not (1 <= key_units <= TAG_KEY_UNITS and text_units <= TAG_VALUE_UNITS):
+            raise ValueError(
+                f"tag keys must be 1-{TAG_KEY_UNITS} characters, values at most {TAG_VALUE_UNITS} "
+                "(counted in UTF-16 units, as AWS does: some letters count twice)"
+            )
+    return dict(pairs)
+
+
+def check_volume(spec: VolumeSpec) -> None:
+    """aws-cdk-lib's check of the volume on a throwaway stack, for the setting it is about; then the app's."""
+    try:
+        ec2.Volume(Stack(), "Volume", availability_zone="us-east-1a", size=Size.gibibytes(spec.size_gib),
+                   volume_type=ec2.EbsDeviceVolumeType[spec.volume_type.upper()], iops=spec.iops,
+                   throughput=spec.throughput_mibps)  # fmt: skip
+    except RuntimeError as error:  # jsii's form of aws-cdk-lib's ValidationError
+        line = str(error).splitlines()[0].rstrip(".")
+        if "throughput" in line.lower():
+            raise Refusal("volume_throughput_mibps", line) from None
+        if "iops" not in line:
+            raise Refusal("volume_size_gib", line) from None
+        line += f" (volume_type {spec.volume_type}, volume_size_gib {spec.size_gib})"
+        if spec.volume_type == "gp3" and "ratio" in line:  # unset, gp3 has its baseline at any size
+            line += f", or leave volume_iops unset for the {GP3_BASELINE_IOPS} IOPS baseline"
+        raise Refusal("volume_iops", line) from None
+    most = int(GP3_BASELINE_IOPS * GP3_MIBPS_PER_IOPS)
+    if spec.volume_type == "gp3" and spec.iops is None and (spec.throughput_mibps or 0) > most:
+        raise Refusal(
+            "volume_throughput_mibps",
+            f"gp3 takes at most {most} MiB/s with its {GP3_BASELINE_IOPS} IOPS baseline "
+            f"({GP3_MIBPS_PER_IOPS} MiB/s per IOPS): set volume_iops for more",
+        )
 
 
 class SettingsError(ValueError):
     """A setting is unknown or out of range; the message is one line for the user."""
 
 
-def setting(default: Any, doc: str, allowed: str = "", **constraints: Any) -> Any:
-    """One setting's default, one line of help, what it allows beyond what its type says (for the
-    docs, and the message where a declared constraint such as a pattern refuses a value), and
-    pydantic's constraints (ge, le, pattern, ...)."""
-    return Field(default, description=doc, json_schema_extra={"allowed": allowed}, **constraints)
+def setting(default: Any, allowed: str = "", **constraints: Any) -> Any:
+    """The field of a setting: default, what it allows beyond its type and constraints, constraints."""
+    return Field(default, json_schema_extra={"allowed": allowed}, **constraints)
 
 
-WholeNumber = Annotated[int, BeforeValidator(rules.whole_number)]
-OptionalWholeNumber = Annotated[int | None, BeforeValidator(rules.whole_number)]
+WholeNumber = Annotated[int, BeforeValidator(whole_number)]
+OptionalWholeNumber = Annotated[int | None, BeforeValidator(whole_number)]
 
 
-class SiteSettings(BaseModel):
+class SiteSettings(BaseModel, frozen=True):
     """Everything a deployment can change, one field a setting. Build it with :meth:`from_context`."""
 
-    model_config = {"frozen": True, "extra": "forbid", "coerce_numbers_to_str": True}
+    model_config = {"extra": "forbid", "coerce_numbers_to_str": True}
 
-    environment: Literal["dev", "prod"] = setting(
-        "dev", "stack names carry it, so both live side by side in one account; prod keeps data by default"
+    environment: Literal["dev", "prod"] = setting("dev")
+    """stack names carry it, so both live side by side in one account; prod keeps data by default"""
+    instance_type: Annotated[str, AfterValidator(instance_types.checked)] = setting(
+        "t4g.micro", "in `settings/instance_types.txt`, any case; not A1, Mac, t1, m1, m2, c1 (no AL2023)"
     )
-    instance_type: Annotated[str, AfterValidator(rules.instance_type)] = setting(
-        "t4g.micro",
-        "the web server; a change stops and starts it, a change of CPU architecture replaces it",
-        "a real EC2 type (`settings/instance_types.txt`), any case; not A1, Mac, t1, m1, m2 or c1, "
-        "which AL2023 cannot run on",
-    )
-    detailed_monitoring: bool = setting(
-        False,
-        "one-minute CPU and network metrics (USD 0.30 a metric a month); applies in place",
-        "`true`/`false`, also `yes`/`no`, `on`/`off`, `1`/`0`, any case",
-    )
-    server_generation: WholeNumber = setting(
-        1,
-        "raising it replaces the instance on purpose, on the AMI AWS publishes at that moment",
-        ge=1,
-        le=1_000_000,
-    )
+    """the web server; a change stops and starts it, a change of CPU architecture replaces it"""
+    detailed_monitoring: bool = setting(False, "`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`, any case")
+    """one-minute CPU and network metrics (USD 0.30 a metric a month); applies in place"""
+    server_generation: WholeNumber = setting(1, ge=1, le=1_000_000)
+    """raising it replaces the instance on purpose, on the AMI AWS publishes at that moment"""
     volume_size_gib: WholeNumber = setting(
-        5,
-        "the document-root volume's size; a larger size grows the filesystem online",
-        "GiB, the volume type's range: gp2 1-16384, gp3 1-65536, io1 4-16384, io2 4-65536",
+        5, "GiB, the volume type's range: gp2 1-16384, gp3 1-65536, io1 4-16384, io2 4-65536"
     )
-    volume_type: Literal["gp3", "gp2", "io1", "io2"] = setting("gp3", "the document-root volume's EBS type")
+    """the document-root volume's size; a larger size grows the filesystem online"""
+    volume_type: Literal["gp3", "gp2", "io1", "io2"] = setting("gp3")
+    """the document-root volume's EBS type"""
     volume_iops: OptionalWholeNumber = setting(
         None,
-        "provisioned IOPS; unset, gp3 has its 3000 IOPS baseline",
         "gp3 3000-80000 and 500 per GiB, io1 100-64000 and 50 per GiB, io2 100-256000 and 500 per GiB; "
         "required for io1 and io2",
         ge=1,
     )
+    """provisioned IOPS; unset, gp3 has its 3000 IOPS baseline"""
     volume_throughput_mibps: OptionalWholeNumber = setting(
-        None,
-        "gp3's throughput in MiB/s; unset, its 125 MiB/s baseline",
-        "gp3 only: 125-2000, at most 0.25 per IOPS (of the 3000 baseline when volume_iops is unset)",
-        ge=1,
+        None, "gp3 only: 125-2000, at most 0.25 per IOPS (of the 3000 baseline if volume_iops is unset)", ge=1
     )
-    price_class: Annotated[rules.PriceClass, BeforeValidator(rules.price_class)] = setting(
-        "100",
-        "which CloudFront edge locations serve the site",
-        "also CloudFront's `PriceClass_100`, `PriceClass_200`, `PriceClass_All`, any case",
+    """gp3's throughput in MiB/s; unset, its 125 MiB/s baseline"""
+    price_class: Annotated[PriceClass, BeforeValidator(normalised_price_class)] = setting(
+        "100", "also CloudFront's `PriceClass_100`, `PriceClass_200`, `PriceClass_All`, any case"
     )
+    """which CloudFront edge locations serve the site"""
     # CloudFront's largest TTL is a year: https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Expiration.html
-    page_cache_seconds: Annotated[int, BeforeValidator(rules.cache_seconds)] = setting(
-        86400,
-        "how long an edge keeps a page when no invalidation comes; the server invalidates what it changes",
-        "not 0: a cache policy whose TTLs are all 0 cannot compress",
-        ge=1,
-        le=31_536_000,
+    page_cache_seconds: WholeNumber = setting(
+        86400, "not 0: a cache policy whose TTLs are all 0 cannot compress", ge=1, le=31_536_000
     )
+    """how long an edge keeps a page when no invalidation comes; the server invalidates what it changes"""
     # Data Lifecycle Manager's RetainRule.Count: https://docs.aws.amazon.com/dlm/latest/APIReference/API_RetainRule.html
-    snapshot_retention_days: WholeNumber = setting(
-        7, "how many daily snapshots of the volume are kept", ge=1, le=1000
+    snapshot_retention_days: WholeNumber = setting(7, ge=1, le=1000)
+    """how many daily snapshots of the volume are kept"""
+    log_retention_days: Annotated[Literal[LOG_RETENTION_DAYS], BeforeValidator(whole_number)] = setting(90)
+    """how long CloudWatch Logs keeps the access logs, flow logs and run output"""
+    volume_removal_policy: Literal["snapshot", "retain"] | None = setting(None)
+    """what deleting the stack does to the volume; unset, `snapshot` in dev, `retain` in prod"""
+    bucket_removal_policy: Literal["destroy", "retain"] | None = setting(None)
+    """what deleting the stack does to the buckets; unset, `destroy` in dev, `retain` in prod"""
+    domain_name: Annotated[str, AfterValidator(dns_name)] | None = setting(
+        None, "a DNS name of two or more labels, Unicode or `xn--`; capitals and a trailing dot are dropped"
     )
-    log_retention_days: Annotated[rules.LogRetentionDays, BeforeValidator(rules.whole_number)] = setting(
-        90, "how long CloudWatch Logs keeps the access logs, flow logs and run output"
-    )
-    volume_removal_policy: Literal["snapshot", "retain"] | None = setting(
-        None, "what deleting the stack does to the volume; unset, `snapshot` in dev, `retain` in prod"
-    )
-    bucket_removal_policy: Literal["destroy", "retain"] | None = setting(
-        None, "what deleting the stack does to the buckets; unset, `destroy` in dev, `retain` in prod"
-    )
-    domain_name: Annotated[str, AfterValidator(rules.domain_name)] | None = setting(
-        None,
-        "the site's own name; needs certificate_arn",
-        "a DNS name of two or more labels, Unicode or `xn--`; capitals and a trailing dot are dropped",
-    )
+    """the site's own name; needs certificate_arn"""
     certificate_arn: str | None = setting(
         None,
-        "the ACM certificate for domain_name; needs domain_name",
         "an ARN `arn:aws:acm:us-east-1:<12-digit account id>:certificate/<UUID>` (CloudFront's Region)",
-        pattern=rules.CERTIFICATE_ARN,
+        pattern=CERTIFICATE_ARN,
     )
-    image_file: Annotated[Path, BeforeValidator(rules.image_file)] = setting(
-        rules.DEFAULT_IMAGE,
-        "the image the page shows; a relative path is from the project directory",
-        "a regular file holding a JPEG, PNG or GIF, named with its data's extension",
+    """the ACM certificate for domain_name; needs domain_name"""
+    image_file: Annotated[Path, BeforeValidator(image_path)] = setting(
+        DEFAULT_IMAGE, "a regular file holding a JPEG, PNG or GIF, named with its data's extension"
     )
-    alarm_email: Annotated[str, AfterValidator(rules.email)] | None = setting(
-        None, "alarms notify it through an encrypted SNS topic", "an address a mailbox can have"
-    )
+    """the image the page shows; a relative path is from the project directory"""
+    alarm_email: Annotated[str, AfterValidator(mailbox)] | None = setting(None, "a mailbox's address")
+    """alarms notify it through an encrypted SNS topic"""
     waf_web_acl_arn: str | None = setting(
         None,
-        "a web ACL of scope CLOUDFRONT in front of both distributions",
         "an ARN `arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>`",
-        pattern=rules.WEB_ACL_ARN,
+        pattern=WEB_ACL_ARN,
     )
-    geo_allowlist: Annotated[tuple[str, ...], BeforeValidator(rules.country_codes)] = setting(
-        (),
-        "the only countries CloudFront serves; unset, all",
-        "comma-separated ISO 3166-1 alpha-2 codes, e.g. `US,CA`; the United Kingdom is `GB`",
+    """a web ACL of scope CLOUDFRONT in front of both distributions"""
+    geo_allowlist: Annotated[tuple[str, ...], BeforeValidator(country_codes)] = setting(
+        (), "comma-separated ISO 3166-1 alpha-2 codes, e.g. `US,CA`; the United Kingdom is `GB`"
     )
-    tags: Annotated[dict[str, str], BeforeValidator(rules.tags)] = setting(
-        {}, "tags on every resource; a change never replaces the instance", "a JSON object of strings"
-    )
+    """the only countries CloudFront serves; unset, all"""
+    tags: Annotated[dict[str, str], BeforeValidator(tag_map)] = setting({}, "a JSON object of strings")
+    """tags on every resource; a change never replaces the instance"""
 
     @model_validator(mode="after")
     def _combinations(self) -> "SiteSettings":
         if self.domain_name and not self.certificate_arn:
-            needed = f"an ACM certificate in {rules.CLOUDFRONT_REGION}"
-            raise rules.Refusal(
-                "certificate_arn", f"required with domain_name {self.domain_name!r}: {needed}"
-            )
+            required = f"required with domain_name {self.domain_name!r}: an ACM certificate in us-east-1"
+            raise Refusal("certificate_arn", required)
         if self.certificate_arn and not self.domain_name:
-            raise rules.Refusal("domain_name", "required with certificate_arn")
-        if refusal := rules.volume_refusal(self.volume):
-            raise refusal
+            raise Refusal("domain_name", "required with certificate_arn")
+        check_volume(self.volume)
         return self
 
-    # ---- derived values: one place decides what an environment means ----
-    @property
-    def is_production(self) -> bool:
-        return self.environment == "prod"
-
-    @property
-    def effective_volume_removal_policy(self) -> str:
-        return self.volume_removal_policy or ("retain" if self.is_production else "snapshot")
-
-    @property
-    def effective_bucket_removal_policy(self) -> str:
-        return self.bucket_removal_policy or ("retain" if self.is_production else "destroy")
-
-    @property
-    def volume(self) -> VolumeSpec:
-        """The document-root volume as this deployment wants it."""
-        return VolumeSpec(
-            size_gib=self.volume_size_gib,
-            volume_type=self.volume_type,
-            iops=self.volume_iops,
-            throughput_mibps=self.volume_throughput_mibps,
-            removal_policy=self.effective_volume_removal_policy,
-        )
-
-    @property
-    def is_graviton(self) -> bool:
-        """Arm64 instance types (Graviton, and Grace) need the arm64 AMI."""
-        return instance_types.is_arm64(self.instance_type)
-
-    @property
-    def image_key(self) -> str:
-        """The image's S3 object key (UTF-8, as the file is named)."""
-        return f"{IMAGE_KEY_PREFIX}{self.image_file.name}"
-
-    @property
-    def image_url_path(self) -> str:
-        """The key percent-encoded except RFC 3986's unreserved characters and /: it holds only
-        A-Z a-z 0-9 - . _ ~ / and %XX, so it cannot break a URL, an HTML attribute, a shell word
-        or a quoted string in the user data."""
-        return quote(self.image_key, safe="/")
-
-    @property
-    def all_tags(self) -> dict[str, str]:
-        return {"project": PROJECT_TAG, "environment": self.environment, **self.tags}
+    # Derived values: one place decides what an environment means.
+    is_production = property(lambda s: s.environment == "prod")
+    effective_volume_removal_policy = property(
+        lambda s: s.volume_removal_policy or ("retain" if s.is_production else "snapshot")
+    )
+    effective_bucket_removal_policy = property(
+        lambda s: s.bucket_removal_policy or ("retain" if s.is_production else "destroy")
+    )
+    volume = property(lambda s: VolumeSpec(size_gib=s.volume_size_gib, volume_type=s.volume_type,
+                      iops=s.volume_iops, throughput_mibps=s.volume_throughput_mibps,
+                      removal_policy=s.effective_volume_removal_policy))  # fmt: skip
+    is_graviton = property(lambda s: instance_types.is_arm64(s.instance_type))  # the arm64 AMI
+    image_key = property(lambda s: f"{IMAGE_KEY_PREFIX}{s.image_file.name}")  # UTF-8, as the file is named
+    # Percent-encoded but for RFC 3986's unreserved characters and /: it cannot break a URL, an HTML
+    # attribute, a shell word or a quoted string in the user data.
+    image_url_path = property(lambda s: quote(s.image_key, safe="/"))
+    all_tags = property(lambda s: {"project": PROJECT_TAG, "environment": s.environment, **s.tags})
 
     def stack_name(self, part: str) -> str:
         return f"Site{part}-{self.environment}"
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any], *, cdk_json: Path | None = None) -> "SiteSettings":
-        """Settings from CDK context; SettingsError for the first bad value.
-
-        ``cdk_json`` is the project's cdk.json, whose context block may hold no setting: the CDK
-        CLI puts it above cdk.context.json, so it would win without a word, and cdk.json is tracked.
-        """
+        """Settings from CDK context; SettingsError for the first bad value or a setting in ``cdk_json``."""
         given = {name: value for name, value in context.items() if not is_cdk_context_key(name)}
-        for name in given:
-            if name not in cls.model_fields:
-                hint = difflib.get_close_matches(name, cls.model_fields, n=1)
-                allowed = f"did you mean '{hint[0]}'?" if hint else "not a known setting."
-                known = ", ".join(cls.model_fields)
-                raise SettingsError(f"unknown setting {_shown(name)}: {allowed} Known settings: {known}")
-        if misplaced := settings_in_cdk_json(cdk_json) if cdk_json else []:
+        if unknown := [name for name in given if name not in cls.model_fields]:
+            hint = difflib.get_close_matches(unknown[0], cls.model_fields, n=1)
+            guess = f"did you mean '{hint[0]}'?" if hint else "not a known setting."
+            known = ", ".join(cls.model_fields)
+            raise SettingsError(f"unknown setting {_shown(unknown[0])}: {guess} Known settings: {known}")
+        try:  # the CDK CLI puts cdk.json's context above cdk.context.json's: a setting there would win unseen
+            in_cdk_json = json.loads(cdk_json.read_text("utf-8"))["context"].keys() if cdk_json else ()
+        except (AttributeError, LookupError, OSError, TypeError, ValueError):  # unreadable: the CLI says so
+            in_cdk_json = ()
+        if misplaced := [name for name in in_cdk_json if not is_cdk_context_key(name)]:
             raise SettingsError(
                 f"setting '{misplaced[0]}' is in cdk.json, whose context the CDK CLI puts above "
                 f"cdk.context.json's: move it to cdk.context.json, or give it as -c {misplaced[0]}=..."
             )
-        values: dict[str, Any] = {}
-        for name, value in given.items():
-            value = value.strip() if isinstance(value, str) else value  # spaces around it are dropped
-            if value != "" or cls.model_fields[name].default is not None:  # blank: an optional one is unset
-                values[name] = value
+        # Spaces around a value are dropped; a blank value leaves a setting whose default is none unset.
+        values = {name: value.strip() if isinstance(value, str) else value for name, value in given.items()}
+        values = {k: v for k, v in values.items() if v != "" or cls.model_fields[k].default is not None}
         try:
             return cls.model_validate(values)
         except ValidationError as error:
-            raise _one_line(cls, error, {name: given[name] for name in values}) from None
+            first = error.errors()[0]
+            cause = first.get("ctx", {}).get("error")  # the ValueError a validator raised
+            name, refusal = cause.args if isinstance(cause, Refusal) else (first["loc"][0], cause)
+            words = allowed(cls.model_fields[name], values.get(name)).replace("`", "")  # the docs' code marks
+            shown = f"= {_shown(given[name])}" if name in values else "is not set"
+            line = f"setting '{name}' {shown}: {refusal or 'must be ' + words}"
+            # Every character that does not print is written as its escape: the message is one line.
+            raise SettingsError(
+                "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in line)
+            ) from None
 
 
 SETTING_NAMES = tuple(SiteSettings.model_fields)
 
 
 def is_cdk_context_key(name: str) -> bool:
-    """Whether a context key belongs to the CDK (flags, CLI switches, lookups), not the app."""
-    lookup = ":" in name and name.partition(":")[0] in CDK_LOOKUP_PROVIDERS
-    return name in _CDK_CONTEXT_KEYS or name.startswith(_CDK_CONTEXT_PREFIXES) or lookup
-
-
-def settings_in_cdk_json(path: Path) -> list[str]:
-    """The keys of ``path``'s context block that are not the CDK's own (an unreadable file: none,
-    as the CDK CLI reports that itself)."""
-    try:
-        context = json.loads(path.read_text(encoding="utf-8")).get("context")
-    except (OSError, ValueError, AttributeError):
-        return []
-    return [name for name in context if not is_cdk_context_key(name)] if isinstance(context, dict) else []
-
-
-# ---- what a setting allows, read from its declaration ----
-def choices(field: FieldInfo) -> tuple[Any, ...]:
-    """The values a Literal setting takes (none for other settings)."""
-    kinds = (field.annotation, *get_args(field.annotation))
-    return next((get_args(kind) for kind in kinds if get_origin(kind) is Literal), ())
-
-
-def bound(field: FieldInfo, kind: str) -> int | None:
-    """A number setting's least ("ge") or greatest ("le") value, if it has one."""
-    return next((getattr(item, kind) for item in field.metadata if hasattr(item, kind)), None)
-
-
-def _rule(field: FieldInfo, value: Any) -> str:
-    """The words for a value that pydantic's own checks refused: from the type and constraints."""
-    if choices(field):
-        return f"allowed values are {', '.join(map(str, choices(field)))}"
-    if field.annotation is bool:
-        return "must be true or false (also yes/no, on/off, 1/0)"
-    if int in (field.annotation, *get_args(field.annotation)):
-        low, high = bound(field, "ge"), bound(field, "le")
-        span = f" from {low} to {high}" if high else f" of at least {low}" if low else ""
-        return f"must be a whole number{span}" + ("" if str(value).isascii() else " in ASCII digits")
-    return f"must be {field.json_schema_extra['allowed']}".replace("`", "")  # the docs' code marks
-
-
-def _escaped(text: str) -> str:
-    """``text`` with every character that does not print written as its escape: one line."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return name in CDK_CONTEXT_KEYS or name.startswith(CDK_CONTEXT_PREFIXES)
 
 
 def _shown(value: Any) -> str:
-    """The value as it was given: a string quoted, anything else (from JSON) as JSON."""
+    """The value as given: a string quoted, anything else (from JSON) as JSON; a long one cut."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    cut = text[: _SHOWN_VALUE_CHARS - 20] if len(text) > _SHOWN_VALUE_CHARS else text
-    shown = repr(cut) if isinstance(value, str) else _escaped(cut)
+    cut = text if len(text) <= 120 else text[:100]  # the message stays one readable line
+    shown = repr(cut) if isinstance(value, str) else cut
     return shown if cut is text else f"{shown}... ({len(text)} characters)"
 
 
-def _one_line(cls: type[SiteSettings], error: ValidationError, given: Mapping[str, Any]) -> SettingsError:
-    """pydantic's first error as one line: the setting, the value as given, what is allowed."""
-    first = error.errors()[0]
-    cause = first.get("ctx", {}).get("error")  # the ValueError a validator raised
-    name = cause.name if isinstance(cause, rules.Refusal) else str(first["loc"][0])
-    allowed = _escaped(str(cause) if cause else _rule(cls.model_fields[name], given.get(name)))
-    if name not in given:
-        return SettingsError(f"setting '{name}' is not set: {allowed}")
-    return SettingsError(f"setting '{name}' = {_shown(given[name])}: {allowed}")
+def allowed(field: FieldInfo, value: Any = "") -> str:
+    """What a setting allows, from its declaration: in the docs, and where pydantic's own checks refuse."""
+    kinds = (field.annotation, *get_args(field.annotation))
+    choices = next((get_args(kind) for kind in kinds if get_origin(kind) is Literal), ())
+    low, high = (next((getattr(m, k) for m in field.metadata if hasattr(m, k)), None) for k in ("ge", "le"))
+    span = f" from {low} to {high}" if high else f" of at least {low}" if low else ""
+    number = int in kinds and f"a whole number{span}" + ("" if str(value).isascii() else " in ASCII digits")
+    one_of = choices and "one of " + ", ".join(f"`{choice}`" for choice in choices)
+    return "; ".join(filter(None, (one_of, number, field.json_schema_extra["allowed"])))
+
+
+def rendered_docs(text: str) -> str:
+    """docs/settings.md's ``text`` with the table of settings rendered afresh between its marks."""
+    head, begin, rest = text.partition(DOC_BEGIN)
+    end, tail = rest.partition(DOC_END)[1:]
+    if not (begin and end):
+        raise ValueError(f"{DOC} has no table between {DOC_BEGIN.strip()} and {DOC_END.strip()}")
+    # Each setting's help, the docstring under its field, read here rather than on every synth.
+    body = ast.parse(inspect.getsource(SiteSettings)).body[0].body
+    helps = {node.target.id: doc.value.value for node, doc in pairwise(body) if isinstance(doc, ast.Expr)}
+    rows = ["| setting | default | allowed | what it does |", "|---|---|---|---|"]
+    for name, field in SiteSettings.model_fields.items():
+        default = json.dumps(field.default, default=str).strip('"').removeprefix(f"{PROJECT_ROOT}/")
+        default = "none" if default in ("null", "[]", "{}") else f"`{default}`"
+        cells = (f"`{name}`", default, allowed(field), helps[name])
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return head + begin + "\n".join(rows) + "\n" + end + tail
+
+
+if __name__ == "__main__":  # .venv/bin/python -m settings.model
+    DOC.write_text(rendered_docs(DOC.read_text(encoding="utf-8")), encoding="utf-8")

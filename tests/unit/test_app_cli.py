@@ -56,7 +56,7 @@ def test_cli_synth_with_a_bad_setting_prints_one_line_and_fails(tmp_path):
 BAD_CONTEXTS = {
     "a declared choice (pydantic)": (
         {"environment": "staging"},
-        "error: setting 'environment' = 'staging': allowed values are dev, prod",
+        "error: setting 'environment' = 'staging': must be one of dev, prod",
     ),
     "a declared pattern (pydantic)": (
         {"waf_web_acl_arn": "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/y"},
@@ -98,7 +98,8 @@ BAD_CONTEXTS = {
     ),
     "full-width digits": (
         {"volume_size_gib": "\uff11\uff10"},
-        "error: setting 'volume_size_gib' = '\uff11\uff10': must be a whole number in ASCII digits",
+        "error: setting 'volume_size_gib' = '\uff11\uff10': must be a whole number in ASCII digits; GiB, the "
+        "volume type's range: gp2 1-16384, gp3 1-65536, io1 4-16384, io2 4-65536",
     ),
     "misspelt name with a colon": (
         {"alarm:email": "ops@example.com"},
