@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Aws, Duration, Fn
 from aws_cdk import aws_certificatemanager as acm
@@ -14,37 +15,21 @@ from constructs import Construct
 from common.nag import acknowledge
 from common.regions import cloudfront_logs_delivered, regional_name
 
-PRICE_CLASSES = {
-    "100": cloudfront.PriceClass.PRICE_CLASS_100,
-    "200": cloudfront.PriceClass.PRICE_CLASS_200,
-    "All": cloudfront.PriceClass.PRICE_CLASS_ALL,
-}
-
-
-# CloudFront's longest names: response headers policies 128 characters, origin access controls 64.
-_HEADERS_POLICY_NAME_LENGTH = 128
-_ORIGIN_ACCESS_CONTROL_NAME_LENGTH = 64
-
 
 def private_bucket_origin(scope: Construct, construct_id: str, bucket: s3.IBucket) -> cloudfront.IOrigin:
     """``bucket`` as an origin that only CloudFront can read, through Origin Access Control."""
     access = cloudfront.S3OriginAccessControl(scope, construct_id)
+    # CloudFront's longest names: origin access controls 64 characters, response headers policies 128.
     access.node.default_child.add_property_override(
-        "OriginAccessControlConfig.Name",
-        regional_name(access, max_length=_ORIGIN_ACCESS_CONTROL_NAME_LENGTH),
+        "OriginAccessControlConfig.Name", regional_name(access, max_length=64)
     )
     return origins.S3BucketOrigin.with_origin_access_control(bucket, origin_access_control=access)
 
 
 class SecureDistribution(Construct):
-    """HTTPS only, HTTP/2 and HTTP/3, security headers, access logs; WAF and geo rules optional.
+    """HTTPS only, HTTP/2 and HTTP/3, security headers, access logs; WAF, geo rules and a domain optional."""
 
-    Without a custom domain the distribution uses the *.cloudfront.net certificate, whose
-    minimum protocol version CloudFront fixes at TLSv1; a domain and an ACM certificate
-    raise it to TLSv1.2_2021.
-    """
-
-    def __init__(self, scope: Construct, construct_id: str, **props) -> None:
+    def __init__(self, scope: Construct, construct_id: str, **props: Any) -> None:
         """``props``: the keyword arguments of :meth:`_distribute`."""
         super().__init__(scope, construct_id)
         self._distribute(**props)
@@ -59,7 +44,6 @@ class SecureDistribution(Construct):
         log_bucket: s3.IBucket,
         log_prefix: str,
         content_security_policy: str,
-        origin_request_policy: cloudfront.IOriginRequestPolicy | None = None,
         web_acl_arn: str | None = None,
         geo_allowlist: Sequence[str] = (),
         domain_name: str | None = None,
@@ -68,17 +52,14 @@ class SecureDistribution(Construct):
         viewer_request_function: cloudfront.IFunction | None = None,
         error_responses: Sequence[cloudfront.ErrorResponse] = (),
     ) -> None:
-        """Create the security headers policy and the distribution in this construct."""
         self.headers = cloudfront.ResponseHeadersPolicy(
             self,
             "SecurityHeaders",
             comment=f"Security headers: {comment}",
-            response_headers_policy_name=regional_name(self, max_length=_HEADERS_POLICY_NAME_LENGTH),
+            response_headers_policy_name=regional_name(self, max_length=128),
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
-                    access_control_max_age=Duration.days(730),
-                    include_subdomains=True,
-                    override=True,
+                    access_control_max_age=Duration.days(730), include_subdomains=True, override=True
                 ),
                 content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
                 frame_options=cloudfront.ResponseHeadersFrameOptions(
@@ -100,43 +81,37 @@ class SecureDistribution(Construct):
                 "certificate": acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn),
                 "minimum_protocol_version": cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
             }
+        # What every path shares: HTTPS, the security headers, reads only (and the L2's compression).
+        viewer = {
+            "viewer_protocol_policy": cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+            "response_headers_policy": self.headers,
+            "allowed_methods": cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+        }
+        on_request = cloudfront.FunctionEventType.VIEWER_REQUEST
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
             comment=comment,
             default_behavior=cloudfront.BehaviorOptions(
                 origin=origin,
-                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-                compress=True,
                 cache_policy=cache_policy,
-                origin_request_policy=origin_request_policy,
-                response_headers_policy=self.headers,
-                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
                 function_associations=[
-                    cloudfront.FunctionAssociation(
-                        function=viewer_request_function,
-                        event_type=cloudfront.FunctionEventType.VIEWER_REQUEST,
-                    )
+                    cloudfront.FunctionAssociation(function=viewer_request_function, event_type=on_request)
                 ]
                 if viewer_request_function
                 else None,
+                **viewer,
             ),
             # Fixed content under its own paths: cached, with the same viewer rules.
             additional_behaviors={
                 pattern: cloudfront.BehaviorOptions(
-                    origin=path_origin,
-                    viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-                    compress=True,
-                    cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
-                    response_headers_policy=self.headers,
-                    allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                    origin=path_origin, cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED, **viewer
                 )
                 for pattern, path_origin in (path_origins or {}).items()
             },
             error_responses=list(error_responses) or None,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
-            price_class=PRICE_CLASSES[price_class],
-            enable_logging=True,
+            price_class=cloudfront.PriceClass[f"PRICE_CLASS_{price_class.upper()}"],
             log_bucket=log_bucket,
             log_file_prefix=log_prefix,
             web_acl_id=web_acl_arn,

@@ -7,73 +7,50 @@ from collections.abc import Callable
 from aws_cdk import Aws, CfnCondition, Fn, ICfnConditionExpression, Names, Stack
 from constructs import Construct
 
-_US_EAST_1 = "InUsEast1"
 # Room for "-" and the longest Region name CloudFormation can put there (15 characters:
 # us-isof-south-1); tests/unit checks every Region botocore knows.
 REGION_SUFFIX_ROOM = 16
-
-
-def _stack_condition(
-    scope: Construct, name: str, expression: Callable[[], ICfnConditionExpression]
-) -> CfnCondition:
-    """The stack's one condition called ``name``, created on first use."""
-    stack = Stack.of(scope)
-    existing = stack.node.try_find_child(name)
-    if isinstance(existing, CfnCondition):
-        return existing
-    return CfnCondition(stack, name, expression=expression())
+# CloudFront standard logging does not deliver to S3 buckets in the Regions that need an
+# opt-in (launched after March 2019), as the CloudFront Developer Guide says in "Standard
+# logging (legacy)": https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/standard-logging-legacy-s3.html
+# The list is AWS's opt-in Regions: https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html
+OPT_IN_REGIONS = tuple(
+    """af-south-1 ap-east-1 ap-east-2 ap-south-2 ap-southeast-3 ap-southeast-4 ap-southeast-5
+    ap-southeast-6 ap-southeast-7 ca-west-1 eu-central-2 eu-south-1 eu-south-2 il-central-1
+    me-central-1 me-south-1 mx-central-1""".split()
+)
+# Fn::Or takes at most 10 conditions.
+_OR_LIMIT = 10
 
 
 def regional_name(scope: Construct, *, max_length: int) -> str:
-    """A name for ``scope`` that is unique in the account: its path in the app, then the Region.
-
-    CloudFront names its policies, origin access controls, functions and VPC origins per
-    account, across Regions ("...AlreadyExists"): the same stacks deployed in a second
-    Region must not take the names of the first.
+    """A name for ``scope`` unique in the account: its path in the app, then the Region. CloudFront
+    names its policies, origin access controls, functions and VPC origins per account, across
+    Regions ("...AlreadyExists"): stacks deployed in a second Region must not take those of the first.
     """
     base = Names.unique_resource_name(scope, max_length=max_length - REGION_SUFFIX_ROOM, separator="-")
     return Fn.join("-", [base, Aws.REGION])
 
 
+def _stack_condition(
+    scope: Construct, name: str, expression: Callable[[str], ICfnConditionExpression]
+) -> CfnCondition:
+    """The stack's one condition called ``name``, made on first use of ``expression(region)``."""
+    stack = Stack.of(scope)
+    return stack.node.try_find_child(name) or CfnCondition(stack, name, expression=expression(Aws.REGION))
+
+
 def in_us_east_1(scope: Construct) -> CfnCondition:
     """True where the stack is deployed in us-east-1."""
-    return _stack_condition(scope, _US_EAST_1, lambda: Fn.condition_equals(Aws.REGION, "us-east-1"))
-
-
-# CloudFront standard logging does not deliver to S3 buckets in the Regions that need an
-# opt-in (launched after March 2019), as the CloudFront Developer Guide says in "Standard
-# logging (legacy)": https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/standard-logging-legacy-s3.html
-# The list is AWS's opt-in Regions: https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html
-OPT_IN_REGIONS = (
-    "af-south-1",
-    "ap-east-1",
-    "ap-east-2",
-    "ap-south-2",
-    "ap-southeast-3",
-    "ap-southeast-4",
-    "ap-southeast-5",
-    "ap-southeast-6",
-    "ap-southeast-7",
-    "ca-west-1",
-    "eu-central-2",
-    "eu-south-1",
-    "eu-south-2",
-    "il-central-1",
-    "me-central-1",
-    "me-south-1",
-    "mx-central-1",
-)
-_LOGS_DELIVERED = "CloudFrontLogsDelivered"
-# Fn::Or takes at most 10 conditions.
-_OR_LIMIT = 10
+    return _stack_condition(scope, "InUsEast1", lambda region: Fn.condition_equals(region, "us-east-1"))
 
 
 def cloudfront_logs_delivered(scope: Construct) -> CfnCondition:
     """True where CloudFront can deliver standard logs to this stack's Region."""
 
-    def not_in_an_opt_in_region() -> ICfnConditionExpression:
-        equals = [Fn.condition_equals(Aws.REGION, region) for region in OPT_IN_REGIONS]
+    def not_in_an_opt_in_region(region: str) -> ICfnConditionExpression:
+        equals = [Fn.condition_equals(region, opt_in) for opt_in in OPT_IN_REGIONS]
         groups = [Fn.condition_or(*equals[i : i + _OR_LIMIT]) for i in range(0, len(equals), _OR_LIMIT)]
         return Fn.condition_not(Fn.condition_or(*groups) if len(groups) > 1 else groups[0])
 
-    return _stack_condition(scope, _LOGS_DELIVERED, not_in_an_opt_in_region)
+    return _stack_condition(scope, "CloudFrontLogsDelivered", not_in_an_opt_in_region)

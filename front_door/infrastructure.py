@@ -4,42 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from common.distribution import SecureDistribution, private_bucket_origin
-from common.nag import acknowledge
+from common.nag import acknowledge, acknowledge_lambda_logs, objects_of
 from common.regions import regional_name
 from front_door.fallback import FallbackBucket
-from front_door.prefix_list import CloudFrontOriginFacingPrefixList
 from front_door.vpc_origin_cleanup import VpcOriginCleanup
 from network.infrastructure import SiteNetwork
 from web_server.infrastructure import WebServer
 
 RUNTIME = Path(__file__).resolve().parent / "runtime"
-# Fail over to the fallback copy within seconds (CloudFront allows 1-10 s and 1-3 attempts).
-ORIGIN_CONNECTION_TIMEOUT_SECONDS = 2
-ORIGIN_READ_TIMEOUT_SECONDS = 10
-FAILOVER_STATUS_CODES = (500, 502, 503, 504)
 INDEX_REWRITE_FUNCTION = RUNTIME / "index-rewrite.js"
 MAINTENANCE_PAGE_DIR = RUNTIME / "maintenance"
-MAINTENANCE_PAGE = f"/{FallbackBucket.MAINTENANCE_PREFIX}index.html"
 # What a viewer gets when neither origin has the page: the maintenance page, with this status.
 MAINTENANCE_RESPONSES = {403: 404, 404: 404, 500: 503, 502: 503, 503: 503, 504: 503}
-ERROR_CACHE_SECONDS = 10
-# CloudFront's longest TTL, one year:
-# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Expiration.html
-MAX_TTL = Duration.days(365)
-# CloudFront names VPC origins per account, in at most 64 characters.
-_VPC_ORIGIN_NAME_LENGTH = 64
+PREFIX_LIST_NAME = "com.amazonaws.global.cloudfront.origin-facing"
 
 
 class _InstanceEndpoint(cloudfront.VpcOriginEndpoint):
@@ -61,16 +51,43 @@ class _InstanceEndpoint(cloudfront.VpcOriginEndpoint):
         return self._domain_name
 
 
+class CloudFrontOriginFacingPrefixList(Construct):
+    """Resolves the prefix list id in the deployment's Region. The id differs per Region, and a
+    synth-time lookup would tie the app to an account and need credentials: a custom resource
+    asks EC2 during the deployment instead."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        call = cr.AwsSdkCall(
+            service="EC2",
+            action="describeManagedPrefixLists",
+            parameters={"Filters": [{"Name": "prefix-list-name", "Values": [PREFIX_LIST_NAME]}]},
+            physical_resource_id=cr.PhysicalResourceId.of(PREFIX_LIST_NAME),
+            output_paths=["PrefixLists.0.PrefixListId"],
+        )
+        lookup = cr.AwsCustomResource(
+            self,
+            "Lookup",
+            on_create=call,
+            on_update=call,
+            # Describe calls have no resource-level permissions in IAM.
+            policy=cr.AwsCustomResourcePolicy.from_sdk_calls(
+                resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE
+            ),
+            install_latest_aws_sdk=False,
+        )
+        self.prefix_list_id = lookup.get_response_field("PrefixLists.0.PrefixListId")
+        acknowledge(
+            lookup.node.find_child("CustomResourcePolicy").node.default_child,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ec2:DescribeManagedPrefixLists supports no resource-level permissions; the policy "
+            "allows that one read-only action and nothing else.",
+        )
+        acknowledge_lambda_logs(lookup.grant_principal, "The lookup function of AwsCustomResource")
+
+
 class SiteFrontDoor(SecureDistribution):
     """The site distribution and everything that decides where a request goes.
-
-    - The web server is reached only through a CloudFront VPC origin: it has no public
-      address, and its security group admits HTTP from CloudFront's origin-facing addresses.
-    - An origin group fails over to the fallback bucket (Origin Access Control) within
-      seconds when the server does not answer or answers 5xx; the server keeps that bucket
-      a copy of its document root. A maintenance page covers what neither has.
-    - Directory URLs ask for their index.html, which the fallback copy needs.
-    - Pages are cached and compressed at the edge; the server invalidates what it changes.
 
     CloudFront cannot update a VPC origin that a distribution uses (HTTP 409), so every
     change of the server or of the tags gets a new VPC origin (a new logical id), and
@@ -87,22 +104,20 @@ class SiteFrontDoor(SecureDistribution):
         fallback: FallbackBucket,
         tags: Mapping[str, str],
         page_cache_seconds: int,
-        comment: str,
-        price_class: str,
-        log_bucket: s3.IBucket,
         image_domain: str,
-        web_acl_arn: str | None,
-        geo_allowlist: Sequence[str],
-        domain_name: str | None,
-        certificate_arn: str | None,
+        **distribution: Any,
     ) -> None:
+        """``distribution``: what else :meth:`SecureDistribution._distribute` takes (the comment, price
+        class and log bucket; a web ACL, a geo allowlist, a domain and its certificate)."""
         # Construct only: the distribution is made last, once its origins exist in this scope.
         Construct.__init__(self, scope, construct_id)
         prefix_list = CloudFrontOriginFacingPrefixList(self, "CloudFrontOrigins")
-        server.allow_http_from_prefix_list(prefix_list.prefix_list_id)
-        cleanup = VpcOriginCleanup(
-            self, "VpcOriginCleanup", vpc=network.vpc, subnets=network.vpc.private_subnets
+        server.security_group.add_ingress_rule(
+            ec2.Peer.prefix_list(prefix_list.prefix_list_id),
+            ec2.Port.tcp(80),
+            "HTTP from CloudFront origin-facing servers",
         )
+        cleanup = VpcOriginCleanup(self, "VpcOriginCleanup", vpc=network.vpc)
         generation = hashlib.sha256(
             json.dumps([server.replacement_key, sorted(tags.items())]).encode()
         ).hexdigest()[:8]
@@ -113,9 +128,9 @@ class SiteFrontDoor(SecureDistribution):
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
             http_port=80,
         )
+        # CloudFront names VPC origins per account, in at most 64 characters.
         self.server_origin.node.default_child.add_property_override(
-            "VpcOriginEndpointConfig.Name",
-            regional_name(self.server_origin, max_length=_VPC_ORIGIN_NAME_LENGTH),
+            "VpcOriginEndpointConfig.Name", regional_name(self.server_origin, max_length=64)
         )
         # CloudFront requires the internet gateway; the clean-up must outlive the origin.
         self.server_origin.node.add_dependency(network.internet_gateway, cleanup.resource)
@@ -124,28 +139,35 @@ class SiteFrontDoor(SecureDistribution):
             origin=origins.OriginGroup(
                 primary_origin=origins.VpcOrigin.with_vpc_origin(
                     self.server_origin,
-                    domain_name=server.instance.attr_private_dns_name,
-                    # A server that does not answer fails over in seconds, not 30 s.
-                    connection_timeout=Duration.seconds(ORIGIN_CONNECTION_TIMEOUT_SECONDS),
+                    # A server that does not answer fails over in seconds, not 30 s (CloudFront
+                    # allows 1-10 s and 1-3 attempts).
+                    connection_timeout=Duration.seconds(2),
                     connection_attempts=1,
-                    read_timeout=Duration.seconds(ORIGIN_READ_TIMEOUT_SECONDS),
+                    read_timeout=Duration.seconds(10),
                 ),
                 fallback_origin=fallback_origin,
-                fallback_status_codes=list(FAILOVER_STATUS_CODES),
+                fallback_status_codes=[500, 502, 503, 504],
             ),
-            cache_policy=self._page_cache_policy(page_cache_seconds),
-            comment=comment,
-            price_class=price_class,
-            log_bucket=log_bucket,
+            # Pages are cached at the edge and compressed; the server invalidates what it
+            # changes. Without Cache-Control from Apache and without an invalidation, an edge
+            # keeps a page for page_cache_seconds (a safety net).
+            cache_policy=cloudfront.CachePolicy(
+                self,
+                "PageCache",
+                comment="Site pages: cached at the edge, invalidated by the server on change",
+                default_ttl=Duration.seconds(page_cache_seconds),
+                # A longer Cache-Control from the origin is honoured up to CloudFront's longest
+                # TTL, a year: https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Expiration.html
+                max_ttl=Duration.days(365),
+                # The L2's defaults: no minimum TTL, and the path alone is the cache key.
+                enable_accept_encoding_gzip=True,
+                enable_accept_encoding_brotli=True,
+            ),
             log_prefix="cloudfront/site/",
             content_security_policy=(
                 f"default-src 'none'; img-src https://{image_domain}; style-src 'unsafe-inline'; "
                 "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
             ),
-            web_acl_arn=web_acl_arn,
-            geo_allowlist=geo_allowlist,
-            domain_name=domain_name,
-            certificate_arn=certificate_arn,
             path_origins={f"/{FallbackBucket.MAINTENANCE_PREFIX}*": fallback_origin},
             # The fallback copy has objects, not directories: "/" must ask for "/index.html".
             viewer_request_function=cloudfront.Function(
@@ -159,25 +181,29 @@ class SiteFrontDoor(SecureDistribution):
                 cloudfront.ErrorResponse(
                     http_status=status,
                     response_http_status=shown,
-                    response_page_path=MAINTENANCE_PAGE,
-                    ttl=Duration.seconds(ERROR_CACHE_SECONDS),
+                    response_page_path=f"/{FallbackBucket.MAINTENANCE_PREFIX}index.html",
+                    ttl=Duration.seconds(10),
                 )
                 for status, shown in MAINTENANCE_RESPONSES.items()
             ],
+            **distribution,
         )
-        self.fallback = fallback
-        fallback.upload_maintenance_page(page_dir=MAINTENANCE_PAGE_DIR, served_by=self.distribution)
-
-    def allow_mirror(self, role: iam.IRole) -> iam.Policy:
-        """What the server's mirror does: copy its document root into the fallback bucket and
-        invalidate what changed. A policy of its own, outside the role's default policy (which
-        the launch template waits for): the distribution it names is created after the instance.
-        """
-        bucket = self.fallback.bucket
+        # Invalidated: an edited page shows at once, not after the edge's day of caching.
+        fallback.upload(
+            "MaintenancePage",
+            source=MAINTENANCE_PAGE_DIR,
+            key_prefix=FallbackBucket.MAINTENANCE_PREFIX,
+            served_by=self.distribution,
+            writes="replaces the maintenance page under _maintenance/",
+        )
+        # What the server's mirror does: copy its document root into the fallback bucket and
+        # invalidate what changed. A policy of its own, outside the role's default policy (which
+        # the launch template waits for): the distribution it names is created after the instance.
+        bucket = fallback.bucket
         policy = iam.Policy(
             self,
             "MirrorPolicy",
-            roles=[role],
+            roles=[server.role],
             statements=[
                 iam.PolicyStatement(
                     sid="ListFallbackCopy", actions=["s3:ListBucket"], resources=[bucket.bucket_arn]
@@ -203,29 +229,7 @@ class SiteFrontDoor(SecureDistribution):
         )
         acknowledge(
             policy.node.default_child,
-            f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(bucket.node.default_child)}.Arn>/*]",
+            f"AwsSolutions-IAM5[{objects_of(bucket)}]",
             "The server mirrors whatever paths its document root holds into its own fallback "
             "bucket; the keys are the site's file names, unknown in advance.",
-        )
-        return policy
-
-    def _page_cache_policy(self, seconds: int) -> cloudfront.ICachePolicy:
-        """Pages are cached at the edge and compressed; the server invalidates what it changes.
-
-        ``seconds`` is how long an edge keeps a page when Apache sends no Cache-Control and no
-        invalidation comes (a safety net); an edit shows once the server's mirror has run.
-        """
-        return cloudfront.CachePolicy(
-            self,
-            "PageCache",
-            comment="Site pages: cached at the edge, invalidated by the server on change",
-            default_ttl=Duration.seconds(seconds),
-            # A longer Cache-Control from the origin is honoured up to CloudFront's limit.
-            max_ttl=MAX_TTL,
-            min_ttl=Duration.seconds(0),
-            query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
-            header_behavior=cloudfront.CacheHeaderBehavior.none(),
-            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
-            enable_accept_encoding_gzip=True,
-            enable_accept_encoding_brotli=True,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, Stack
@@ -11,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from common.nag import acknowledge
+from common.nag import acknowledge, acknowledge_lambda_logs, default_policy
 
 HANDLER_DIR = Path(__file__).resolve().parent / "runtime" / "vpc_origin_cleanup"
 
@@ -24,9 +23,7 @@ class VpcOriginCleanup(Construct):
     interfaces and deletes its leftover security group, then the subnets and the VPC go.
     """
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, subnets: Sequence[ec2.ISubnet]
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc) -> None:
         super().__init__(scope, construct_id)
         function = lambda_.Function(
             self,
@@ -36,23 +33,18 @@ class VpcOriginCleanup(Construct):
             handler="vpc_origin_cleanup.handler",
             code=lambda_.Code.from_asset(str(HANDLER_DIR)),
             timeout=Duration.minutes(15),
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"], resources=["*"]
-            )
-        )
-        stack = Stack.of(self)
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["ec2:DeleteSecurityGroup"],
-                resources=[stack.format_arn(service="ec2", resource="security-group", resource_name="*")],
-                conditions={
-                    "ArnEquals": {
-                        "ec2:Vpc": stack.format_arn(service="ec2", resource="vpc", resource_name=vpc.vpc_id)
-                    }
-                },
-            )
+            initial_policy=[
+                iam.PolicyStatement(
+                    actions=["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"], resources=["*"]
+                ),
+                iam.PolicyStatement(
+                    actions=["ec2:DeleteSecurityGroup"],
+                    resources=[
+                        Stack.of(self).format_arn(service="ec2", resource="security-group", resource_name="*")
+                    ],
+                    conditions={"ArnEquals": {"ec2:Vpc": vpc.vpc_arn}},
+                ),
+            ],
         )
         self.resource = CustomResource(
             self,
@@ -61,16 +53,9 @@ class VpcOriginCleanup(Construct):
             resource_type="Custom::VpcOriginCleanup",
             properties={"VpcId": vpc.vpc_id},
         )
-        for subnet in subnets:
-            self.resource.node.add_dependency(subnet)
-        role = function.role
-        acknowledge(
-            role.node.default_child,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "The clean-up function writes its own CloudWatch logs; the AWS-managed basic "
-            "execution policy grants exactly that and nothing more.",
-        )
-        policy = role.node.find_child("DefaultPolicy").node.default_child
+        self.resource.node.add_dependency(*vpc.private_subnets)
+        acknowledge_lambda_logs(function.role, "The clean-up function")
+        policy = default_policy(function.role)
         acknowledge(
             policy,
             "AwsSolutions-IAM5[Resource::*]",

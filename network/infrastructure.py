@@ -7,31 +7,23 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-_R = logs.RetentionDays
-# CloudWatch Logs accepts only these retention periods: (days, setting), shortest first.
-_RETENTION_STEPS = (
-    (1, _R.ONE_DAY), (3, _R.THREE_DAYS), (5, _R.FIVE_DAYS), (7, _R.ONE_WEEK),
-    (14, _R.TWO_WEEKS), (30, _R.ONE_MONTH), (60, _R.TWO_MONTHS), (90, _R.THREE_MONTHS),
-    (120, _R.FOUR_MONTHS), (150, _R.FIVE_MONTHS), (180, _R.SIX_MONTHS), (365, _R.ONE_YEAR),
-    (400, _R.THIRTEEN_MONTHS), (545, _R.EIGHTEEN_MONTHS), (731, _R.TWO_YEARS),
-    (1096, _R.THREE_YEARS), (1827, _R.FIVE_YEARS), (2192, _R.SIX_YEARS),
-    (2557, _R.SEVEN_YEARS), (2922, _R.EIGHT_YEARS), (3288, _R.NINE_YEARS), (3653, _R.TEN_YEARS),
-)  # fmt: skip
+# The retention periods CloudWatch Logs accepts, in days.
+RETENTION_PERIODS = tuple(
+    map(int, "1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653".split())
+)
 
 
-def log_retention(days: int) -> logs.RetentionDays:
+def log_retention(days: int) -> int:
     """The shortest CloudWatch Logs retention period that keeps at least ``days`` days."""
-    return next((step for length, step in _RETENTION_STEPS if length >= days), _R.TEN_YEARS)
+    return next((period for period in RETENTION_PERIODS if period >= days), RETENTION_PERIODS[-1])
 
 
 class SiteNetwork(Construct):
     """Two private dual-stack subnets in two AZs; nothing can reach in from the internet.
 
-    Outbound, S3 (the boot files, the fallback copy, Amazon Linux's package repositories)
-    goes through a gateway endpoint over IPv4, and every other AWS API over IPv6 through an
-    egress-only internet gateway to the services' dual-stack endpoints: no NAT gateway, no
-    interface endpoint, no public IPv4 address. The internet gateway routes nothing; CloudFront
-    requires one in a VPC that holds a VPC origin.
+    S3 is reached through a gateway endpoint over IPv4, every other AWS API over IPv6 through
+    an egress-only internet gateway, at the services' dual-stack endpoints. The internet
+    gateway routes nothing; CloudFront requires one in a VPC that holds a VPC origin.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, flow_log_retention_days: int) -> None:
@@ -56,32 +48,19 @@ class SiteNetwork(Construct):
                 "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)
             },
         )
-        flow_log_group = logs.LogGroup(
-            self,
-            "FlowLogs",
-            retention=log_retention(flow_log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        flow_log_group = logs.LogGroup(self, "FlowLogs", removal_policy=RemovalPolicy.DESTROY)
+        # The L2 takes only its enumeration of periods; the resource takes the days.
+        flow_log_group.node.default_child.retention_in_days = log_retention(flow_log_retention_days)
+        # All traffic, accepted and rejected (the L2's default).
         self.vpc.add_flow_log(
-            "FlowLog",
-            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
-            traffic_type=ec2.FlowLogTrafficType.ALL,
+            "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group)
         )
-
-    @property
-    def web_subnet(self) -> ec2.ISubnet:
-        """The subnet (and so the availability zone) shared by the web server and its volume."""
-        return self.vpc.private_subnets[0]
-
-    @property
-    def egress(self) -> list:
-        """What the server's first boot needs in place: its IPv6 route out, the S3 endpoint."""
-        return [
+        # Shared by the web server and its volume, which must be in the same AZ.
+        self.web_subnet = self.vpc.private_subnets[0]
+        # What the server's first boot needs in place: its IPv6 route out, the S3 endpoint.
+        self.egress = [
             self.vpc.select_subnets(subnets=[self.web_subnet]).internet_connectivity_established,
             self.vpc.node.find_child("S3"),
         ]
-
-    @property
-    def internet_gateway(self) -> Construct:
-        """The internet gateway's attachment, which a VPC origin needs in place."""
-        return self.vpc.node.find_child("VPCGW")
+        # The internet gateway's attachment, which a VPC origin needs in place.
+        self.internet_gateway = self.vpc.node.find_child("VPCGW")

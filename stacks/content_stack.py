@@ -27,12 +27,7 @@ class SiteContentStack(Stack):
             destroy_on_delete=destroy,
             object_acls=True,
         )
-        self.images = ImageBucket(
-            self,
-            "Images",
-            log_bucket=self.logs.bucket,
-            destroy_on_delete=destroy,
-        )
+        self.images = ImageBucket(self, "Images", log_bucket=self.logs.bucket, destroy_on_delete=destroy)
         self.cdn = SecureDistribution(
             self,
             "ImageCdn",
@@ -46,19 +41,20 @@ class SiteContentStack(Stack):
             web_acl_arn=settings.waf_web_acl_arn,
             geo_allowlist=settings.geo_allowlist,
         )
+        # Invalidated: a new image under the same name would otherwise stay in CloudFront's
+        # cache for up to a day (CachingOptimized's default TTL).
         self.images.upload(
-            image_file=settings.image_file,
+            "Upload",
+            source=settings.image_file,
             key_prefix=IMAGE_KEY_PREFIX,
             served_by=self.cdn.distribution,
+            writes="replaces the image object under images/ on update",
         )
         # Percent-encoded: whatever the file is called, the URL is safe to pass anywhere.
         self.image_url = f"https://{self.cdn.domain_name}/{settings.image_url_path}"
-
-        CfnOutput(
-            self,
-            "ImageBucketName",
-            value=self.images.bucket.bucket_name,
-            description="Bucket holding the image",
-        )
-        CfnOutput(self, "ImageUrl", value=self.image_url, description="The image through CloudFront")
-        CfnOutput(self, "ImageDistributionId", value=self.cdn.distribution.distribution_id)
+        for name, value, description in (
+            ("ImageBucketName", self.images.bucket.bucket_name, "Bucket holding the image"),
+            ("ImageUrl", self.image_url, "The image through CloudFront"),
+            ("ImageDistributionId", self.cdn.distribution.distribution_id, None),
+        ):
+            CfnOutput(self, name, value=value, description=description)

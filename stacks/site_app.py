@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import App, CfnResource, Stack, Tags, Validations
+from aws_cdk import App, CfnCustomResource, CfnResource, Stack, Tags, Validations
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from cdk_nag import AwsSolutionsChecks
 
 from settings.model import SiteSettings
@@ -20,25 +21,19 @@ class SiteStacks:
 
 
 def add_site_stacks(app: App, settings: SiteSettings) -> SiteStacks:
-    protect = settings.is_production
+    shared = dict(settings=settings, termination_protection=settings.is_production, tags=settings.all_tags)
     content = SiteContentStack(
         app,
         settings.stack_name("Content"),
-        settings=settings,
         description="Site image bucket and its CloudFront distribution (Origin Access Control)",
-        termination_protection=protect,
-        tags=settings.all_tags,
+        **shared,
     )
     web_server = WebServerStack(
         app,
         settings.stack_name("WebServer"),
-        settings=settings,
-        image_url=content.image_url,
-        image_domain=content.cdn.domain_name,
-        log_bucket=content.logs.bucket,
+        content=content,
         description="Apache web server with its document root on a retained EBS volume, behind CloudFront",
-        termination_protection=protect,
-        tags=settings.all_tags,
+        **shared,
     )
     # Stack tags reach every resource CloudFormation can tag (even aws-cdk-lib's own
     # provider roles); Tags.of also writes them into each template, where they can be read.
@@ -59,23 +54,16 @@ def _custom_resources_wait_for_log_groups(stack: Stack) -> None:
     first would have Lambda create the group itself, and CloudFormation's create would then
     fail with "already exists" on the first deploy.
     """
-    children = stack.node.find_all()
-    log_groups = [
-        c
-        for c in children
-        if isinstance(c, CfnResource)
-        and c.cfn_resource_type == "AWS::Logs::LogGroup"
-        and isinstance(c.node.scope.node.scope, lambda_.Function)
-    ]
-    custom = [
-        c
-        for c in children
-        if isinstance(c, CfnResource)
-        and (
-            c.cfn_resource_type.startswith("Custom::")
-            or c.cfn_resource_type == "AWS::CloudFormation::CustomResource"
-        )
-    ]
+    log_groups, custom = [], []
+    # Python's own type checks first: every property read goes to Node and back.
+    for construct in stack.node.find_all():
+        if isinstance(construct, logs.CfnLogGroup):
+            if isinstance(construct.node.scope.node.scope, lambda_.Function):
+                log_groups.append(construct)
+        elif isinstance(construct, CfnCustomResource) or (
+            type(construct) is CfnResource
+            and construct.cfn_resource_type.startswith(("Custom::", "AWS::CloudFormation::CustomResource"))
+        ):
+            custom.append(construct)
     for resource in custom:
-        for log_group in log_groups:
-            resource.node.add_dependency(log_group)
+        resource.node.add_dependency(*log_groups)

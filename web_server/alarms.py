@@ -1,16 +1,12 @@
 """Alarms on what matters: the server, its document-root volume and the site as viewers get it.
 
-- The system status check notifies: EC2's simplified automatic recovery, on by default for
-  the types that support it, moves the instance to healthy hardware by itself. A CloudWatch
-  recover action is supported only on the types AWS lists, which nothing offline knows, and
-  an alarm with it fails at creation on any other type. The instance status check reboots it.
-- ``StatusCheckFailed_AttachedEBS`` watches the attached document-root volume.
-- The origin's health comes from the server itself: every minute it fetches its own page and
-  publishes ``OriginAvailable``; a value below 1, or no value at all (a dead instance), alarms.
-  This works in every region.
-- CloudFront publishes its metrics in us-east-1 only, and an alarm must live in the metric's
-  region, so the viewers' 5xx-rate alarm exists only when the stack is deployed in us-east-1
-  (a CloudFormation condition keeps the template environment-agnostic).
+- A failed host only notifies: EC2's simplified automatic recovery, on by default for the types
+  that support it, moves the instance by itself. A CloudWatch recover action is supported only
+  on the types AWS lists, which nothing offline knows, and an alarm with it fails at creation
+  on any other type. A failed instance status check reboots the server.
+- The origin's health comes from the server itself (it fetches its own page every minute), so
+  it works in every Region. CloudFront publishes its metrics in us-east-1 only, and an alarm
+  must live in its metric's Region: the viewers' 5xx-rate alarm exists only there.
 """
 
 from __future__ import annotations
@@ -26,11 +22,10 @@ from constructs import Construct
 
 from common.nag import acknowledge
 from common.regions import in_us_east_1
+from web_server.infrastructure import WebServer
 
-# What the server's health script publishes (runtime/boot/site-health.sh).
+# Where the server's health script publishes (runtime/boot/site-health.sh).
 HEALTH_NAMESPACE = "Site"
-HEALTH_METRIC = "OriginAvailable"
-HEALTH_DIMENSION = "SiteName"
 # Share of viewer requests answered with a 5xx, in percent, that alarms.
 VIEWER_5XX_PERCENT = 1
 # What happens when the host fails, and what is left to do by hand.
@@ -45,6 +40,18 @@ SYSTEM_CHECK_DESCRIPTION = (
 _AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
 
+def _metric(
+    namespace: str, name: str, dimensions: dict[str, str], statistic: str, *, minutes: int = 1
+) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=namespace,
+        metric_name=name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=Duration.minutes(minutes),
+    )
+
+
 class ServerAlarms(Construct):
     """Alarms on the server, its volume and the site, optionally e-mailing an address through SNS."""
 
@@ -53,7 +60,7 @@ class ServerAlarms(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        instance_id: str,
+        server: WebServer,
         site_name: str,
         distribution_id: str,
         alarm_email: str | None,
@@ -77,65 +84,50 @@ class ServerAlarms(Construct):
             )
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
-        self.system_check = self._alarm(
-            "SystemStatusCheck",
-            self._instance_metric("StatusCheckFailed_System", instance_id),
-            ec2_action=None,
-            description=SYSTEM_CHECK_DESCRIPTION,
-        )
-        self.instance_check = self._alarm(
+        instance = {"InstanceId": server.instance_id}
+
+        def status_check(name: str) -> cloudwatch.Metric:
+            # EC2 publishes status checks every minute, with or without detailed monitoring.
+            return _metric("AWS/EC2", f"StatusCheckFailed_{name}", instance, "Maximum")
+
+        self._alarm("SystemStatusCheck", status_check("System"), SYSTEM_CHECK_DESCRIPTION)
+        self._alarm(
             "InstanceStatusCheck",
-            self._instance_metric("StatusCheckFailed_Instance", instance_id),
+            status_check("Instance"),
+            "The web server's operating system stopped answering: reboot it.",
             ec2_action=cw_actions.Ec2InstanceAction.REBOOT,
-            description="The web server's operating system stopped answering: reboot it.",
         )
-        self.volume_check = self._alarm(
+        self._alarm(
             "AttachedVolumeCheck",
-            self._instance_metric("StatusCheckFailed_AttachedEBS", instance_id),
-            ec2_action=None,
-            description="An EBS volume attached to the web server (its document root) is impaired: "
+            status_check("AttachedEBS"),
+            "An EBS volume attached to the web server (its document root) is impaired: "
             "viewers get the fallback copy; check the volume, restore from a snapshot if needed.",
         )
-        self.origin_health = self._alarm(
+        self._alarm(
             "OriginHealth",
-            cloudwatch.Metric(
-                namespace=HEALTH_NAMESPACE,
-                metric_name=HEALTH_METRIC,
-                dimensions_map={HEALTH_DIMENSION: site_name},
-                statistic="Minimum",
-                period=Duration.minutes(1),
-            ),
-            ec2_action=None,
-            description="The web server did not serve its own page for 3 minutes, or stopped "
+            _metric(HEALTH_NAMESPACE, "OriginAvailable", {"SiteName": site_name}, "Minimum"),
+            "The web server did not serve its own page for 3 minutes, or stopped "
             "reporting: viewers get the fallback copy; see site-boot in the journal.",
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=3,
             # No data means no server reporting: that is an outage too.
             missing=cloudwatch.TreatMissingData.BREACHING,
         )
-        self.viewer_errors = self._alarm(
+        distribution = {"DistributionId": distribution_id, "Region": "Global"}
+        viewer_errors = self._alarm(
             "Viewer5xxRate",
-            cloudwatch.Metric(
-                namespace="AWS/CloudFront",
-                metric_name="5xxErrorRate",
-                dimensions_map={"DistributionId": distribution_id, "Region": "Global"},
-                statistic="Average",
-                period=Duration.minutes(5),
-            ),
-            ec2_action=None,
-            description=f"More than {VIEWER_5XX_PERCENT}% of viewer requests got a 5xx from CloudFront.",
+            _metric("AWS/CloudFront", "5xxErrorRate", distribution, "Average", minutes=5),
+            f"More than {VIEWER_5XX_PERCENT}% of viewer requests got a 5xx from CloudFront.",
             threshold=VIEWER_5XX_PERCENT,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
             missing=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.viewer_errors.node.default_child.cfn_options.condition = in_us_east_1(self)
-
-    def allow_health_reports(self, role: iam.IRole) -> None:
-        """Let the server publish its health metric, and nothing else in CloudWatch."""
+        viewer_errors.node.default_child.cfn_options.condition = in_us_east_1(self)
+        # The server may publish its health metric, and nothing else in CloudWatch.
         publish = iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"])
         publish.add_condition("StringEquals", {"cloudwatch:namespace": HEALTH_NAMESPACE})
-        policy = iam.Policy(self, "HealthReportPolicy", roles=[role], statements=[publish])
+        policy = iam.Policy(self, "HealthReportPolicy", roles=[server.role], statements=[publish])
         acknowledge(
             policy.node.default_child,
             "AwsSolutions-IAM5[Resource::*]",
@@ -143,24 +135,13 @@ class ServerAlarms(Construct):
             "to the site's own metric namespace.",
         )
 
-    @staticmethod
-    def _instance_metric(metric_name: str, instance_id: str) -> cloudwatch.Metric:
-        # EC2 publishes status checks every minute, with or without detailed monitoring.
-        return cloudwatch.Metric(
-            namespace="AWS/EC2",
-            metric_name=metric_name,
-            dimensions_map={"InstanceId": instance_id},
-            statistic="Maximum",
-            period=Duration.minutes(1),
-        )
-
     def _alarm(
         self,
         construct_id: str,
         metric: cloudwatch.Metric,
-        *,
-        ec2_action: cw_actions.Ec2InstanceAction | None,
         description: str,
+        *,
+        ec2_action: cw_actions.Ec2InstanceAction | None = None,
         threshold: float = 1,
         comparison: cloudwatch.ComparisonOperator = _AT_LEAST,
         evaluation_periods: int = 2,

@@ -1,101 +1,117 @@
 """The site's configuration, applied to the running server by State Manager.
 
-The boot files (``runtime/``: ``boot/`` and ``site/``) travel as one S3 asset. A static SSM
-Command document downloads them and runs ``boot/apply.sh`` with the deployment's values;
-an association runs that document on the web server at once whenever its parameters
-change (a new asset hash, image URL, volume or volume size), when a new instance appears,
-and every ``SCHEDULE`` to heal what a failed run or a person left behind. Nothing here is
-part of the instance's definition, so none of it replaces or restarts the server.
+The boot files (``runtime/``) travel as one S3 asset; a static SSM Command document downloads
+them and runs ``boot/apply.sh`` with the deployment's values. An association runs it on the web
+server at once whenever its parameters change, when a new instance appears, and every
+``SCHEDULE``. Nothing here is part of the instance's definition, so none of it replaces or
+restarts the server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import jsii
-from aws_cdk import Aspects, Aws, CfnResource, IAspect, Stack
-from aws_cdk import aws_ec2 as ec2
+from aws_cdk import Aspects, Aws, IAspect, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct, IConstruct
 
-from common.nag import acknowledge
-from web_server.command_document import shell_script_document
+from common.nag import acknowledge, objects_of
 from web_server.document_root import ACCOUNT_KEYS_FINDING, account_keys
+from web_server.infrastructure import WebServer
 from web_server.instance_values import BUCKET_PATTERN, INSTANCE_VALUES
 
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 # Heals a run that failed or a change made by hand; updates run at once regardless.
 SCHEDULE = "rate(30 minutes)"
+# Where in ``output_bucket`` State Manager keeps each run's output.
+OUTPUT_PREFIX = "site-configuration/"
+# Long enough for a boot that waits for the volume (30 min) and a dnf upgrade.
+TIMEOUT_SECONDS = 3600
 
-
-# The document's own parameters: where to download the boot files from.
-DOWNLOAD_PARAMETERS = {
+# Every parameter of the document, with the pattern SSM checks it against: where to download
+# the boot files from, then the deployment's values.
+ALLOWED_PATTERNS = {
     "AssetBucket": (BUCKET_PATTERN, "Bucket of the boot files"),
     "AssetKey": (r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,1000}$", "Key of the boot files"),
+    **{value.parameter: (value.pattern, value.description) for value in INSTANCE_VALUES},
 }
 # The names apply.sh writes to the server's environment file, in this order.
 SITE_VALUES = " ".join(value.env for value in INSTANCE_VALUES)
-# Every parameter of the document, with the pattern SSM checks it against.
-ALLOWED_PATTERNS = {
-    **DOWNLOAD_PARAMETERS,
-    **{value.parameter: (value.pattern, value.description) for value in INSTANCE_VALUES},
-}
 # A boot-file object is new on every change of the scripts, and so is the statement allowing
 # it: IAM may answer AccessDenied for a few seconds after the policy is updated.
 DOWNLOAD_ATTEMPTS = 6
 DOWNLOAD_RETRY_SECONDS = 10
 
 
-def _apply_commands() -> list[str]:
-    """The document's script: fetch the boot files, unpack them, hand over to apply.sh."""
-    exports = [f"export {value.env}='{{{{ {value.parameter} }}}}'" for value in INSTANCE_VALUES]
-    return [
-        "set -euo pipefail",
-        "staging=$(mktemp -d /var/tmp/site-boot.XXXXXX)",
-        "trap 'rm -rf \"$staging\"' EXIT",
-        f"for attempt in $(seq {DOWNLOAD_ATTEMPTS}); do",
-        "  aws s3 cp --only-show-errors --region '{{ Region }}' "
-        "'s3://{{ AssetBucket }}/{{ AssetKey }}' \"$staging/boot.zip\" && break",
-        f'  [ "$attempt" -lt {DOWNLOAD_ATTEMPTS} ] || exit 1',
-        f"  sleep {DOWNLOAD_RETRY_SECONDS}",
-        "done",
-        # Python ships with AL2023 (dnf needs it); unzip may not.
-        'python3 -m zipfile -e "$staging/boot.zip" "$staging/files"',
-        *exports,
-        f"export SITE_VALUES='{SITE_VALUES}'",
-        'bash "$staging/files/boot/apply.sh" "$staging/files"',
-    ]
+def shell_script_document(
+    *, description: str, parameters: Mapping[str, tuple[str, str]], step: str, commands: Sequence[str]
+) -> dict:
+    """An SSM Command document (schema 2.2) with one ``aws:runShellScript`` step. ``parameters``
+    maps each name to its (pattern, description): SSM checks each value before the script sees it.
+    """
+    return {
+        "schemaVersion": "2.2",
+        "description": description,
+        "parameters": {
+            name: {"type": "String", "description": meaning, "allowedPattern": pattern}
+            for name, (pattern, meaning) in parameters.items()
+        },
+        "mainSteps": [
+            {
+                "action": "aws:runShellScript",
+                "name": step,
+                "inputs": {"timeoutSeconds": str(TIMEOUT_SECONDS), "runCommand": list(commands)},
+            }
+        ],
+    }
 
 
 def document_content() -> dict:
+    """The document: fetch the boot files, unpack them, hand over to apply.sh."""
     return shell_script_document(
         description="Install the site's boot files and apply the deployment's values (idempotent).",
-        parameters={
-            name: {"type": "String", "description": description, "allowedPattern": pattern}
-            for name, (pattern, description) in ALLOWED_PATTERNS.items()
-        },
+        parameters=ALLOWED_PATTERNS,
         step="applySiteConfiguration",
-        commands=_apply_commands(),
+        commands=[
+            "set -euo pipefail",
+            "staging=$(mktemp -d /var/tmp/site-boot.XXXXXX)",
+            "trap 'rm -rf \"$staging\"' EXIT",
+            f"for attempt in $(seq {DOWNLOAD_ATTEMPTS}); do",
+            "  aws s3 cp --only-show-errors --region '{{ Region }}' "
+            "'s3://{{ AssetBucket }}/{{ AssetKey }}' \"$staging/boot.zip\" && break",
+            f'  [ "$attempt" -lt {DOWNLOAD_ATTEMPTS} ] || exit 1',
+            f"  sleep {DOWNLOAD_RETRY_SECONDS}",
+            "done",
+            # Python ships with AL2023 (dnf needs it); unzip may not.
+            'python3 -m zipfile -e "$staging/boot.zip" "$staging/files"',
+            *(f"export {value.env}='{{{{ {value.parameter} }}}}'" for value in INSTANCE_VALUES),
+            f"export SITE_VALUES='{SITE_VALUES}'",
+            'bash "$staging/files/boot/apply.sh" "$staging/files"',
+        ],
     )
 
 
 @jsii.implements(IAspect)
 class _AfterRolePolicies:
-    """Makes ``dependent`` depend on every IAM policy attached to ``role``, wherever it is defined."""
+    """Makes the construct it visits depend on every IAM policy attached to ``role``, wherever it is
+    defined. Added to that construct alone: it runs once, when the stack is complete."""
 
-    def __init__(self, dependent: CfnResource, role: iam.IRole) -> None:
-        self._dependent = dependent
+    def __init__(self, role: iam.IRole) -> None:
         self._role = role
 
     def visit(self, node: IConstruct) -> None:
-        if isinstance(node, iam.CfnPolicy | iam.CfnManagedPolicy):
-            stack = Stack.of(node)
-            if stack.resolve(self._role.role_name) in (stack.resolve(node.roles) or []):
-                self._dependent.node.add_dependency(node)
+        stack = Stack.of(node)
+        role_name = stack.resolve(self._role.role_name)
+        for construct in stack.node.find_all():
+            if isinstance(construct, iam.CfnPolicy | iam.CfnManagedPolicy) and role_name in (
+                stack.resolve(construct.roles) or []
+            ):
+                node.node.add_dependency(construct)
 
 
 class SiteConfiguration(Construct):
@@ -106,14 +122,12 @@ class SiteConfiguration(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        instance: ec2.CfnInstance,
-        role: iam.IRole,
+        server: WebServer,
         values: Mapping[str, str],
         output_bucket: s3.Bucket,
-        output_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.asset = s3_assets.Asset(self, "BootFiles", path=str(RUNTIME))
+        asset = self.asset = s3_assets.Asset(self, "BootFiles", path=str(RUNTIME))
         self.document = ssm.CfnDocument(
             self,
             "ApplyDocument",
@@ -121,18 +135,14 @@ class SiteConfiguration(Construct):
             document_format="JSON",
             content=document_content(),
         )
-        self.parameters = {
-            "AssetBucket": self.asset.s3_bucket_name,
-            "AssetKey": self.asset.s3_object_key,
-            **values,
-        }
+        parameters = {"AssetBucket": asset.s3_bucket_name, "AssetKey": asset.s3_object_key, **values}
         self.association = ssm.CfnAssociation(
             self,
             "Association",
             name=self.document.ref,
             association_name=f"{Stack.of(self).stack_name}-site-configuration",
-            targets=[ssm.CfnAssociation.TargetProperty(key="InstanceIds", values=[instance.ref])],
-            parameters={name: [value] for name, value in self.parameters.items()},
+            targets=[ssm.CfnAssociation.TargetProperty(key="InstanceIds", values=[server.instance_id])],
+            parameters={name: [value] for name, value in parameters.items()},
             # State Manager runs an association at once when it is created or updated (which is
             # how a new value reaches the server), then on this schedule.
             schedule_expression=SCHEDULE,
@@ -140,7 +150,7 @@ class SiteConfiguration(Construct):
             output_location=ssm.CfnAssociation.InstanceAssociationOutputLocationProperty(
                 s3_location=ssm.CfnAssociation.S3OutputLocationProperty(
                     output_s3_bucket_name=output_bucket.bucket_name,
-                    output_s3_key_prefix=output_prefix,
+                    output_s3_key_prefix=OUTPUT_PREFIX,
                     output_s3_region=Aws.REGION,
                 )
             ),
@@ -149,23 +159,15 @@ class SiteConfiguration(Construct):
         )
         # A policy of its own, outside the role's default policy, which the launch template
         # waits for: these statements name resources that are created after the instance.
-        self.policy = iam.Policy(
+        policy = iam.Policy(
             self,
             "InstancePolicy",
-            roles=[role],
+            roles=[server.role],
             statements=[
                 iam.PolicyStatement(
                     sid="ReadBootFiles",
                     actions=["s3:GetObject"],
-                    resources=[
-                        Stack.of(self).format_arn(
-                            service="s3",
-                            region="",
-                            account="",
-                            resource=self.asset.s3_bucket_name,
-                            resource_name=self.asset.s3_object_key,
-                        )
-                    ],
+                    resources=[asset.bucket.arn_for_objects(asset.s3_object_key)],
                 ),
                 # A customer managed key on the CDK bootstrap bucket (cdk bootstrap
                 # --bootstrap-customer-key) encrypts the boot files too.
@@ -179,7 +181,7 @@ class SiteConfiguration(Construct):
                 iam.PolicyStatement(
                     sid="WriteRunOutput",
                     actions=["s3:PutObject"],
-                    resources=[output_bucket.arn_for_objects(f"{output_prefix}*")],
+                    resources=[output_bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")],
                 ),
                 # The SSM agent reads the bucket's encryption before it uploads.
                 iam.PolicyStatement(
@@ -189,20 +191,19 @@ class SiteConfiguration(Construct):
                 ),
             ],
         )
-        bucket_id = Stack.of(self).get_logical_id(output_bucket.node.default_child)
         acknowledge(
-            self.policy.node.default_child,
+            policy.node.default_child,
             f"AwsSolutions-IAM5[Resource::{ACCOUNT_KEYS_FINDING}]",
             "The CDK bootstrap bucket may be encrypted with any key of the account (chosen at "
             "cdk bootstrap, unknown to the app); kms:ViaService limits decryption to S3 reads.",
         )
         acknowledge(
-            self.policy.node.default_child,
-            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{output_prefix}*]",
+            policy.node.default_child,
+            f"AwsSolutions-IAM5[{objects_of(output_bucket, OUTPUT_PREFIX)}]",
             "State Manager names each run's output objects after the command and instance ids, "
             "unknown in advance; the instance may only add objects under this stack's prefix.",
         )
         # CloudFormation orders updates by dependencies only: a run that State Manager starts
         # right after its association changed must find the role's new permissions in force.
-        Aspects.of(Stack.of(self)).add(_AfterRolePolicies(self.association, role))
-        self.association.node.add_dependency(role)
+        Aspects.of(self.association).add(_AfterRolePolicies(server.role))
+        self.association.node.add_dependency(server.role)

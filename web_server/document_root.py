@@ -9,22 +9,15 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from common.nag import acknowledge
+from common.nag import acknowledge, default_policy
+from web_server.infrastructure import WebServer
 
-VOLUME_TYPES = {
-    "gp3": ec2.EbsDeviceVolumeType.GP3,
-    "gp2": ec2.EbsDeviceVolumeType.GP2,
-    "io1": ec2.EbsDeviceVolumeType.IO1,
-    "io2": ec2.EbsDeviceVolumeType.IO2,
-}
 REMOVAL_POLICIES = {"snapshot": RemovalPolicy.SNAPSHOT, "retain": RemovalPolicy.RETAIN}
 # Volumes carrying this tag (value: the environment) get scheduled snapshots.
 SNAPSHOT_TAG = "site-snapshots"
 # The device name the instance asks for when it attaches the volume; Nitro instances
 # expose it as NVMe.
 DEVICE_NAME = "/dev/sdf"
-
-
 # How cdk-nag names the resource account_keys() returns.
 ACCOUNT_KEYS_FINDING = "arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*"
 
@@ -59,16 +52,15 @@ class DocumentRootVolume(Construct):
         *,
         spec: VolumeSpec,
         snapshot_group: str,
-        subnet: ec2.ISubnet,
+        subnet: ec2.ISubnet,  # the web server's, so its Availability Zone
     ) -> None:
         super().__init__(scope, construct_id)
         self.volume = ec2.Volume(
             self,
             "Volume",
-            # The web server's subnet, so its Availability Zone.
             availability_zone=subnet.availability_zone,
             size=Size.gibibytes(spec.size_gib),
-            volume_type=VOLUME_TYPES[spec.volume_type],
+            volume_type=ec2.EbsDeviceVolumeType[spec.volume_type.upper()],
             iops=spec.iops,
             throughput=spec.throughput_mibps,
             encrypted=True,
@@ -77,18 +69,18 @@ class DocumentRootVolume(Construct):
         )
         Tags.of(self.volume).add(SNAPSHOT_TAG, snapshot_group)
         self.device_name = DEVICE_NAME
+        self.volume_id = self.volume.volume_id
 
-    def allow_self_attach(self, *, instance: Construct, principal: iam.IGrantable) -> None:
-        """Let ``instance`` (with ``principal``'s role) attach this volume to itself.
-
-        The grant is scoped by a resource tag on both, so the role does not depend on the instance.
-        """
-        self.volume.grant_attach_volume_by_resource_tag(principal.grant_principal, [instance])
+    def allow_self_attach(self, server: WebServer) -> None:
+        """Let ``server`` attach this volume to itself. The grant is scoped by a resource tag on
+        both, so the server's role does not depend on its instance."""
+        role = server.role
+        self.volume.grant_attach_volume_by_resource_tag(role, [server.instance])
         # The volume is encrypted with the account's default EBS key, which may be a customer
         # managed key: attaching it then needs these, and only through EC2.
         # https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html
         through_ec2 = {"kms:ViaService": f"ec2.{Aws.REGION}.amazonaws.com"}
-        principal.grant_principal.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="GrantVolumeKeyToEc2",
                 actions=["kms:CreateGrant"],
@@ -96,7 +88,7 @@ class DocumentRootVolume(Construct):
                 conditions={"StringEquals": through_ec2, "Bool": {"kms:GrantIsForAWSResource": "true"}},
             )
         )
-        principal.grant_principal.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="UseVolumeKeyThroughEc2",
                 actions=[
@@ -111,12 +103,8 @@ class DocumentRootVolume(Construct):
             )
         )
         acknowledge(
-            principal.grant_principal.node.find_child("DefaultPolicy").node.default_child,
+            default_policy(role),
             f"AwsSolutions-IAM5[Resource::{ACCOUNT_KEYS_FINDING}]",
             "The account's default EBS key is chosen outside the app and may be any key of the "
             "account; kms:ViaService limits its use to EC2 in this Region, acting on the volume.",
         )
-
-    @property
-    def volume_id(self) -> str:
-        return self.volume.volume_id

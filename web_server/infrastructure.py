@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import CfnTag, Stack
@@ -11,24 +10,20 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from common.nag import acknowledge
+from common.nag import acknowledge, default_policy
+from network.infrastructure import SiteNetwork
 
-# AWS's public parameters naming the latest AL2023 AMI, read by EC2 when it launches the instance.
-AL2023_IMAGE_PARAMETERS = {
-    False: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
-    True: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
-}
+# AWS's public parameter naming the latest AL2023 AMI for an architecture, read by EC2 when it
+# launches the instance.
+AL2023_IMAGE_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{}"
 BOOTSTRAP = Path(__file__).resolve().parent / "runtime" / "boot" / "user-data.yaml"
 ROOT_DEVICE = "/dev/xvda"
 ROOT_VOLUME_GIB = 8
 
 
 def bootstrap_user_data(server_generation: int) -> str:
-    """The static user data: the same text for every deployment of one server generation.
-
-    It carries no deploy-time value, so nothing that changes between deploys can change the
-    launch template; the site's configuration arrives through State Manager instead.
-    """
+    """The same text for every deployment of one server generation: no deploy-time value can
+    change the launch template; the site's configuration arrives through State Manager instead."""
     return BOOTSTRAP.read_text().replace("@SERVER_GENERATION@", str(server_generation))
 
 
@@ -39,7 +34,8 @@ class WebServer(Construct):
     AL2023 parameter: EC2 reads the AMI when it launches the instance, so a deploy never
     replaces the server because AWS published a new image. What would replace it (the
     architecture, the root disk, the bootstrap and ``server_generation``) lives in the launch
-    template; what can change in place (type, monitoring, tags) lives on the instance.
+    template; what can change in place lives on the instance: a new type stops and starts the
+    server, new monitoring or tags apply at once.
     """
 
     def __init__(
@@ -47,22 +43,20 @@ class WebServer(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        vpc: ec2.IVpc,
-        subnet: ec2.ISubnet,
-        egress: Sequence[Construct],
+        network: SiteNetwork,
         instance_type: str,
         arm64: bool,
         detailed_monitoring: bool,
         server_generation: int,
     ) -> None:
         super().__init__(scope, construct_id)
+        subnet = network.web_subnet
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
-            vpc=vpc,
+            vpc=network.vpc,
             description="Web server: HTTP from CloudFront only, no SSH",
-            # Egress to S3 (IPv4, gateway endpoint) and AWS's dual-stack endpoints (IPv6).
-            allow_all_outbound=True,
+            # Egress to S3 over IPv4 (the L2's default) and to AWS's dual-stack endpoints over IPv6.
             allow_all_ipv6_outbound=True,
         )
         self.role = iam.Role(
@@ -78,12 +72,12 @@ class WebServer(Construct):
             "AmazonSSMManagedInstanceCore is the AWS-maintained minimum for Session Manager, "
             "which replaces SSH here, and for State Manager, which configures the server.",
         )
-        self.image_parameter = AL2023_IMAGE_PARAMETERS[arm64]
+        image_parameter = AL2023_IMAGE_PARAMETER.format("arm64" if arm64 else "x86_64")
         user_data = bootstrap_user_data(server_generation)
         self.launch_template = ec2.LaunchTemplate(
             self,
             "LaunchTemplate",
-            machine_image=ec2.MachineImage.resolve_ssm_parameter_at_launch(self.image_parameter),
+            machine_image=ec2.MachineImage.resolve_ssm_parameter_at_launch(image_parameter),
             user_data=ec2.UserData.custom(user_data),
             security_group=self.security_group,
             role=self.role,
@@ -113,43 +107,29 @@ class WebServer(Construct):
                 version=self.launch_template.latest_version_number,
             ),
             subnet_id=subnet.subnet_id,
-            # On the instance, not in the template: a change stops and starts the server
-            # (type) or applies at once (monitoring, tags), never replaces it.
             instance_type=instance_type,
             monitoring=detailed_monitoring,
             propagate_tags_to_volume_on_creation=True,
             tags=[CfnTag(key="Name", value=f"{Stack.of(self).stack_name}/web-server")],
         )
         # Its first boot calls AWS (SSM, EC2, S3) at once: the routes out must exist by then.
-        for dependency in egress:
-            self.instance.node.add_dependency(dependency)
+        self.instance.node.add_dependency(*network.egress)
+        self.instance_id = self.instance.ref
         # Changes with everything that replaces the instance, and with nothing else.
-        self.replacement_key = hashlib.sha256(
-            "\n".join(
-                (
-                    self.image_parameter,
-                    user_data,
-                    f"{ROOT_DEVICE} {ROOT_VOLUME_GIB}",
-                    subnet.node.path,
-                )
-            ).encode()
-        ).hexdigest()[:8]
+        replaced_by = (image_parameter, user_data, f"{ROOT_DEVICE} {ROOT_VOLUME_GIB}", subnet.node.path)
+        self.replacement_key = hashlib.sha256("\n".join(replaced_by).encode()).hexdigest()[:8]
         self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadVolumeState",
-                actions=["ec2:DescribeVolumes"],
-                resources=["*"],
-            )
+            iam.PolicyStatement(sid="ReadVolumeState", actions=["ec2:DescribeVolumes"], resources=["*"])
         )
-        self.policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        policy = default_policy(self.role)
         acknowledge(
-            self.policy,
+            policy,
             "AwsSolutions-IAM5[Resource::*]",
             "ec2:DescribeVolumes, which the boot script uses to wait for the volume, supports "
             "no resource-level permissions in IAM; it is read-only.",
         )
         acknowledge(
-            self.policy,
+            policy,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
             "ec2:AttachVolume is limited by a resource-tag condition to this instance and its "
             "document-root volume; naming the instance would make it depend on its own role.",
@@ -170,14 +150,3 @@ class WebServer(Construct):
                 "alarms read status checks, which EC2 publishes every minute at no charge, and the "
                 "site's own health metric; five-minute CPU and network figures suffice here.",
             )
-
-    @property
-    def instance_id(self) -> str:
-        return self.instance.ref
-
-    def allow_http_from_prefix_list(self, prefix_list_id: str) -> None:
-        self.security_group.add_ingress_rule(
-            ec2.Peer.prefix_list(prefix_list_id),
-            ec2.Port.tcp(80),
-            "HTTP from CloudFront origin-facing servers",
-        )

@@ -5,20 +5,23 @@ from __future__ import annotations
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from web_server.command_document import shell_script_document
+from web_server.configuration import shell_script_document
 
-# Installed on the server by the site's configuration (runtime/boot/os-update.sh).
-OS_UPDATE_SCRIPT = "/opt/site-boot/boot/os-update.sh"
+# What an operator names; no default, so SSM refuses a command that names no release: AWS
+# advises a pinned release over `latest`, which stays an explicit choice.
 RELEASE_PATTERN = r"^(latest|20[0-9]{2}\.[0-9]+\.[0-9]+)$"
+RELEASE_DESCRIPTION = "An AL2023 release such as 2023.9.20251110, or latest on purpose"
+# Installed on the server by the site's configuration (runtime/boot/os-update.sh); its exit
+# status 194 asks the SSM agent to reboot and run the step again.
+OS_UPDATE_COMMAND = "bash /opt/site-boot/boot/os-update.sh '{{ ReleaseVersion }}'"
 
 
 class OsUpdateDocument(Construct):
     """An SSM Command document: ``dnf upgrade --releasever=<version>``, then a reboot if needed.
 
-    Run it with ``make os-update RELEASE=...`` (SSM Run Command). It changes nothing in the stack: the
-    instance keeps its id, its volume and its address; viewers get the fallback copy while
-    it reboots. Rolling the instance onto a fresh AMI instead is the ``server_generation``
-    setting.
+    Run it with ``make os-update RELEASE=...`` (SSM Run Command). It changes nothing in the
+    stack: the instance keeps its id, its volume and its address; viewers get the fallback copy
+    while it reboots. Rolling the instance onto a fresh AMI instead is ``server_generation``.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
@@ -30,17 +33,8 @@ class OsUpdateDocument(Construct):
             document_format="JSON",
             content=shell_script_document(
                 description="Update Amazon Linux 2023 in place to a release; reboot if needed.",
-                parameters={
-                    # No default, so SSM refuses a command that names no release: AWS advises
-                    # a pinned release over `latest`, which stays an explicit choice.
-                    "ReleaseVersion": {
-                        "type": "String",
-                        "description": "An AL2023 release such as 2023.9.20251110, or latest on purpose",
-                        "allowedPattern": RELEASE_PATTERN,
-                    }
-                },
+                parameters={"ReleaseVersion": (RELEASE_PATTERN, RELEASE_DESCRIPTION)},
                 step="updateOperatingSystem",
-                # Exit 194 asks the agent to reboot and run the step again.
-                commands=[f"bash {OS_UPDATE_SCRIPT} '{{{{ ReleaseVersion }}}}'"],
+                commands=[OS_UPDATE_COMMAND],
             ),
         )

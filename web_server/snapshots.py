@@ -8,50 +8,47 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from common.nag import acknowledge
+from web_server.document_root import SNAPSHOT_TAG
 
 
 class VolumeSnapshotSchedule(Construct):
-    """Snapshots every volume tagged ``tag_key=tag_value`` once a day at 03:00 UTC."""
+    """Snapshots every volume tagged ``SNAPSHOT_TAG=group`` once a day at 03:00 UTC."""
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, tag_key: str, tag_value: str, retain_days: int
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, group: str, retain_days: int) -> None:
         super().__init__(scope, construct_id)
+        service_policy = "service-role/AWSDataLifecycleManagerServiceRole"
         role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("dlm.amazonaws.com"),
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name(
-                    "service-role/AWSDataLifecycleManagerServiceRole"
-                )
-            ],
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(service_policy)],
         )
         acknowledge(
             role.node.default_child,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole]",
+            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{service_policy}]",
             "AWSDataLifecycleManagerServiceRole is the service role policy AWS documents for "
             "Data Lifecycle Manager snapshot policies; it grants only EC2 snapshot actions.",
         )
-        self.policy = dlm.CfnLifecyclePolicy(
+        lifecycle = dlm.CfnLifecyclePolicy
+        self.policy = lifecycle(
             self,
             "Policy",
-            description=f"Daily snapshots of {tag_value} document root volumes",
+            description=f"Daily snapshots of {group} document root volumes",
             state="ENABLED",
             execution_role_arn=role.role_arn,
-            policy_details=dlm.CfnLifecyclePolicy.PolicyDetailsProperty(
+            policy_details=lifecycle.PolicyDetailsProperty(
                 policy_type="EBS_SNAPSHOT_MANAGEMENT",
                 resource_types=["VOLUME"],
-                target_tags=[CfnTag(key=tag_key, value=tag_value)],
+                target_tags=[CfnTag(key=SNAPSHOT_TAG, value=group)],
                 schedules=[
-                    dlm.CfnLifecyclePolicy.ScheduleProperty(
+                    lifecycle.ScheduleProperty(
                         name="Daily",
                         copy_tags=True,
-                        create_rule=dlm.CfnLifecyclePolicy.CreateRuleProperty(
+                        create_rule=lifecycle.CreateRuleProperty(
                             interval=24, interval_unit="HOURS", times=["03:00"]
                         ),
                         # One snapshot a day, so keeping N snapshots keeps N days.
-                        retain_rule=dlm.CfnLifecyclePolicy.RetainRuleProperty(count=retain_days),
+                        retain_rule=lifecycle.RetainRuleProperty(count=retain_days),
                     )
                 ],
             ),
