@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from settings import instance_types
 from web_server.document_root import VolumeSpec
+from web_server.instance_values import TEXT_PATTERN
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_KEY_PREFIX, DEFAULT_IMAGE = "images/", PROJECT_ROOT / "content" / "images" / "site-image.jpg"
@@ -319,6 +320,12 @@ class SiteSettings(BaseModel, frozen=True):
         DEFAULT_IMAGE, "a regular file holding a JPEG, PNG or GIF, named with its data's extension"
     )
     """the image the page shows; a relative path is from the project directory"""
+    page_title: str = setting(
+        "Hello from the web server",
+        "1-120 characters, none a quote, backslash, dollar, backtick, brace, angle bracket or control",
+        pattern=TEXT_PATTERN,
+    )
+    """the page's title and heading; a change re-renders the page unless it was edited"""
     alarm_email: Annotated[str, AfterValidator(mailbox)] | None = setting(None, "a mailbox's address")
     """alarms notify it through an encrypted SNS topic"""
     waf_web_acl_arn: str | None = setting(

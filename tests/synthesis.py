@@ -30,6 +30,7 @@ PROD_CONTEXT = {
     "tags": '{"team": "web"}',
     "detailed_monitoring": "true",
     "server_generation": "3",
+    "page_title": "Café & friends: 100% off",
 }
 
 

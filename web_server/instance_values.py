@@ -2,14 +2,15 @@
 
 A row names where the value comes from (attributes of the web server stack: a setting under
 ``settings.``, or a resource's CloudFormation attribute), the SSM parameter that carries it,
-the pattern SSM enforces before any script sees it, and the environment variable the boot
+the pattern SSM enforces before any script sees it (a setting declares the same pattern, so
+synth refuses what SSM would), and the environment variable the boot
 scripts and the page template read. The stack, the SSM document, the environment file that
 apply.sh writes and the page's ``{{NAME}}`` placeholders all follow this table.
 
 The SSM agent checks each pattern with Go's regexp (RE2: no repeat count above 1000, no
 lookaround; tests/unit compiles them with RE2) and pastes the value as text into the script,
-inside single quotes: no pattern admits a quote, a space, a backslash, a dollar sign, a
-brace or another shell metacharacter.
+inside single quotes: no pattern admits a quote, a backslash, a dollar sign, a backtick, a
+brace or a control character (text such as the page title may hold spaces).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class InstanceValue:
 
 # Bucket names: 3-63 lower-case letters, digits, dots and dashes.
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+# Text such as the page's title: 1-120 characters, none a quote, backslash, dollar sign,
+# backtick, brace, angle bracket or control character.
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f'\"\\$`{}<>]{1,120}$"
 
 # fmt: off
 INSTANCE_VALUES = (
@@ -51,5 +55,7 @@ INSTANCE_VALUES = (
                   r"^[A-Z0-9]{8,32}$", "Site distribution"),
     InstanceValue("SiteName", "SITE_NAME", "stack_name",
                   r"^[A-Za-z][A-Za-z0-9-]{0,127}$", "Metric dimension"),
+    InstanceValue("PageTitle", "PAGE_TITLE", "settings.page_title",
+                  TEXT_PATTERN, "The page's title and heading"),
 )
 # fmt: on

@@ -47,6 +47,7 @@ CONTAINER = MACHINE_SRC / "container.sh"
 
 REGION = "eu-west-1"
 IMAGE_URL = "https://d111111abcdef8.cloudfront.net/images/site-image.jpg"
+PAGE_TITLE = "Hello from the web server"
 # The viewer's host name: the site distribution's domain.
 SITE_DOMAIN = "d222222abcdef8.cloudfront.net"
 # Sparse, so it costs nothing; one GiB, the smallest size a deployment can name.
@@ -681,6 +682,7 @@ class Sandbox:
             "SYSTEMD_DIR": str(self.systemd_dir),
             "HTTPD_CONF_DIR": str(self.httpd_conf_dir),
             "SITE_DOMAIN": SITE_DOMAIN,
+            "PAGE_TITLE": PAGE_TITLE,
             "INSTALL_DIR": str(self.install_dir),
             "ENV_FILE": str(self.env_file),
             "LOG_FILE": str(self.log_file),

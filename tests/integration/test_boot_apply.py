@@ -137,6 +137,17 @@ def test_apply_boots_then_reapplying_changes_nothing_and_a_new_image_url_follows
     assert f'src="{NEW_URL}"' in page
     assert IMAGE_URL not in page
 
+    # A title with spaces, an ampersand and Unicode: through SSM's check, the environment file
+    # systemd reads and the page template, intact.
+    title = "Café & friends: 100% off (日本語)"
+    titled = ns.apply(sandbox.staging("staging-title"), IMAGE_URL=NEW_URL, PAGE_TITLE=title)
+    assert titled.returncode == 0, titled.output
+    assert f"PAGE_TITLE={title}\n" in sandbox.env_file.read_text()
+    status, page = get(url)
+    escaped = title.replace("&", "&amp;")
+    assert f"<title>{escaped}</title>" in page
+    assert f"<h1>{escaped}</h1>" in page
+
     # An edited page is kept; the rendering for the next URL goes next to it.
     page_file = ns.path(sandbox.docroot / "index.html")
     edited = page.replace("<h1>", "<h1>Edited: ")

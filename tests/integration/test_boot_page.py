@@ -8,7 +8,7 @@ import os
 import re
 from html.parser import HTMLParser
 
-from tests.integration.bootharness import IMAGE_URL
+from tests.integration.bootharness import IMAGE_URL, PAGE_TITLE
 
 NEW_URL = 'https://d222222abcdef8.cloudfront.net/images/site-image.jpg?v=2&size="l"'
 NEW_URL_IN_HTML = "https://d222222abcdef8.cloudfront.net/images/site-image.jpg?v=2&amp;size=&quot;l&quot;"
@@ -19,20 +19,24 @@ class ImageFinder(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.images: list[dict[str, str | None]] = []
-        self.title = ""
-        self._in_title = False
+        self.texts: dict[str, str] = {"title": "", "h1": ""}
+        self._in = ""
 
     def handle_starttag(self, tag, attrs):
         if tag == "img":
             self.images.append(dict(attrs))
-        self._in_title = tag == "title"
+        self._in = tag if tag in self.texts else ""
 
     def handle_data(self, data):
-        if self._in_title:
-            self.title += data
+        if self._in:
+            self.texts[self._in] += data
 
     def handle_endtag(self, tag):
-        self._in_title = False
+        self._in = ""
+
+    @property
+    def title(self) -> str:
+        return self.texts["title"]
 
 
 def parse(page: str) -> ImageFinder:
@@ -57,7 +61,7 @@ def test_seeded_page_shows_the_image(harness, volume):
     assert text.startswith("<!DOCTYPE html>")
     assert "{{" not in text
     finder = parse(text)
-    assert finder.title.strip()
+    assert finder.texts == {"title": PAGE_TITLE, "h1": PAGE_TITLE}
     [img] = finder.images
     assert img["src"] == IMAGE_URL
     assert img["alt"]
@@ -121,3 +125,29 @@ def test_edited_page_survives_reruns_and_url_changes(harness, volume):
     assert f'src="{NEW_URL_IN_HTML}"' in sample
     assert "index.html.sample-new" in result.output
     assert sandbox.httpd_state() == ("active", "enabled")
+
+
+def test_the_title_and_heading_follow_the_page_title_while_untouched(harness, volume):
+    sandbox, ns = harness.instance(volume)
+    assert ns.boot().returncode == 0
+    title = "Café & friends: 100% off (日本語)"
+
+    result = ns.boot(PAGE_TITLE=title)
+
+    assert result.returncode == 0, result.output
+    text = ns.path(sandbox.docroot / "index.html").read_text()
+    assert parse(text).texts == {"title": title, "h1": title}
+    assert "Café &amp; friends" in text
+    assert parse(text).images[0]["src"] == IMAGE_URL
+    assert_generated(text)
+    assert "re-rendered" in result.output
+
+
+def test_a_placeholder_the_deployment_does_not_set_stops_the_step(harness, volume):
+    sandbox, ns = harness.instance(volume)
+
+    result = ns.boot(PAGE_TITLE="")
+
+    assert result.returncode != 0
+    assert "the page template names {{PAGE_TITLE}}, which the deployment does not set" in result.output
+    assert not ns.path(sandbox.docroot / "index.html").exists()

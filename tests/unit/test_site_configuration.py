@@ -9,6 +9,7 @@ from operator import attrgetter
 import pytest
 import re2
 
+from settings.model import SettingsError, SiteSettings
 from tests import ssm_agent
 from tests.deployed_values import REGIONS, Deployment
 from tests.unit.template_queries import only_resource, resources_of
@@ -87,11 +88,61 @@ def test_a_value_the_pattern_refuses_stops_the_run(dev_app):
         ssm_agent.script(_configuration_document(dev_app), {**values, "VolumeId": "vol-0123"})
 
 
-@pytest.mark.parametrize("bad", ["x' ; rm -rf / '", "a b", "$(id)", "`id`", 'a"b', "a\nb", "a\\b", "a\n"])
+# Each would end the single quotes the value is pasted in, run a command, or break the line.
+BREAKING = [
+    "x' ; rm -rf / '",
+    "$(id)",
+    "`id`",
+    'a"b',
+    "a\nb",
+    "a\\b",
+    "a\n",
+    "{{ Region }}",
+    "a\tb",
+    "a\x7fb",
+]
+
+
+@pytest.mark.parametrize("bad", BREAKING)
 def test_no_pattern_admits_what_could_break_the_script(bad):
     for name, (pattern, _) in ALLOWED_PATTERNS.items():
         with pytest.raises(ssm_agent.ParameterRefused):
             ssm_agent.check_value(name, pattern, bad)
+
+
+def test_every_value_is_pasted_inside_single_quotes(dev_app):
+    """A space, a semicolon or a glob in a value is text there: only a quote could end it."""
+    commands = "\n".join(_configuration_document(dev_app)["mainSteps"][0]["inputs"]["runCommand"])
+    assert set(re.findall(r"\{\{ (\w+) \}\}", commands)) == set(ALLOWED_PATTERNS)
+    for line in commands.splitlines():
+        assert "{{" not in re.sub(r"'[^']*'", "", line), line
+
+
+def test_only_text_values_may_hold_spaces():
+    spaced = {name for name, (pattern, _) in ALLOWED_PATTERNS.items() if re2.search(pattern, "a b")}
+    assert spaced == {"PageTitle"}
+
+
+TITLES = [
+    "Hello from the web server",
+    "Café & friends: 100% off!",
+    "日本語のページ",
+    "a" * 120,
+    "a" * 121,
+    "x<y",
+]
+
+
+@pytest.mark.parametrize("title", TITLES + BREAKING)
+def test_a_setting_refuses_at_synth_what_its_pattern_refuses_on_the_instance(title):
+    pattern = next(value.pattern for value in INSTANCE_VALUES if value.parameter == "PageTitle")
+    try:
+        SiteSettings.from_context({"page_title": title})
+        accepted = True
+    except SettingsError:
+        accepted = False
+    # Settings drop the spaces around a value; the rest reaches the instance as it is.
+    assert accepted == bool(re2.fullmatch(pattern, title.strip()))
 
 
 def test_the_script_receives_every_value_intact(dev_app, tmp_path):
@@ -111,6 +162,7 @@ def test_the_script_receives_every_value_intact(dev_app, tmp_path):
             "FallbackBucket": "sitewebserver-dev-fallback-1a2b3c4d5e6f",
             "DistributionId": "E2QWRUHAPOMQZL",
             "SiteName": "SiteWebServer-dev",
+            "PageTitle": "Café & friends: 100% off! (a title; with * and spaces)",
         }.items()
     }
     rendered = ssm_agent.script(document, values)

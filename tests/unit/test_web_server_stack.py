@@ -363,6 +363,8 @@ def test_association_hands_over_every_deploy_time_value(dev_app, prod_app):
     assert params["DistributionId"] == [{"Ref": distribution}]
     assert params["SiteDomain"] == [{"Fn::GetAtt": [distribution, "DomainName"]}]
     assert params["SiteName"] == ["SiteWebServer-dev"]
+    assert params["PageTitle"] == ["Hello from the web server"]
+    assert _association(prod_app)["Parameters"]["PageTitle"] == ["Café & friends: 100% off"]
     assert re.fullmatch(r"[0-9a-f]{64}\.zip", params["AssetKey"][0])
     image_url = params["ImageUrl"][0]["Fn::Join"][1]
     assert image_url[0] == "https://"
