@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
 # What `make` builds before it synthesizes or tests, each step skipped when already done:
-#
-#   bootstrap.sh venv LOCK STAMP   a Python >= 3.10 virtual environment in .venv, rebuilt when it
-#                                  is missing, half-made or broken; then LOCK installed with its hashes
+#   bootstrap.sh venv LOCK STAMP   .venv (Python >= 3.10, rebuilt when missing, half-made or broken),
+#                                  then LOCK installed with its hashes
 #   bootstrap.sh node              the pinned CDK CLI in node_modules, on the venv's Node 24
-#   bootstrap.sh system-deps       as root on Debian or Ubuntu: the packages the integration
-#                                  tests drive; elsewhere one line on what will be skipped
-#
+#   bootstrap.sh system-deps       as root on Debian or Ubuntu, the packages the integration tests
+#                                  drive; elsewhere one line on what will be skipped
 # Every failure ends in one line that says what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
-# The system's own tools, as the integration tests look for them (not the venv's: its awscli is
-# not the one the instance runs, and Apache's user could not start it).
+# The system's own tools, as the integration tests look for them.
 TOOL_PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 die() {
@@ -63,10 +60,9 @@ make_venv() {
   fi
 }
 
-# Every package tool trusts the system's certificate store, where a TLS-inspecting proxy's CA
-# is installed: uv and Node through UV_SYSTEM_CERTS and NODE_USE_SYSTEM_CA (Makefile), pip 24.2
-# and later by itself (truststore). An older pip (Debian 12's venv brings 23.0) trusts only its
-# own bundle, so it gets the system's, unless a certificate is configured for it already.
+# The system's certificate store holds a TLS-inspecting proxy's CA: uv and Node trust it through
+# the Makefile's variables, pip 24.2 and later by itself. An older pip (Debian 12's venv brings
+# 23.0) trusts only its own bundle, so it gets the system's unless a certificate is configured.
 pip_cert_option() {
   [[ -z ${PIP_CERT:-} ]] || return 0
   ! "$VENV/bin/python" -m pip config list 2>/dev/null | grep -q '\.cert=' || return 0
@@ -75,8 +71,8 @@ if tuple(int(part) for part in pip.__version__.split(".")[:2]) < (24, 2):
     print("--cert=" + (ssl.get_default_verify_paths().cafile or ""))' 2>/dev/null | grep -v '^--cert=$' || true
 }
 
-# pip as the venv brings it installs uv alone, hash-checked from the line that pins it in
-# requirements-dev.lock; uv then installs the locks (seconds, where pip takes over a minute).
+# pip installs uv alone, hash-checked from its line in requirements-dev.lock; uv then installs
+# the locks (seconds, where pip takes over a minute).
 ensure_uv() {
   local log=$VENV/pip-install.log pinned=$VENV/uv-requirement.txt cert
   [[ -x $VENV/bin/uv ]] && return
@@ -89,9 +85,8 @@ ensure_uv() {
   fi
 }
 
-# uv compiles bytecode only when asked, and only for what that call installs (pip always did):
-# without it every process compiles aws-cdk-lib and botocore again wherever __pycache__ is not
-# written (PYTHONDONTWRITEBYTECODE, a read-only checkout).
+# Bytecode compiled at install (uv does only when asked): otherwise every process compiles
+# aws-cdk-lib and botocore again wherever __pycache__ is not written.
 uv_install() {
   local lock=$1 log=$VENV/uv-install.log reason
   shift
@@ -103,13 +98,10 @@ uv_install() {
   fi
 }
 
-# Install a hashed lock file into the venv unless STAMP is newer than it.
-#
-# aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship
-# aws_cdk/cloud_assembly_schema/__init__.py, with different jsii type names, and only
-# aws-cdk-lib's copy has the types its own structs (integ-tests' CdkCommands) accept. uv installs
-# in parallel, so aws-cdk-lib goes in a second call, after the rest, as pip's order had it; and
-# again whenever the dependency's copy is found in its place (a lock that moved only the schema).
+# Install a hashed lock file into the venv unless STAMP is newer than it. aws-cdk-lib and its
+# dependency aws-cdk.cloud-assembly-schema both ship aws_cdk/cloud_assembly_schema/__init__.py, and
+# only aws-cdk-lib's copy has the jsii types its structs accept: uv installs in parallel, so
+# aws-cdk-lib goes in last, and again whenever the dependency's copy is found in its place.
 install_lock() {
   local lock=$1 stamp=$2 shared reinstall=()
   if [[ -f $stamp && $stamp -nt $lock ]]; then
@@ -186,8 +178,7 @@ cmd_system_deps() {
   printf 'installing Debian packages: %s\n' "${missing[*]}" >&2
   "${apt[@]}" update >/dev/null 2>&1 || true
   for package in "${missing[@]}"; do
-    # Ubuntu has no chromium or awscli deb (only snaps): Playwright's own Chromium below
-    # instead, and the mirror's tests skip without the AWS CLI.
+    # Ubuntu has no chromium or awscli deb (only snaps): Playwright's Chromium below instead.
     if apt-cache show "$package" >/dev/null 2>&1; then
       wanted+=("$package")
     fi
