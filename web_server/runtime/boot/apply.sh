@@ -1,17 +1,11 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Apply a deployment to this instance, in place (run by the State Manager
-# association as root): bash <staging>/boot/apply.sh <staging>
-# <staging> is the unpacked site asset (boot/ and site/). The deployment's
-# values arrive as environment variables named by SITE_VALUES. In order: make
-# sure none is missing before changing anything; install
-# the tree as INSTALL_DIR (new release directory, one rename of the symlink);
-# write ENV_FILE and the units of boot/units/ only when they changed (then
-# daemon-reload); enable the units; run site-boot.service, which runs
-# boot.sh, and wait for that attempt (a run already in progress is waited
-# for, never restarted in the middle); exit with its result, printing the
-# journal's tail on failure. Running it again with the same tree and values
-# changes nothing. See docs/boot.md.
+# Apply a deployment to this instance, in place (docs/boot.md). The State
+# Manager association runs it as root: bash <staging>/boot/apply.sh <staging>,
+# <staging> being the unpacked site asset (boot/ and site/), with the
+# deployment's values in the environment variables SITE_VALUES names. It
+# changes nothing unless every value is set; run again with the same tree and
+# values, it changes nothing.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -29,12 +23,8 @@ STAGING=$(cd "$STAGING" && pwd) || die "staging directory '$1' does not exist"
   die "$STAGING does not hold boot/boot.sh and site/index.html.tmpl"
 [[ -f $STAGING/boot/units/$BOOT_UNIT ]] || die "$STAGING/boot/units/$BOOT_UNIT is missing"
 
-# --- values -------------------------------------------------------------------
-
-# SITE_VALUES names the deployment's values, which arrive as environment
-# variables. Both come from the SSM document, which has already checked every
-# value against its pattern (web_server/configuration.py, the one place
-# that defines them): here it is only made sure that none is missing.
+# The SSM document has already checked every value against its pattern
+# (web_server/configuration.py): here it is only made sure that none is missing.
 read -r -a ENV_KEYS <<<"${SITE_VALUES:-}"
 ((${#ENV_KEYS[@]} > 0)) || die "SITE_VALUES is not set: run apply.sh through the site's SSM document"
 for key in "${ENV_KEYS[@]}"; do
@@ -46,8 +36,7 @@ done
 # that started before it must then be followed by a fresh one.
 CHANGED=false
 
-# --- the scripts ----------------------------------------------------------------
-
+# The tree as a new release directory behind the INSTALL_DIR symlink.
 install_tree() {
   local releases=$INSTALL_DIR.releases release keep="" entry
   if diff -r -q "$STAGING/boot" "$INSTALL_DIR/boot" >/dev/null 2>&1 &&
@@ -59,9 +48,8 @@ install_tree() {
   release=$(mktemp -d "$releases/XXXXXXXX")
   cp -R "$STAGING/boot" "$STAGING/site" "$release/"
   # The archive may not carry modes: scripts executable, the rest readable.
-  find "$release" -type d -exec chmod 0755 {} +
-  find "$release" -type f -exec chmod 0644 {} +
-  find "$release/boot" -maxdepth 1 -type f -name '*.sh' -exec chmod 0755 {} +
+  chmod -R a-x,u=rwX,go=rX "$release"
+  chmod 0755 "$release"/boot/*.sh
   if [[ -L $INSTALL_DIR ]]; then
     keep=$(readlink "$INSTALL_DIR")
   elif [[ -e $INSTALL_DIR ]]; then
@@ -81,41 +69,25 @@ install_tree() {
   done
 }
 
-# --- values file ------------------------------------------------------------------
-
 write_env_file() {
   local content="" key
   for key in "${ENV_KEYS[@]}"; do
     content+="$key=${!key}"$'\n'
   done
-  if has_content "$ENV_FILE" "$content"; then
-    log "$ENV_FILE is up to date"
-    return 0
-  fi
   # The server's configuration: root's alone.
-  write_file "$ENV_FILE" 0600 "$content"
-  CHANGED=true
-  log "wrote $ENV_FILE"
+  update_file "$ENV_FILE" 0600 "$content"
+  [[ $WROTE == false ]] || CHANGED=true
 }
 
-# --- systemd units ------------------------------------------------------------------
-
-UNITS_CHANGED=false
-
 install_units() {
-  local src name content
+  local src content units_changed=false
   for src in "$STAGING"/boot/units/*; do
     [[ -f $src ]] || continue
-    name=${src##*/}
     read_file content "$src" || die "cannot read $src"
-    if has_content "$SYSTEMD_DIR/$name" "$content"; then
-      continue
-    fi
-    write_file "$SYSTEMD_DIR/$name" 0644 "$content"
-    UNITS_CHANGED=true
-    log "installed $SYSTEMD_DIR/$name"
+    update_file "$SYSTEMD_DIR/${src##*/}" 0644 "$content"
+    [[ $WROTE == false ]] || units_changed=true
   done
-  if [[ $UNITS_CHANGED == true ]]; then
+  if [[ $units_changed == true ]]; then
     CHANGED=true
     systemctl daemon-reload
   else
@@ -123,32 +95,26 @@ install_units() {
   fi
 }
 
-ensure_enabled() {
-  if ! systemctl is-enabled --quiet "$1"; then
-    systemctl enable "$1"
-    log "enabled $1"
-  fi
-}
-
+# The boot unit and the timers the tree has, enabled; the timers started.
 enable_units() {
-  local timer
-  ensure_enabled "$BOOT_UNIT"
-  for timer in "${TIMERS[@]}"; do
-    [[ -f $STAGING/boot/units/$timer ]] || continue
-    ensure_enabled "$timer"
-    if ! systemctl is-active --quiet "$timer"; then
-      systemctl start "$timer"
-      log "started $timer"
+  local unit
+  for unit in "$BOOT_UNIT" "${TIMERS[@]}"; do
+    [[ -f $STAGING/boot/units/$unit ]] || continue
+    if ! systemctl is-enabled --quiet "$unit"; then
+      systemctl enable "$unit"
+      log "enabled $unit"
+    fi
+    if [[ $unit == *.timer ]] && ! systemctl is-active --quiet "$unit"; then
+      systemctl start "$unit"
+      log "started $unit"
     fi
   done
 }
 
-# A restart of a unit that is activating would kill the run in progress,
-# possibly in the middle of mkfs or xfs_growfs. So: activating (an attempt
-# runs, or systemd waits to retry) -> "start", which joins that run and
-# returns its result; then, if this apply changed anything, a restart, which
-# now kills nothing, for a run with the changes. Otherwise a restart (a new
-# run of boot.sh, which is idempotent).
+# A restart of a unit that is activating (an attempt runs, or systemd waits to
+# retry) would kill the run in progress, possibly in mkfs or xfs_growfs. So
+# "start" joins that run; then, if this apply changed anything, a restart
+# (which now kills nothing) runs with the changes.
 run_boot_unit() {
   local rc=0 state
   state=$(systemctl show --property ActiveState --value "$BOOT_UNIT") || state=unknown

@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Attach the document-root EBS volume to this instance.
-#
-# The volume has no CloudFormation attachment: the instance attaches it to
-# itself. During an instance replacement the old instance still holds the
-# volume until CloudFormation terminates it, so AWS answers VolumeInUse (or
-# IncorrectState while it detaches); keep retrying until ATTACH_WAIT_SECONDS.
-# So do errors a brand-new instance role can cause for a while: credentials
-# not yet in IMDS, IAM still propagating, throttling, network trouble.
+# Attach the document-root EBS volume to this instance (it has no
+# CloudFormation attachment). During an instance replacement the old instance
+# holds it until CloudFormation terminates it: AWS answers VolumeInUse (or
+# IncorrectState while it detaches). That, and the errors a brand-new role
+# can cause for a while (credentials not yet in IMDS, IAM propagating,
+# throttling, the network), are retried until ATTACH_WAIT_SECONDS.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -17,13 +15,6 @@ enable_error_trap
 require_values VOLUME_ID DEVICE_NAME
 require_command aws
 resolve_identity
-
-# Prints "<state> <attached instance or None> <attachment state or None>".
-describe_volume() {
-  aws ec2 describe-volumes --region "$AWS_REGION" --volume-ids "$VOLUME_ID" \
-    --query 'Volumes[0].[State,Attachments[0].InstanceId,Attachments[0].State]' \
-    --output text
-}
 
 # retry_or_die CALL OUTPUT: log a transient error and go on, or fail.
 retry_or_die() {
@@ -42,7 +33,9 @@ deadline=$(($(now_ms) + ATTACH_WAIT_SECONDS * 1000))
 attach_requested=false
 while :; do
   last=""
-  if ! desc=$(describe_volume 2>&1); then
+  # "<volume state> <attached instance or None> <attachment state or None>"
+  if ! desc=$(aws ec2 describe-volumes --region "$AWS_REGION" --volume-ids "$VOLUME_ID" --output text \
+    --query 'Volumes[0].[State,Attachments[0].InstanceId,Attachments[0].State]' 2>&1); then
     retry_or_die describe-volumes "$desc"
   elif read -r vol_state holder attach_state <<<"$desc" && [[ $holder == "$INSTANCE_ID" ]]; then
     if [[ $attach_state == attached ]]; then

@@ -1,20 +1,11 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Boot sequence of the web server: attach the document-root volume to this
-# instance, mount it (creating a filesystem only on a blank volume), seed the
-# page and start httpd. Safe to run again at any time: a re-run changes
-# nothing and loses nothing.
-#
-# Run by site-boot.service (at every boot, and by apply.sh for every
-# deployment) with the values of /etc/site-boot/site.env; safe to run by hand.
-# Required environment: the deployment's values (VOLUME_ID, DEVICE_NAME,
-# IMAGE_URL, ...). INSTANCE_ID and AWS_REGION come from IMDSv2 unless set.
-# See docs/boot.md for every variable.
-#
-# The step scripts sit next to this file and are run with bash, so they work
-# even where the copy lost its executable bits. BOOT_DIR is the physical
-# release directory, so a run finishes with the scripts it started with even
-# if apply.sh installs a new release meanwhile.
+# The web server's boot sequence (docs/boot.md), run by site-boot.service with
+# the values of site.env; a re-run changes nothing and loses nothing.
+# INSTANCE_ID and AWS_REGION come from IMDSv2 unless set. The steps run with
+# bash (the copy may have lost its executable bits) from BOOT_DIR, the
+# physical release directory: a run finishes with the scripts it started with
+# even if apply.sh installs a new release meanwhile.
 set -euo pipefail
 BOOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 export BOOT_DIR

@@ -1,12 +1,8 @@
 # shellcheck shell=bash
-# Shared settings and helpers for the boot scripts. Sourced, never executed.
-#
-# Every host path is read from the environment so the scripts can be exercised
-# against a loop device and a scratch directory; the defaults are the real
-# values on the EC2 instance. The deployment's values (VOLUME_ID, IMAGE_URL and
-# the rest, one row each in web_server/instance_values.py) arrive in the
-# environment as they are: from the SSM document for apply.sh, from site.env
-# for the units.
+# Shared settings and helpers of the boot scripts; sourced, never executed.
+# Host paths come from the environment (the tests use a loop device and a
+# scratch directory), with the instance's real values as defaults. The
+# deployment's values (web_server/instance_values.py) arrive in the environment.
 set -euo pipefail
 
 DOCROOT=${DOCROOT:-/var/www/html}
@@ -27,16 +23,12 @@ FS_TYPE=${FS_TYPE:-xfs}
 FS_LABEL=${FS_LABEL:-site-docroot}
 HTTPD_SERVICE=${HTTPD_SERVICE:-httpd}
 HTTPD_CONF_DIR=${HTTPD_CONF_DIR:-/etc/httpd/conf.d}
-# The instance's identity: from IMDS unless set.
+# The instance's identity: from IMDS unless set (boot.sh exports it for its steps).
 INSTANCE_ID=${INSTANCE_ID:-}
 AWS_REGION=${AWS_REGION:-}
 RUN_DIR=${RUN_DIR:-/run/site-boot}
 BOOT_DIR=${BOOT_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 PAGE_TEMPLATE=${PAGE_TEMPLATE:-${BOOT_DIR%/*}/site/index.html.tmpl}
-export DOCROOT FSTAB BY_ID_DIR SYSTEMD_DIR LOG_FILE LOCK_FILE \
-  DEVICE_CANDIDATES DEVICE_WAIT_SECONDS DEVICE_POLL_SECONDS ATTACH_WAIT_SECONDS \
-  ATTACH_POLL_SECONDS IMDS_ENDPOINT FS_TYPE FS_LABEL HTTPD_SERVICE HTTPD_CONF_DIR \
-  INSTANCE_ID AWS_REGION BOOT_DIR PAGE_TEMPLATE RUN_DIR INSTALL_DIR ENV_FILE
 # The AWS CLI must never wait for a pager on a console without a terminal.
 export AWS_PAGER=""
 # The instance has no IPv4 route to the internet: the CLI reaches AWS's APIs at their
@@ -60,32 +52,19 @@ log() {
   { printf '%s\n' "$line" >>"$LOG_FILE"; } 2>/dev/null || true
 }
 
-# What the step is working on, for error messages.
-subject() {
-  local s="volume ${VOLUME_ID:-<unset>}"
-  if [[ -n $CURRENT_DEVICE ]]; then
-    s+=" (device $CURRENT_DEVICE)"
-  fi
-  printf '%s' "$s"
-}
-
+# die MESSAGE [STATUS]: log the error with the step, the volume and the device
+# being worked on, then exit with STATUS (1).
 die() {
-  log "ERROR: step $STEP failed for $(subject): $*"
-  exit 1
+  log "ERROR: step $STEP failed for volume ${VOLUME_ID:-<unset>}${CURRENT_DEVICE:+ (device $CURRENT_DEVICE)}: $1"
+  exit "${2:-1}"
 }
 
-on_unexpected_error() {
-  local rc=$1 line=$2 cmd=$3
-  log "ERROR: step $STEP failed for $(subject): command '$cmd' exited with $rc (line $line)"
-  exit "$rc"
-}
-
-# Turn on the error trap; call once at the top of every executable script.
-# Command substitutions fail like any other command (inherit_errexit).
+# Call once at the top of every executable script: any failing command stops
+# the step with die (command substitutions too: inherit_errexit).
 enable_error_trap() {
   set -E
   shopt -s inherit_errexit
-  trap 'on_unexpected_error $? $LINENO "$BASH_COMMAND"' ERR
+  trap 'die "command '\''$BASH_COMMAND'\'' exited with $? (line $LINENO)" "$?"' ERR
 }
 
 # require_values NAME...: each deployment value is set, or the step stops.
@@ -105,23 +84,17 @@ require_command() {
 
 # IMDSv2: fetch a session token, then one metadata path.
 imds_get() {
-  local path=$1 token
-  token=$(curl -fsS --max-time 5 --retry 5 --retry-delay 1 -X PUT \
-    -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' \
+  local token curl=(curl -fsS --max-time 5 --retry 5 --retry-delay 1)
+  token=$("${curl[@]}" -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' \
     "$IMDS_ENDPOINT/latest/api/token") || return 1
-  curl -fsS --max-time 5 --retry 5 --retry-delay 1 \
-    -H "X-aws-ec2-metadata-token: $token" \
-    "$IMDS_ENDPOINT/latest/meta-data/$path"
+  "${curl[@]}" -H "X-aws-ec2-metadata-token: $token" "$IMDS_ENDPOINT/latest/meta-data/$1"
 }
 
-# Fill INSTANCE_ID and AWS_REGION from the instance metadata service unless set.
 resolve_identity() {
-  if [[ -z $INSTANCE_ID ]]; then
-    INSTANCE_ID=$(imds_get instance-id) || die "cannot read the instance id from IMDS at $IMDS_ENDPOINT"
-  fi
-  if [[ -z $AWS_REGION ]]; then
-    AWS_REGION=$(imds_get placement/region) || die "cannot read the region from IMDS at $IMDS_ENDPOINT"
-  fi
+  [[ -n $INSTANCE_ID ]] || INSTANCE_ID=$(imds_get instance-id) ||
+    die "cannot read the instance id from IMDS at $IMDS_ENDPOINT"
+  [[ -n $AWS_REGION ]] || AWS_REGION=$(imds_get placement/region) ||
+    die "cannot read the region from IMDS at $IMDS_ENDPOINT"
   export INSTANCE_ID AWS_REGION
 }
 
@@ -162,19 +135,24 @@ write_file() {
   TMP_FILE=""
 }
 
-# A file that systemd reads changed (unit drop-in, fstab): the start step runs
-# daemon-reload before starting httpd. A flag file, because each step is its
-# own process; under /run, because systemd reads everything afresh at boot.
+# update_file FILE MODE CONTENT: write_file unless FILE already holds CONTENT;
+# WROTE says whether it did.
+# shellcheck disable=SC2034 # WROTE is for the caller
+update_file() {
+  WROTE=false
+  if has_content "$1" "$3"; then
+    log "$1 is up to date"
+  else
+    write_file "$@"
+    WROTE=true
+    log "wrote $1"
+  fi
+}
+
+# A file systemd reads changed (unit drop-in, fstab): the start step runs
+# daemon-reload before starting httpd. A flag file, as each step is its own
+# process; under /run, as systemd reads everything afresh at boot.
 request_daemon_reload() {
   [[ -d $RUN_DIR ]] || mkdir -p "$RUN_DIR"
   : >"$RUN_DIR/daemon-reload-needed"
-}
-
-# The AWS CLI, in the deployment's region when it is known.
-aws_cli() {
-  if [[ -n $AWS_REGION ]]; then
-    aws --region "$AWS_REGION" "$@"
-  else
-    aws "$@"
-  fi
 }

@@ -1,42 +1,26 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Apache httpd for the document root volume.
-#
-#   configure-httpd.sh install   install httpd if missing, bind it to the
-#                                document-root mount (systemd drop-in) and
-#                                write the site's settings (server name,
-#                                caching headers); does not start it
-#   configure-httpd.sh start     enable httpd for every boot and start it now;
-#                                run only after the volume is mounted
-#   configure-httpd.sh           both, in that order
-#
-# boot.sh runs "install" before waiting for the volume, so that during an
-# instance replacement the package download is not part of the downtime.
+# Apache httpd for the document-root volume, in two modes:
+#   install  install httpd if missing, bind it to the document-root mount
+#            (systemd drop-in) and write the site's settings. boot.sh runs it
+#            before waiting for the volume: during an instance replacement
+#            the package download is not part of the downtime.
+#   start    enable and start httpd, only on a mounted document root.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-mode=${1:-all}
-case $mode in
-install) STEP=install-httpd ;;
-start) STEP=start-httpd ;;
-all) STEP=configure-httpd ;;
-*)
-  STEP=configure-httpd
-  die "unknown mode '$mode' (expected install, start or all)"
-  ;;
-esac
+STEP=configure-httpd
+[[ ${1:-} == install || ${1:-} == start ]] || die "unknown mode '${1:-}' (expected install or start)"
+STEP=$1-httpd
 enable_error_trap
 
-DROP_IN_DIR="$SYSTEMD_DIR/$HTTPD_SERVICE.service.d"
-DROP_IN="$DROP_IN_DIR/10-document-root.conf"
+DROP_IN="$SYSTEMD_DIR/$HTTPD_SERVICE.service.d/10-document-root.conf"
 DNF_ATTEMPTS=${DNF_ATTEMPTS:-3}
 DNF_RETRY_SECONDS=${DNF_RETRY_SECONDS:-10}
 SITE_CONF="$HTTPD_CONF_DIR/site.conf"
 # How long CloudFront may serve a cached page while the server answers with
 # errors or not at all (stale-if-error).
 STALE_IF_ERROR_SECONDS=${STALE_IF_ERROR_SECONDS:-86400}
-# A configuration file changed: a running httpd is reloaded once, at the end.
-HTTPD_CONF_CHANGED=false
 
 install_httpd() {
   local attempt
@@ -68,20 +52,14 @@ write_drop_in() {
     "[Service]" \
     "Restart=on-failure" \
     "RestartSec=5"
-  if has_content "$DROP_IN" "$content"; then
-    log "systemd drop-in $DROP_IN is up to date"
-  else
-    write_file "$DROP_IN" 0644 "$content"
-    request_daemon_reload
-    log "wrote systemd drop-in $DROP_IN (RequiresMountsFor=$DOCROOT, Restart=on-failure)"
-  fi
+  update_file "$DROP_IN" 0644 "$content"
+  [[ $WROTE == false ]] || request_daemon_reload
 }
 
-# Apache's own redirects (/dir -> /dir/) and self-references name the
-# viewer's domain, not the instance's host name that CloudFront connects to.
-# The caching header lets CloudFront answer from its cache through short
-# outages, before it fails over to the fallback copy:
-# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Expiration.html
+# ServerName: Apache's own redirects (/dir -> /dir/) name the viewer's domain,
+# not the host CloudFront connects to. stale-if-error lets CloudFront answer
+# from its cache through short outages (docs/fallback.md). A running httpd is
+# reloaded when the file changed; a stopped one stays stopped.
 write_site_conf() {
   local content
   require_values SITE_DOMAIN
@@ -90,20 +68,8 @@ write_site_conf() {
     "ServerName https://$SITE_DOMAIN" \
     "UseCanonicalName On" \
     "Header merge Cache-Control \"stale-if-error=$STALE_IF_ERROR_SECONDS\""
-  if has_content "$SITE_CONF" "$content"; then
-    log "$SITE_CONF is up to date"
-  else
-    write_file "$SITE_CONF" 0644 "$content"
-    HTTPD_CONF_CHANGED=true
-    log "wrote $SITE_CONF: ServerName https://$SITE_DOMAIN, stale-if-error=$STALE_IF_ERROR_SECONDS"
-  fi
-}
-
-# Applies changed configuration to a running httpd; does nothing while it is stopped.
-reload_if_changed() {
-  if [[ $HTTPD_CONF_CHANGED == true ]]; then
-    systemctl try-reload-or-restart "$HTTPD_SERVICE"
-  fi
+  update_file "$SITE_CONF" 0644 "$content"
+  [[ $WROTE == false ]] || systemctl try-reload-or-restart "$HTTPD_SERVICE"
 }
 
 start_httpd() {
@@ -120,19 +86,10 @@ start_httpd() {
   log "$HTTPD_SERVICE is enabled and running, serving $DOCROOT"
 }
 
-# Everything but the start: installed, bound to the mount, configured.
-prepare_httpd() {
+if [[ $STEP == install-httpd ]]; then
   install_httpd
   write_drop_in
   write_site_conf
-  reload_if_changed
-}
-
-case $mode in
-install) prepare_httpd ;;
-start) start_httpd ;;
-all)
-  prepare_httpd
+else
   start_httpd
-  ;;
-esac
+fi

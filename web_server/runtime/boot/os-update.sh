@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # In-place OS update of Amazon Linux 2023, run through SSM Run Command:
-#
 #   os-update.sh [RELEASEVER]   "latest" (default) or a release such as 2023.6.20241010
-#
-# Upgrades every package to that release (dnf upgrade --releasever), then asks
-# dnf whether the running system needs a reboot (a new kernel, glibc,
-# systemd). Exit 194 asks SSM Run Command to reboot the instance and run this
-# script again; the second run finds nothing to upgrade and exits 0. The
-# document-root volume, fstab entry and httpd come back by themselves after
-# the reboot (site-boot.service runs at every boot). No answer from dnf, or
-# a reboot that did not help, fails the script instead: never a reboot loop.
+# dnf upgrade --releasever, then exit 194 (SSM reboots the instance and runs
+# this again; site-boot.service brings the site back at boot) only when dnf
+# needs-restarting -r says a reboot is required. No answer from dnf, or a
+# reboot that did not help, fails the script instead: never a reboot loop.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -38,9 +33,7 @@ dnf upgrade -y --releasever="$RELEASEVER" || die "dnf upgrade --releasever=$RELE
 # hears "Reboot is required" for the same release, the reboot did not help:
 # it fails instead of asking again.
 asked_release="" asked_boot=""
-if [[ -f $REBOOT_MARKER ]]; then
-  read -r asked_release asked_boot <"$REBOOT_MARKER" || true
-fi
+read -r asked_release asked_boot 2>/dev/null <"$REBOOT_MARKER" || true
 rm -f "$REBOOT_MARKER"
 
 # needs-restarting -r: 0 and "Reboot should not be necessary", or 1 and
@@ -62,8 +55,6 @@ if ((rc == 1)) && [[ $answer == *"Reboot is required"* ]]; then
   log "a reboot is needed to finish the update; exiting $EXIT_REBOOT so that SSM Run Command reboots and runs this again"
   exit "$EXIT_REBOOT"
 fi
-first=""
-while IFS= read -r line; do
-  [[ -z $line ]] || { first=$line && break; }
-done <<<"$answer"
+first=${answer#"${answer%%[!$'\n']*}"} # the first line that is not empty
+first=${first%%$'\n'*}
 die "dnf needs-restarting -r gave no answer (exit $rc: ${first:-no output}); cannot tell whether a reboot is needed, so none is asked for (needs-restarting comes from dnf-plugins-core)"

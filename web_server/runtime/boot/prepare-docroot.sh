@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Find the document-root volume's block device, give it a filesystem only if
-# it is provably blank, record it in fstab by UUID and mount it on DOCROOT.
-#
-# Data safety: a device is only partitioned when blkid's low-level probe finds
-# no signature, there is no partition table and its first MiB is all zeros.
-# A partition only gets a filesystem under the same proof. Anything else that
-# carries a filesystem is mounted as it is; anything unrecognised stops the
-# boot without writing to the device.
+# Find the document-root volume's block device, mount it on DOCROOT through
+# one fstab entry by UUID and grow it to the volume's size. Data safety: a
+# partition table or a filesystem only on a provably blank disk or partition
+# (is_blank); anything else that carries a filesystem is mounted as it is;
+# anything unrecognised stops the boot without a write to the device.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -18,62 +15,52 @@ require_values VOLUME_ID
 [[ $DOCROOT == /* && $DOCROOT != *[[:space:]]* ]] || die "DOCROOT must be an absolute path without whitespace: '$DOCROOT'"
 require_command blkid blockdev sfdisk partx mount mountpoint "mkfs.$FS_TYPE"
 
-# --- finding the device -----------------------------------------------------
-
 # Nitro instances expose EBS volumes as NVMe; udev names them after the volume
 # id without its dash. Xen instances use the requested name (/dev/sdf is a
 # link to /dev/xvdf).
 BY_ID_LINK="$BY_ID_DIR/nvme-Amazon_Elastic_Block_Store_${VOLUME_ID/-/}"
 
-# Size in bytes of a block device, 0 when it has no media or is unreadable.
+# device_size DEV [MIN]: SIZE is DEV's size in bytes (0 when it has no media
+# or is unreadable); true when it is at least MIN (1).
 device_size() {
   SIZE=$(blockdev --getsize64 "$1" 2>/dev/null) || SIZE=0
   [[ $SIZE =~ ^[0-9]+$ ]] || SIZE=0
+  ((SIZE >= ${2:-1}))
 }
 
-# An NVMe device whose controller serial names another volume is not ours.
-serial_matches() {
-  local serial_file="/sys/class/block/${1##*/}/device/serial" serial
-  [[ -r $serial_file ]] || return 0
-  read_file serial "$serial_file"
-  serial=${serial//[[:space:]]/}
-  [[ $serial != vol* || $serial == "${VOLUME_ID/-/}" ]]
+# wait_until COMMAND...: run COMMAND every DEVICE_POLL_SECONDS until it
+# succeeds; false once DEVICE_WAIT_SECONDS have passed.
+wait_until() {
+  local deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
+  until "$@"; do
+    (($(now_ms) < deadline)) || return 1
+    sleep "$DEVICE_POLL_SECONDS"
+  done
 }
 
 # Set DISK to the resolved block device of the volume if it is present and
-# has a non-zero size (a block node alone is not proof of a disk).
+# has a non-zero size (a block node alone is not proof of a disk). An NVMe
+# device whose controller serial names another volume is not ours.
 probe_device() {
-  local candidate dev
+  local candidate dev serial_file serial
   # DEVICE_CANDIDATES is a space-separated list: word splitting is intended.
   # shellcheck disable=SC2086
   for candidate in "$BY_ID_LINK" $DEVICE_CANDIDATES; do
     [[ -e $candidate ]] || continue
     dev=$(readlink -f "$candidate")
     [[ -b $dev ]] || continue
-    device_size "$dev"
-    ((SIZE > 0)) || continue
-    serial_matches "$dev" || continue
+    device_size "$dev" || continue
+    serial_file="/sys/class/block/${dev##*/}/device/serial"
+    if [[ -r $serial_file ]]; then
+      read_file serial "$serial_file"
+      serial=${serial//[[:space:]]/}
+      [[ $serial != vol* || $serial == "${VOLUME_ID/-/}" ]] || continue
+    fi
     DISK=$dev DISK_SIZE=$SIZE
     return 0
   done
   return 1
 }
-
-wait_for_device() {
-  local deadline
-  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
-  probe_device && return 0
-  log "no block device for $VOLUME_ID yet; waiting up to ${DEVICE_WAIT_SECONDS}s for $BY_ID_LINK or one of: $DEVICE_CANDIDATES"
-  until probe_device; do
-    if (($(now_ms) >= deadline)); then
-      CURRENT_DEVICE="$BY_ID_LINK or one of: $DEVICE_CANDIDATES"
-      die "no non-empty block device appeared within ${DEVICE_WAIT_SECONDS}s"
-    fi
-    sleep "$DEVICE_POLL_SECONDS"
-  done
-}
-
-# --- probing ----------------------------------------------------------------
 
 # Partition device nodes of a disk in partition-number order, from sysfs.
 list_partitions() {
@@ -88,13 +75,10 @@ list_partitions() {
   PARTS=("${by_number[@]}")
 }
 
-# Low-level probe of the device itself (never blkid's cache), in KEY=value
-# form, into PROBE. Returns 0 when a signature (filesystem, partition table,
-# RAID member, swap, ...) was found, 2 when there is none, anything else for
-# a probe error or an ambiguous result. What blkid reports about the
-# partition-table entry of a partition (PART_ENTRY_*) is not a signature of
-# the partition's content, and neither is the device name. PROBE_DEV: the
-# device after a successful probe.
+# Low-level probe of the device itself (never blkid's cache) into PROBE
+# (KEY=value) and PROBE_DEV. 0: a signature (filesystem, partition table, RAID
+# member, swap, ...); 2: none; anything else: an error or an ambiguous result.
+# A partition's table entry (PART_ENTRY_*) is not a signature of its content.
 probe() {
   local out line key rc=0 signature=false
   PROBE=() PROBE_DEV=""
@@ -116,7 +100,7 @@ probe() {
 
 first_mib_is_zero() {
   local nonzero
-  nonzero=$(head -c 1048576 "$1" | tr -d '\0' | wc -c)
+  nonzero=$(head -c 1048576 "$1" | tr -d '\0' | wc -c) || return 1
   ((nonzero == 0))
 }
 
@@ -131,27 +115,6 @@ is_blank() {
   first_mib_is_zero "$dev"
 }
 
-# /dev/nvme1n1 -> /dev/nvme1n1p1, /dev/loop0 -> /dev/loop0p1, /dev/xvdf -> /dev/xvdf1
-partition_node() {
-  local disk=$1 number=$2
-  if [[ $disk == *[0-9] ]]; then
-    printf '%sp%s\n' "$disk" "$number"
-  else
-    printf '%s%s\n' "$disk" "$number"
-  fi
-}
-
-wait_for_node() {
-  local node=$1 deadline
-  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
-  until [[ -b $node ]] && device_size "$node" && ((SIZE > 0)); do
-    if (($(now_ms) >= deadline)); then
-      die "partition node $node did not appear within ${DEVICE_WAIT_SECONDS}s"
-    fi
-    sleep "$DEVICE_POLL_SECONDS"
-  done
-}
-
 make_filesystem() {
   local dev=$1
   CURRENT_DEVICE=$dev
@@ -163,34 +126,28 @@ make_filesystem() {
   ext4) mkfs.ext4 -q -L "$FS_LABEL" "$dev" >&2 ;;
   *) die "unsupported FS_TYPE '$FS_TYPE'" ;;
   esac
-  PROBE=() PROBE_DEV=""
 }
 
 # A disk with a partition table: use the partition labelled FS_LABEL, else the
 # first partition holding a filesystem, else give the first provably blank
 # partition a filesystem. Sets FSDEV.
 use_partition() {
-  local disk=$1 part labelled="" first_fs="" blank="" parts=()
+  local disk=$1 part labelled="" first_fs="" blank=""
   # The kernel may not have read the table (or cannot parse it itself).
   partx -u "$disk" >/dev/null 2>&1 || true
   list_partitions "$disk"
-  parts=("${PARTS[@]}")
-  ((${#parts[@]} > 0)) ||
+  ((${#PARTS[@]} > 0)) ||
     die "$disk has a partition table without partitions; refusing to modify it"
-  for part in "${parts[@]}"; do
+  for part in "${PARTS[@]}"; do
     if probe "$part" && [[ ${PROBE[USAGE]-} == filesystem ]]; then
       [[ -n $first_fs ]] || first_fs=$part
-      if [[ -z $labelled && ${PROBE[LABEL]-} == "$FS_LABEL" ]]; then
-        labelled=$part
-      fi
+      [[ -n $labelled || ${PROBE[LABEL]-} != "$FS_LABEL" ]] || labelled=$part
     elif [[ -z $blank ]] && is_blank "$part"; then
       blank=$part
     fi
   done
-  if [[ -n $labelled ]]; then
-    FSDEV=$labelled
-  elif [[ -n $first_fs ]]; then
-    FSDEV=$first_fs
+  if [[ -n $labelled || -n $first_fs ]]; then
+    FSDEV=${labelled:-$first_fs}
   elif [[ -n $blank ]]; then
     log "partition $blank of $disk is blank"
     make_filesystem "$blank"
@@ -199,21 +156,6 @@ use_partition() {
     die "no partition of $disk holds a filesystem or is provably blank; refusing to modify it"
   fi
   log "using partition $FSDEV of $disk"
-}
-
-# A provably blank disk: GPT with one partition, then the filesystem. Sets FSDEV.
-initialise_blank_disk() {
-  local disk=$1 part
-  log "$disk is blank: creating a GPT partition table with one partition"
-  printf 'label: gpt\ntype=L, name="%s"\n' "$FS_LABEL" |
-    sfdisk --quiet --wipe never "$disk" >&2
-  # Make the kernel see the new partition; sfdisk's re-read is not enough
-  # everywhere. partx -a covers kernels that had no partitions yet.
-  partx -u "$disk" >/dev/null 2>&1 || partx -a "$disk" >/dev/null 2>&1 || true
-  part=$(partition_node "$disk" 1)
-  wait_for_node "$part"
-  make_filesystem "$part"
-  FSDEV=$part
 }
 
 # Decide which device holds (or will hold) the document root. Sets FSDEV.
@@ -235,19 +177,26 @@ select_filesystem_device() {
     list_partitions "$disk"
     if ((${#PARTS[@]} > 0)); then
       use_partition "$disk"
-    elif first_mib_is_zero "$disk"; then
-      initialise_blank_disk "$disk"
-    else
+    elif ! first_mib_is_zero "$disk"; then
       die "$disk has no recognised signature but its first MiB is not all zeros; refusing to format it"
+    else
+      log "$disk is blank: creating a GPT partition table with one partition"
+      printf 'label: gpt\ntype=L, name="%s"\n' "$FS_LABEL" |
+        sfdisk --quiet --wipe never "$disk" >&2
+      # Make the kernel see the new partition; sfdisk's re-read is not enough
+      # everywhere. partx -a covers kernels that had no partitions yet.
+      partx -u "$disk" >/dev/null 2>&1 || partx -a "$disk" >/dev/null 2>&1 || true
+      # /dev/nvme1n1 -> /dev/nvme1n1p1, /dev/loop0 -> /dev/loop0p1, /dev/xvdf -> /dev/xvdf1
+      FSDEV=${disk}1
+      [[ $disk != *[0-9] ]] || FSDEV=${disk}p1
+      wait_until device_size "$FSDEV" ||
+        die "partition node $FSDEV did not appear within ${DEVICE_WAIT_SECONDS}s"
+      make_filesystem "$FSDEV"
     fi
     ;;
-  *)
-    die "blkid could not classify $disk (exit $rc); refusing to modify it"
-    ;;
+  *) die "blkid could not classify $disk (exit $rc); refusing to modify it" ;;
   esac
 }
-
-# --- fstab ------------------------------------------------------------------
 
 # Keep exactly one fstab entry for DOCROOT, the wanted line, in the place of
 # the first existing one. Other entries for the same mount point are dropped;
@@ -264,8 +213,7 @@ ensure_fstab_entry() {
       fi
       found=true
       [[ $line == "$wanted" ]] || log "replacing stale fstab entry for $DOCROOT: $line"
-      lines+=("$wanted")
-      continue
+      line=$wanted
     fi
     lines+=("$line")
   done <"$FSTAB"
@@ -283,34 +231,20 @@ ensure_fstab_entry() {
   log "wrote fstab entry: $wanted"
 }
 
-# --- growth -----------------------------------------------------------------
-
-# A larger EBS volume shows up as a larger device; the partition and the
-# filesystem stay as they were until grown. Both are grown online, on the
-# mounted filesystem, by the stock tools, each of which does nothing when
-# there is nothing to grow: growpart (exit 1: NOCHANGE), then xfs_growfs or
-# resize2fs. Nothing is moved or rewritten.
-
-# The deployment says how large the volume is (VOLUME_SIZE_GIB). Right after
-# a modification, EBS may not show the new size yet: wait for it up to
-# DEVICE_WAIT_SECONDS, so that this run grows what it can. On timeout the
-# run goes on at the current size; a later run grows the rest.
+# Right after a modification, EBS may not show the volume's new size
+# (VOLUME_SIZE_GIB) yet: wait for it up to DEVICE_WAIT_SECONDS, so that this
+# run grows what it can. On timeout the run goes on; a later run grows the rest.
 wait_for_volume_size() {
-  local wanted deadline
+  local wanted
   [[ ${VOLUME_SIZE_GIB:-} =~ ^[1-9][0-9]{0,4}$ ]] || return 0
   wanted=$((VOLUME_SIZE_GIB * 1024 * 1024 * 1024))
-  device_size "$DISK"
-  ((SIZE < wanted)) || return 0
+  device_size "$DISK" "$wanted" && return 0
   log "$DISK is $SIZE bytes, the volume is $VOLUME_SIZE_GIB GiB; waiting up to ${DEVICE_WAIT_SECONDS}s for the new size"
-  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
-  until device_size "$DISK" && ((SIZE >= wanted)); do
-    if (($(now_ms) >= deadline)); then
-      log "WARNING: $DISK is still $SIZE bytes after ${DEVICE_WAIT_SECONDS}s; growing what there is"
-      return 0
-    fi
-    sleep "$DEVICE_POLL_SECONDS"
-  done
-  log "$DISK is now $SIZE bytes"
+  if wait_until device_size "$DISK" "$wanted"; then
+    log "$DISK is now $SIZE bytes"
+  else
+    log "WARNING: $DISK is still $SIZE bytes after ${DEVICE_WAIT_SECONDS}s; growing what there is"
+  fi
 }
 
 # The filesystem's size as df sees it, in bytes.
@@ -320,6 +254,9 @@ filesystem_size() {
   printf '%s' "${out##*[!0-9]}"
 }
 
+# A larger volume leaves the partition and the filesystem as they were: both
+# are grown online by the stock tools, which do nothing when there is nothing
+# to grow: growpart (exit 1: NOCHANGE), then xfs_growfs or resize2fs.
 grow() {
   local number before after rc=0
   before=$(filesystem_size) || before=0
@@ -329,18 +266,14 @@ grow() {
     command -v growpart >/dev/null 2>&1 ||
       { log "WARNING: growpart is not installed (package cloud-utils-growpart); not growing"; return 1; }
     growpart "$DISK" "$number" >/dev/null 2>&1 || rc=$?
-    case $rc in
-    0)
+    if ((rc > 1)); then
+      log "WARNING: growpart $DISK $number failed (exit $rc)"
+      return 1
+    elif ((rc == 0)); then
       log "growing partition $number of $DISK to the end of the disk"
       # Tell the kernel the new size (growpart tries too; a loop device needs it).
       partx -u --nr "$number" "$DISK" >/dev/null 2>&1 || true
-      ;;
-    1) ;;
-    *)
-      log "WARNING: growpart $DISK $number failed (exit $rc)"
-      return 1
-      ;;
-    esac
+    fi
   fi
   rc=0
   case $fs_type in
@@ -358,19 +291,21 @@ grow() {
   fi
 }
 
-# --- main -------------------------------------------------------------------
-
 log "looking for the block device of volume $VOLUME_ID"
 DISK="" DISK_SIZE=0 SIZE=0 FSDEV="" PROBE_DEV="" PARTS=()
 declare -A PROBE=()
-wait_for_device
+if ! probe_device; then
+  log "no block device for $VOLUME_ID yet; waiting up to ${DEVICE_WAIT_SECONDS}s for $BY_ID_LINK or one of: $DEVICE_CANDIDATES"
+  CURRENT_DEVICE="$BY_ID_LINK or one of: $DEVICE_CANDIDATES"
+  wait_until probe_device || die "no non-empty block device appeared within ${DEVICE_WAIT_SECONDS}s"
+fi
 CURRENT_DEVICE=$DISK
 log "volume $VOLUME_ID is $DISK ($DISK_SIZE bytes)"
 
 select_filesystem_device "$DISK"
 CURRENT_DEVICE=$FSDEV
 
-# Re-probe unless the probe that chose FSDEV is current (mkfs clears it).
+# Re-probe unless the probe that chose FSDEV is current (not after mkfs).
 if [[ $PROBE_DEV != "$FSDEV" ]]; then
   probe "$FSDEV" || die "cannot probe the filesystem on $FSDEV"
 fi
@@ -379,31 +314,25 @@ fs_type=${PROBE[TYPE]-}
 [[ -n $fs_uuid && -n $fs_type ]] || die "the filesystem on $FSDEV has no UUID or type"
 log "document root filesystem: $fs_type UUID=$fs_uuid on $FSDEV"
 
-case $fs_type in
-xfs) pass=0 ;; # fsck.xfs is a no-op; xfs replays its log at mount time
-*) pass=2 ;;
-esac
+pass=2
+[[ $fs_type != xfs ]] || pass=0 # fsck.xfs is a no-op; xfs replays its log at mount time
 ensure_fstab_entry "UUID=$fs_uuid $DOCROOT $fs_type defaults,nofail 0 $pass"
 
 [[ -d $DOCROOT ]] || mkdir -p "$DOCROOT"
 read_file wanted_dev "/sys/class/block/${FSDEV##*/}/dev"
 wanted_dev=${wanted_dev%$'\n'}
-if mounted_dev=$(mountpoint -d "$DOCROOT" 2>/dev/null); then
-  [[ $mounted_dev == "$wanted_dev" ]] ||
-    die "$DOCROOT is already mounted from device $mounted_dev, not from $FSDEV ($wanted_dev)"
-  log "$DOCROOT is already mounted from $FSDEV"
-else
+mounted="$DOCROOT is already mounted from $FSDEV"
+if ! mountpoint -q "$DOCROOT"; then
   # Mount through the fstab entry itself: proves the entry works for reboots.
   mount --fstab "$FSTAB" --target "$DOCROOT" || die "mounting $DOCROOT through $FSTAB failed"
-  mountpoint -q "$DOCROOT" || die "$DOCROOT is not a mount point after mounting"
-  mounted_dev=$(mountpoint -d "$DOCROOT")
-  [[ $mounted_dev == "$wanted_dev" ]] ||
-    die "$DOCROOT was mounted from device $mounted_dev instead of $FSDEV ($wanted_dev)"
-  log "mounted $FSDEV on $DOCROOT"
+  mounted="mounted $FSDEV on $DOCROOT"
 fi
+mounted_dev=$(mountpoint -d "$DOCROOT") || die "$DOCROOT is not a mount point after mounting"
+[[ $mounted_dev == "$wanted_dev" ]] ||
+  die "$DOCROOT is mounted from device $mounted_dev, not from $FSDEV ($wanted_dev)"
+log "$mounted"
 
-# Growing never decides whether the site is served: a failure is logged and
-# the next run tries again.
+# A failure to grow is logged, never stops the site; the next run tries again.
 wait_for_volume_size
 grow || true
 

@@ -3,13 +3,10 @@
 # Write DOCROOT/index.html from the page template, without ever overwriting a
 # page somebody edited.
 #
-# Each {{NAME}} of the template is the deployment's value NAME, HTML-escaped.
-# A page written by this script ends with a marker comment carrying the
-# sha256 of everything before it. If index.html still matches its marker it is
-# exactly what this script wrote, so it is re-rendered (the image URL follows
-# a changed CloudFront domain, the title a changed setting). If it does not
-# match, it was edited and stays as it is; the fresh rendering goes to
-# index.html.sample-new instead. No other file in DOCROOT is touched.
+# Each {{NAME}} is the deployment's value NAME, HTML-escaped. The page ends
+# with a marker carrying the sha256 of everything before it: a page that still
+# matches it is re-rendered (a new image URL or title); an edited one stays as
+# it is, and the fresh rendering goes to index.html.sample-new instead.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -48,16 +45,12 @@ sha256_of_line() {
   digest=${out%% *}
 }
 
-# The full page for the current values, marker line included. Placeholders
-# are replaced left to right, so a value is never read as one.
+# The full page for the current values, marker line included, into PAGE_NEW.
+# Placeholders are replaced left to right, so a value is never read as one.
 render() {
-  local template rest="" name value hash placeholder='\{\{([A-Z][A-Z0-9_]*)\}\}'
+  local template="" rest name value hash placeholder='\{\{([A-Z][A-Z0-9_]*)\}\}'
   read_file rest "$PAGE_TEMPLATE" || die "page template $PAGE_TEMPLATE is not a readable text file"
-  # Like $(<file): no trailing newlines.
-  while [[ $rest == *$'\n' ]]; do
-    rest=${rest%$'\n'}
-  done
-  template=""
+  rest=${rest%"${rest##*[!$'\n']}"} # like $(<file): no trailing newlines
   while [[ $rest =~ $placeholder ]]; do
     name=${BASH_REMATCH[1]}
     [[ -n ${!name:-} ]] || die "the page template names {{$name}}, which the deployment does not set"
@@ -70,41 +63,27 @@ render() {
   printf -v PAGE_NEW '%s\n%s%s%s\n' "$template" "$MARKER_PREFIX" "$hash" "$MARKER_SUFFIX"
 }
 
-# True if the file ends with a marker whose hash matches the rest of the file.
+# True if the page ends with a marker whose hash matches the rest of it.
 is_unedited_seed() {
-  local file=$1 content last want have
-  [[ -f $file && ! -L $file ]] || return 1
-  read_file content "$file" || return 1
+  local content body hash
+  [[ -f $PAGE && ! -L $PAGE ]] || return 1
+  read_file content "$PAGE" || return 1
   content=${content%$'\n'}
-  last=${content##*$'\n'}
-  [[ $last == "$MARKER_PREFIX"*"$MARKER_SUFFIX" ]] || return 1
-  want=${last#"$MARKER_PREFIX"}
-  want=${want%"$MARKER_SUFFIX"}
-  if [[ $content == *$'\n'* ]]; then
-    sha256_of_line have "${content%$'\n'*}"
-  else
-    have=$(sha256sum </dev/null)
-    have=${have%% *}
-  fi
-  [[ $want == "$have" ]]
+  body=${content%$'\n'*}
+  sha256_of_line hash "$body"
+  [[ $content == "$body"$'\n'"$MARKER_PREFIX$hash$MARKER_SUFFIX" ]]
 }
 
-PAGE_NEW=""
 render
-page=$PAGE_NEW
-
 if [[ ! -e $PAGE && ! -L $PAGE ]]; then
-  write_file "$PAGE" 0644 "$page"
+  write_file "$PAGE" 0644 "$PAGE_NEW"
   log "seeded $PAGE with image $IMAGE_URL"
-elif has_content "$PAGE" "$page"; then
+elif has_content "$PAGE" "$PAGE_NEW"; then
   log "$PAGE is up to date"
-elif is_unedited_seed "$PAGE"; then
-  write_file "$PAGE" 0644 "$page"
+elif is_unedited_seed; then
+  write_file "$PAGE" 0644 "$PAGE_NEW"
   log "re-rendered the generated $PAGE for image $IMAGE_URL"
 else
   log "$PAGE was edited (or not written by site-boot); leaving it untouched"
-  if ! has_content "$SAMPLE" "$page"; then
-    write_file "$SAMPLE" 0644 "$page"
-    log "wrote the current rendering to $SAMPLE for reference"
-  fi
+  update_file "$SAMPLE" 0644 "$PAGE_NEW" # the current rendering, for reference
 fi

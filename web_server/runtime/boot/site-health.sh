@@ -2,12 +2,9 @@
 # shellcheck source-path=SCRIPTDIR
 # Publishes whether the origin serves the site: GET HEALTH_URL as CloudFront
 # would, then the CloudWatch metric Site/OriginAvailable{SiteName=$SITE_NAME}
-# = 1 for a 2xx or 3xx answer, else 0. Run by site-health.timer every minute;
-# the stack's alarm fires on 0 or on missing data.
-#
-# Exits 0 once the value is published, healthy or not (the alarm is the
-# signal, not this unit's state), and non-zero only when nothing could be
-# published.
+# = 1 for a 2xx or 3xx answer, else 0. Run by site-health.timer every minute.
+# Exits 0 once the value is published, healthy or not: the stack's alarm (on 0
+# or on missing data) is the signal, not this unit's state.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -19,7 +16,7 @@ HEALTH_TIMEOUT_SECONDS=${HEALTH_TIMEOUT_SECONDS:-10}
 METRIC_NAMESPACE=Site
 METRIC_NAME=OriginAvailable
 
-require_values SITE_NAME
+require_values SITE_NAME AWS_REGION
 
 status=$(curl --silent --output /dev/null --write-out '%{http_code}' \
   --max-time "$HEALTH_TIMEOUT_SECONDS" -- "$HEALTH_URL") || status=000
@@ -31,6 +28,6 @@ else
   log "origin unhealthy: GET $HEALTH_URL answered ${status/#000/no response}"
 fi
 
-aws_cli cloudwatch put-metric-data --namespace "$METRIC_NAMESPACE" --metric-name "$METRIC_NAME" \
+aws --region "$AWS_REGION" cloudwatch put-metric-data --namespace "$METRIC_NAMESPACE" --metric-name "$METRIC_NAME" \
   --dimensions "SiteName=$SITE_NAME" --value "$value" --unit Count ||
   die "cannot publish $METRIC_NAMESPACE/$METRIC_NAME=$value for $SITE_NAME"

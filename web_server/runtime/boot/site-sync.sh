@@ -2,39 +2,20 @@
 # shellcheck source-path=SCRIPTDIR
 # Keeps the fallback bucket (CloudFront's second origin) a copy of what Apache
 # serves from the document root, and has CloudFront drop its cached pages when
-# the copy changed. Run by site-sync.timer every 15 s.
+# the copy changed (docs/fallback.md). Run by site-sync.timer every 15 s.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STEP=site-sync
 enable_error_trap
 
-# The copy is the AWS CLI's own "aws s3 sync --delete". Around it, what the
-# CLI cannot know:
-# - the document root must be mounted: its empty mount point on the root disk
-#   would empty the bucket;
-# - it copies what Apache can serve: the sync runs as Apache's user, so files
-#   it cannot read and directories it cannot enter are skipped (and their
-#   objects deleted); .ht* files, which Apache refuses, and symlinks are left
-#   out, and the stack's maintenance page is never touched;
-# - a pass that finds nothing changed since the last good one makes no AWS
-#   call at all: every create, edit, delete, rename or chmod changes the ctime
-#   of the file or of its directory, which find compares with the time the
-#   last good pass started (the only state kept);
-# - one invalidation of "/*" for a pass that uploaded or deleted anything
-#   (CloudFront bills "/*" as one path), retried until it goes through.
-
-DISTRIBUTION_ID=${DISTRIBUTION_ID:-}
 STATE_DIR=${STATE_DIR:-/var/lib/site-sync}
 HTTPD_USER=${HTTPD_USER:-apache}
 # Keys under this prefix belong to the stack (the maintenance page).
 RESERVED_PREFIX=_maintenance/
 
-require_values FALLBACK_BUCKET AWS_REGION
-if [[ ! -d $STATE_DIR ]]; then
-  mkdir -p "$STATE_DIR"
-  chmod 0700 "$STATE_DIR"
-fi
+require_values FALLBACK_BUCKET AWS_REGION DISTRIBUTION_ID
+[[ -d $STATE_DIR ]] || install -d -m 0700 "$STATE_DIR"
 LAST_PASS=$STATE_DIR/last-pass
 INVALIDATION_DUE=$STATE_DIR/invalidation-due
 
@@ -45,10 +26,13 @@ if ! flock -n "$lock_fd"; then
   exit 0
 fi
 
+# Its empty mount point on the root disk would empty the bucket.
 if ! mountpoint -q "$DOCROOT"; then
   log "$DOCROOT is not mounted; nothing to mirror"
   exit 0
 fi
+# Every create, edit, delete, rename or chmod changes the ctime of the file or
+# of its directory: nothing newer than the last good pass, no AWS call.
 if [[ -f $LAST_PASS && ! -f $INVALIDATION_DUE ]] &&
   [[ -z $(find "$DOCROOT" -cnewer "$LAST_PASS" -print -quit) ]]; then
   exit 0
@@ -59,6 +43,8 @@ trap 'rm -f "$this_pass"' EXIT
 
 require_command aws runuser
 aws=$(command -v aws)
+# As Apache's user: what Apache cannot read is not copied (and its objects go).
+# .ht* files (Apache refuses them), symlinks and the maintenance page stay out.
 rc=0
 output=$(runuser -u "$HTTPD_USER" -- "$aws" --region "$AWS_REGION" \
   s3 sync "$DOCROOT" "s3://$FALLBACK_BUCKET" --delete --no-follow-symlinks --no-progress \
@@ -70,15 +56,12 @@ if [[ $output == *upload:* || $output == *delete:* || $output == *copy:* ]]; the
   : >"$INVALIDATION_DUE"
 fi
 
+# One invalidation of "/*" (billed as one path) per pass that changed the copy.
 if [[ -f $INVALIDATION_DUE ]]; then
-  if [[ -z $DISTRIBUTION_ID ]]; then
-    log "DISTRIBUTION_ID is not set; no invalidation"
-  else
-    id=$(aws_cli cloudfront create-invalidation --distribution-id "$DISTRIBUTION_ID" --paths "/*" \
-      --query Invalidation.Id --output text) ||
-      die "cannot invalidate /* at distribution $DISTRIBUTION_ID; the next pass retries"
-    log "invalidation $id: /*"
-  fi
+  id=$(aws --region "$AWS_REGION" cloudfront create-invalidation --distribution-id "$DISTRIBUTION_ID" \
+    --paths "/*" --query Invalidation.Id --output text) ||
+    die "cannot invalidate /* at distribution $DISTRIBUTION_ID; the next pass retries"
+  log "invalidation $id: /*"
   rm -f "$INVALIDATION_DUE"
 fi
 mv -f "$this_pass" "$LAST_PASS"
