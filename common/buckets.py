@@ -16,14 +16,6 @@ from constructs import Construct
 
 from common.nag import acknowledge, acknowledge_lambda_logs, default_policy, objects_of
 
-PRIVATE_BUCKET = {
-    "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
-    "encryption": s3.BucketEncryption.S3_MANAGED,
-    "enforce_ssl": True,
-    "minimum_tls_version": 1.2,
-}
-
 
 class PrivateBucket(Construct):
     """A bucket with ACLs disabled, all public access blocked, SSE-S3 and TLS 1.2 or later only;
@@ -39,7 +31,14 @@ class PrivateBucket(Construct):
             "Bucket",
             removal_policy=RemovalPolicy.DESTROY if destroy_on_delete else RemovalPolicy.RETAIN,
             auto_delete_objects=destroy_on_delete,
-            **{**PRIVATE_BUCKET, **bucket_props},
+            **{
+                "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+                "encryption": s3.BucketEncryption.S3_MANAGED,
+                "enforce_ssl": True,
+                "minimum_tls_version": 1.2,
+                **bucket_props,
+            },
         )
 
     def upload(
@@ -108,10 +107,7 @@ class PrivateBucket(Construct):
 
 class LogBucket(PrivateBucket):
     """A private bucket of logs: each object deleted after ``retention_days``, failed uploads after a day.
-
-    CloudFront standard logging writes with object ACLs: for its logs ``object_acls`` keeps
-    ACLs enabled (ObjectWriter); public access stays blocked either way.
-    """
+    CloudFront standard logging writes with object ACLs: ``object_acls`` keeps ACLs enabled for it."""
 
     def __init__(
         self,
@@ -123,18 +119,13 @@ class LogBucket(PrivateBucket):
         object_acls: bool = False,
     ) -> None:
         acls = {"object_ownership": s3.ObjectOwnership.OBJECT_WRITER} if object_acls else {}
+        expire = s3.LifecycleRule(
+            id="ExpireLogs",
+            expiration=Duration.days(retention_days),
+            abort_incomplete_multipart_upload_after=Duration.days(1),
+        )
         super().__init__(
-            scope,
-            construct_id,
-            destroy_on_delete=destroy_on_delete,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireLogs",
-                    expiration=Duration.days(retention_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            **acls,
+            scope, construct_id, destroy_on_delete=destroy_on_delete, lifecycle_rules=[expire], **acls
         )
         acknowledge(
             self.bucket.node.default_child,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from aws_cdk import Aws, CfnCondition, Fn, ICfnConditionExpression, Names, Stack
 from constructs import Construct
 
@@ -24,33 +22,27 @@ _OR_LIMIT = 10
 
 
 def regional_name(scope: Construct, *, max_length: int) -> str:
-    """A name for ``scope`` unique in the account: its path in the app, then the Region. CloudFront
-    names its policies, origin access controls, functions and VPC origins per account, across
-    Regions ("...AlreadyExists"): stacks deployed in a second Region must not take those of the first.
-    """
+    """A name for ``scope`` unique in the account: its path in the app, then the Region. CloudFront names
+    its policies, origin access controls, functions and VPC origins per account, across Regions
+    ("...AlreadyExists"): stacks deployed in a second Region must not take those of the first."""
     base = Names.unique_resource_name(scope, max_length=max_length - REGION_SUFFIX_ROOM, separator="-")
     return Fn.join("-", [base, Aws.REGION])
 
 
-def _stack_condition(
-    scope: Construct, name: str, expression: Callable[[str], ICfnConditionExpression]
-) -> CfnCondition:
-    """The stack's one condition called ``name``, made on first use of ``expression(region)``."""
+def _stack_condition(scope: Construct, name: str, expression: ICfnConditionExpression) -> CfnCondition:
+    """The stack's one condition called ``name``, made on first use."""
     stack = Stack.of(scope)
-    return stack.node.try_find_child(name) or CfnCondition(stack, name, expression=expression(Aws.REGION))
+    return stack.node.try_find_child(name) or CfnCondition(stack, name, expression=expression)
 
 
 def in_us_east_1(scope: Construct) -> CfnCondition:
     """True where the stack is deployed in us-east-1."""
-    return _stack_condition(scope, "InUsEast1", lambda region: Fn.condition_equals(region, "us-east-1"))
+    return _stack_condition(scope, "InUsEast1", Fn.condition_equals(Aws.REGION, "us-east-1"))
 
 
 def cloudfront_logs_delivered(scope: Construct) -> CfnCondition:
     """True where CloudFront can deliver standard logs to this stack's Region."""
-
-    def not_in_an_opt_in_region(region: str) -> ICfnConditionExpression:
-        equals = [Fn.condition_equals(region, opt_in) for opt_in in OPT_IN_REGIONS]
-        groups = [Fn.condition_or(*equals[i : i + _OR_LIMIT]) for i in range(0, len(equals), _OR_LIMIT)]
-        return Fn.condition_not(Fn.condition_or(*groups) if len(groups) > 1 else groups[0])
-
-    return _stack_condition(scope, "CloudFrontLogsDelivered", not_in_an_opt_in_region)
+    equals = [Fn.condition_equals(Aws.REGION, opt_in) for opt_in in OPT_IN_REGIONS]
+    groups = [Fn.condition_or(*equals[i : i + _OR_LIMIT]) for i in range(0, len(equals), _OR_LIMIT)]
+    in_opt_in_region = Fn.condition_or(*groups) if len(groups) > 1 else groups[0]
+    return _stack_condition(scope, "CloudFrontLogsDelivered", Fn.condition_not(in_opt_in_region))

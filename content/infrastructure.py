@@ -15,6 +15,11 @@ class ImageBucket(PrivateBucket):
     def __init__(
         self, scope: Construct, construct_id: str, *, log_bucket: s3.IBucket, destroy_on_delete: bool
     ) -> None:
+        expire = s3.LifecycleRule(
+            id="ExpireOldVersions",
+            noncurrent_version_expiration=Duration.days(30),
+            abort_incomplete_multipart_upload_after=Duration.days(1),
+        )
         super().__init__(
             scope,
             construct_id,
@@ -22,11 +27,5 @@ class ImageBucket(PrivateBucket):
             versioned=True,
             server_access_logs_bucket=log_bucket,
             server_access_logs_prefix="s3-access/image-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireOldVersions",
-                    noncurrent_version_expiration=Duration.days(30),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+            lifecycle_rules=[expire],
         )

@@ -11,22 +11,14 @@ from common.nag import acknowledge
 
 
 class FallbackBucket(PrivateBucket):
-    """The web server mirrors what Apache serves into this bucket after every change, so the
-    site stays up while the server is replaced, rebooted or recovered. Keys under
-    ``MAINTENANCE_PREFIX`` belong to the deployment, never to the mirror.
-    """
+    """The web server mirrors what Apache serves into this bucket after every change, so the site
+    stays up while the server is away. Keys under ``MAINTENANCE_PREFIX`` belong to the deployment."""
 
     MAINTENANCE_PREFIX = "_maintenance/"
 
     def __init__(self, scope: Construct, construct_id: str, *, destroy_on_delete: bool) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            destroy_on_delete=destroy_on_delete,
-            lifecycle_rules=[
-                s3.LifecycleRule(id="AbortUploads", abort_incomplete_multipart_upload_after=Duration.days(1))
-            ],
-        )
+        abort = s3.LifecycleRule(id="AbortUploads", abort_incomplete_multipart_upload_after=Duration.days(1))
+        super().__init__(scope, construct_id, destroy_on_delete=destroy_on_delete, lifecycle_rules=[abort])
         acknowledge(
             self.bucket.node.default_child,
             "AwsSolutions-S1",

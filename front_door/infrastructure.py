@@ -6,7 +6,6 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudfront as cloudfront
@@ -16,7 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from common.distribution import SecureDistribution, private_bucket_origin
+from common.distribution import DistributionOptions, SecureDistribution, private_bucket_origin
 from common.nag import acknowledge, acknowledge_lambda_logs, objects_of
 from common.regions import regional_name
 from front_door.fallback import FallbackBucket
@@ -37,62 +36,51 @@ class _InstanceEndpoint(cloudfront.VpcOriginEndpoint):
 
     def __init__(self, instance: ec2.CfnInstance) -> None:
         super().__init__()
-        self._arn = Stack.of(instance).format_arn(
-            service="ec2", resource="instance", resource_name=instance.ref
+        self.instance = instance
+
+    endpoint_arn = property(
+        lambda self: Stack.of(self.instance).format_arn(
+            service="ec2", resource="instance", resource_name=self.instance.ref
         )
-        self._domain_name = instance.attr_private_dns_name
-
-    @property
-    def endpoint_arn(self) -> str:
-        return self._arn
-
-    @property
-    def domain_name(self) -> str:
-        return self._domain_name
+    )
+    domain_name = property(lambda self: self.instance.attr_private_dns_name)
 
 
-class CloudFrontOriginFacingPrefixList(Construct):
-    """Resolves the prefix list id in the deployment's Region. The id differs per Region, and a
-    synth-time lookup would tie the app to an account and need credentials: a custom resource
+def _admit_cloudfront(scope: Construct, server: WebServer) -> None:
+    """HTTP to ``server`` from CloudFront's origin-facing prefix list. Its id differs per Region, and
+    a synth-time lookup would tie the app to an account and need credentials: a custom resource
     asks EC2 during the deployment instead."""
-
-    def __init__(self, scope: Construct, construct_id: str) -> None:
-        super().__init__(scope, construct_id)
-        call = cr.AwsSdkCall(
-            service="EC2",
-            action="describeManagedPrefixLists",
-            parameters={"Filters": [{"Name": "prefix-list-name", "Values": [PREFIX_LIST_NAME]}]},
-            physical_resource_id=cr.PhysicalResourceId.of(PREFIX_LIST_NAME),
-            output_paths=["PrefixLists.0.PrefixListId"],
-        )
-        lookup = cr.AwsCustomResource(
-            self,
-            "Lookup",
-            on_create=call,
-            on_update=call,
-            # Describe calls have no resource-level permissions in IAM.
-            policy=cr.AwsCustomResourcePolicy.from_sdk_calls(
-                resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE
-            ),
-            install_latest_aws_sdk=False,
-        )
-        self.prefix_list_id = lookup.get_response_field("PrefixLists.0.PrefixListId")
-        acknowledge(
-            lookup.node.find_child("CustomResourcePolicy").node.default_child,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ec2:DescribeManagedPrefixLists supports no resource-level permissions; the policy "
-            "allows that one read-only action and nothing else.",
-        )
-        acknowledge_lambda_logs(lookup.grant_principal, "The lookup function of AwsCustomResource")
+    field = "PrefixLists.0.PrefixListId"
+    call = cr.AwsSdkCall(
+        service="EC2",
+        action="describeManagedPrefixLists",
+        parameters={"Filters": [{"Name": "prefix-list-name", "Values": [PREFIX_LIST_NAME]}]},
+        physical_resource_id=cr.PhysicalResourceId.of(PREFIX_LIST_NAME),
+        output_paths=[field],
+    )
+    lookup = cr.AwsCustomResource(
+        Construct(scope, "CloudFrontOrigins"),
+        "Lookup",
+        on_update=call,  # on create too: AwsCustomResource's default
+        policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE),
+        install_latest_aws_sdk=False,
+    )
+    acknowledge(
+        lookup.node.find_child("CustomResourcePolicy").node.default_child,
+        "AwsSolutions-IAM5[Resource::*]",
+        "ec2:DescribeManagedPrefixLists supports no resource-level permissions; the policy "
+        "allows that one read-only action and nothing else.",
+    )
+    acknowledge_lambda_logs(lookup.grant_principal, "The lookup function of AwsCustomResource")
+    server.security_group.add_ingress_rule(
+        ec2.Peer.prefix_list(lookup.get_response_field(field)),
+        ec2.Port.tcp(80),
+        "HTTP from CloudFront origin-facing servers",
+    )
 
 
 class SiteFrontDoor(SecureDistribution):
-    """The site distribution and everything that decides where a request goes.
-
-    CloudFront cannot update a VPC origin that a distribution uses (HTTP 409), so every
-    change of the server or of the tags gets a new VPC origin (a new logical id), and
-    CloudFormation removes the old one in its cleanup phase.
-    """
+    """The site distribution and everything that decides where a request goes."""
 
     def __init__(
         self,
@@ -104,23 +92,16 @@ class SiteFrontDoor(SecureDistribution):
         fallback: FallbackBucket,
         tags: Mapping[str, str],
         page_cache_seconds: int,
-        image_domain: str,
-        **distribution: Any,
+        options: DistributionOptions,
     ) -> None:
-        """``distribution``: what else :meth:`SecureDistribution._distribute` takes (the comment, price
-        class and log bucket; a web ACL, a geo allowlist, a domain and its certificate)."""
         # Construct only: the distribution is made last, once its origins exist in this scope.
         Construct.__init__(self, scope, construct_id)
-        prefix_list = CloudFrontOriginFacingPrefixList(self, "CloudFrontOrigins")
-        server.security_group.add_ingress_rule(
-            ec2.Peer.prefix_list(prefix_list.prefix_list_id),
-            ec2.Port.tcp(80),
-            "HTTP from CloudFront origin-facing servers",
-        )
+        _admit_cloudfront(self, server)
         cleanup = VpcOriginCleanup(self, "VpcOriginCleanup", vpc=network.vpc)
-        generation = hashlib.sha256(
-            json.dumps([server.replacement_key, sorted(tags.items())]).encode()
-        ).hexdigest()[:8]
+        # CloudFront cannot update a VPC origin that a distribution uses (HTTP 409): every change of
+        # the server or the tags makes a new one (a new logical id); CloudFormation removes the old.
+        replaced_by = json.dumps([server.replacement_key, sorted(tags.items())])
+        generation = hashlib.sha256(replaced_by.encode()).hexdigest()[:8]
         self.server_origin = cloudfront.VpcOrigin(
             self,
             f"ServerOrigin{generation}",
@@ -136,6 +117,7 @@ class SiteFrontDoor(SecureDistribution):
         self.server_origin.node.add_dependency(network.internet_gateway, cleanup.resource)
         fallback_origin = private_bucket_origin(self, "FallbackAccess", fallback.bucket)
         self._distribute(
+            options,
             origin=origins.OriginGroup(
                 primary_origin=origins.VpcOrigin.with_vpc_origin(
                     self.server_origin,
@@ -148,9 +130,8 @@ class SiteFrontDoor(SecureDistribution):
                 fallback_origin=fallback_origin,
                 fallback_status_codes=[500, 502, 503, 504],
             ),
-            # Pages are cached at the edge and compressed; the server invalidates what it
-            # changes. Without Cache-Control from Apache and without an invalidation, an edge
-            # keeps a page for page_cache_seconds (a safety net).
+            # Cached at the edge, compressed, invalidated by the server on change; with neither that
+            # nor Cache-Control from Apache, an edge keeps a page for page_cache_seconds (a safety net).
             cache_policy=cloudfront.CachePolicy(
                 self,
                 "PageCache",
@@ -163,12 +144,6 @@ class SiteFrontDoor(SecureDistribution):
                 enable_accept_encoding_gzip=True,
                 enable_accept_encoding_brotli=True,
             ),
-            log_prefix="cloudfront/site/",
-            content_security_policy=(
-                f"default-src 'none'; img-src https://{image_domain}; style-src 'unsafe-inline'; "
-                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-            ),
-            path_origins={f"/{FallbackBucket.MAINTENANCE_PREFIX}*": fallback_origin},
             # The fallback copy has objects, not directories: "/" must ask for "/index.html".
             viewer_request_function=cloudfront.Function(
                 self,
@@ -186,8 +161,8 @@ class SiteFrontDoor(SecureDistribution):
                 )
                 for status, shown in MAINTENANCE_RESPONSES.items()
             ],
-            **distribution,
         )
+        self.add_path(f"/{FallbackBucket.MAINTENANCE_PREFIX}*", fallback_origin)
         # Invalidated: an edited page shows at once, not after the edge's day of caching.
         fallback.upload(
             "MaintenancePage",
@@ -197,38 +172,33 @@ class SiteFrontDoor(SecureDistribution):
             writes="replaces the maintenance page under _maintenance/",
         )
         # What the server's mirror does: copy its document root into the fallback bucket and
-        # invalidate what changed. A policy of its own, outside the role's default policy (which
-        # the launch template waits for): the distribution it names is created after the instance.
+        # invalidate what changed (the distribution is created after the instance).
         bucket = fallback.bucket
-        policy = iam.Policy(
+        write = ["s3:PutObject", "s3:DeleteObject"]
+        policy = server.add_policy(
             self,
             "MirrorPolicy",
-            roles=[server.role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="ListFallbackCopy", actions=["s3:ListBucket"], resources=[bucket.bucket_arn]
-                ),
-                iam.PolicyStatement(
-                    sid="MirrorDocumentRoot",
-                    actions=["s3:PutObject", "s3:DeleteObject"],
-                    resources=[bucket.arn_for_objects("*")],
-                ),
-                # The maintenance page belongs to the deployment, never to the mirror.
-                iam.PolicyStatement(
-                    sid="KeepMaintenancePage",
-                    effect=iam.Effect.DENY,
-                    actions=["s3:PutObject", "s3:DeleteObject"],
-                    resources=[bucket.arn_for_objects(f"{FallbackBucket.MAINTENANCE_PREFIX}*")],
-                ),
-                iam.PolicyStatement(
-                    sid="InvalidateChangedPages",
-                    actions=["cloudfront:CreateInvalidation"],
-                    resources=[self.distribution.distribution_arn],
-                ),
-            ],
+            iam.PolicyStatement(
+                sid="ListFallbackCopy", actions=["s3:ListBucket"], resources=[bucket.bucket_arn]
+            ),
+            iam.PolicyStatement(
+                sid="MirrorDocumentRoot", actions=write, resources=[bucket.arn_for_objects("*")]
+            ),
+            # The maintenance page belongs to the deployment, never to the mirror.
+            iam.PolicyStatement(
+                sid="KeepMaintenancePage",
+                effect=iam.Effect.DENY,
+                actions=write,
+                resources=[bucket.arn_for_objects(f"{FallbackBucket.MAINTENANCE_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="InvalidateChangedPages",
+                actions=["cloudfront:CreateInvalidation"],
+                resources=[self.distribution.distribution_arn],
+            ),
         )
         acknowledge(
-            policy.node.default_child,
+            policy,
             f"AwsSolutions-IAM5[{objects_of(bucket)}]",
             "The server mirrors whatever paths its document root holds into its own fallback "
             "bucket; the keys are the site's file names, unknown in advance.",

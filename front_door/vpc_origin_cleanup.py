@@ -16,15 +16,12 @@ HANDLER_DIR = Path(__file__).resolve().parent / "runtime" / "vpc_origin_cleanup"
 
 
 class VpcOriginCleanup(Construct):
-    """Runs once the VPC origins are gone and before the subnets go (runtime/vpc_origin_cleanup/).
-
-    Make every VPC origin depend on :attr:`resource`: CloudFormation deletes in reverse order
-    of dependencies, so the origins go first, then this waits for CloudFront's network
-    interfaces and deletes its leftover security group, then the subnets and the VPC go.
-    """
+    """Make every VPC origin depend on :attr:`resource`: CloudFormation deletes in reverse order of
+    dependencies, so the origins go first, then this (runtime/vpc_origin_cleanup/), then the subnets."""
 
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc) -> None:
         super().__init__(scope, construct_id)
+        groups = Stack.of(self).format_arn(service="ec2", resource="security-group", resource_name="*")
         function = lambda_.Function(
             self,
             "Function",
@@ -39,9 +36,7 @@ class VpcOriginCleanup(Construct):
                 ),
                 iam.PolicyStatement(
                     actions=["ec2:DeleteSecurityGroup"],
-                    resources=[
-                        Stack.of(self).format_arn(service="ec2", resource="security-group", resource_name="*")
-                    ],
+                    resources=[groups],
                     conditions={"ArnEquals": {"ec2:Vpc": vpc.vpc_arn}},
                 ),
             ],

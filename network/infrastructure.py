@@ -13,18 +13,9 @@ RETENTION_PERIODS = tuple(
 )
 
 
-def log_retention(days: int) -> int:
-    """The shortest CloudWatch Logs retention period that keeps at least ``days`` days."""
-    return next((period for period in RETENTION_PERIODS if period >= days), RETENTION_PERIODS[-1])
-
-
 class SiteNetwork(Construct):
-    """Two private dual-stack subnets in two AZs; nothing can reach in from the internet.
-
-    S3 is reached through a gateway endpoint over IPv4, every other AWS API over IPv6 through
-    an egress-only internet gateway, at the services' dual-stack endpoints. The internet
-    gateway routes nothing; CloudFront requires one in a VPC that holds a VPC origin.
-    """
+    """Two private dual-stack subnets in two AZs; nothing can reach in from the internet. The internet
+    gateway routes nothing: CloudFront requires one in a VPC that holds a VPC origin."""
 
     def __init__(self, scope: Construct, construct_id: str, *, flow_log_retention_days: int) -> None:
         super().__init__(scope, construct_id)
@@ -49,8 +40,11 @@ class SiteNetwork(Construct):
             },
         )
         flow_log_group = logs.LogGroup(self, "FlowLogs", removal_policy=RemovalPolicy.DESTROY)
-        # The L2 takes only its enumeration of periods; the resource takes the days.
-        flow_log_group.node.default_child.retention_in_days = log_retention(flow_log_retention_days)
+        # The shortest period that keeps the days asked for: the L2 takes only its enumeration of
+        # periods, the resource takes the days.
+        flow_log_group.node.default_child.retention_in_days = next(
+            (days for days in RETENTION_PERIODS if days >= flow_log_retention_days), RETENTION_PERIODS[-1]
+        )
         # All traffic, accepted and rejected (the L2's default).
         self.vpc.add_flow_log(
             "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group)

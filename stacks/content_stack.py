@@ -1,17 +1,12 @@
-"""The content stack: the image bucket and the CloudFront distribution that serves it.
-
-It holds the long-lived, user-visible data (the image, the logs) and changes rarely, so it
-deploys on its own and the web server stack builds on its outputs.
-"""
+"""The content stack: the image bucket and the CloudFront distribution that serves it."""
 
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
-from aws_cdk import aws_cloudfront as cloudfront
 from constructs import Construct
 
 from common.buckets import LogBucket
-from common.distribution import SecureDistribution, private_bucket_origin
+from common.distribution import DistributionOptions, SecureDistribution, private_bucket_origin
 from content.infrastructure import ImageBucket
 from settings.model import IMAGE_KEY_PREFIX, SiteSettings
 
@@ -32,14 +27,15 @@ class SiteContentStack(Stack):
             self,
             "ImageCdn",
             origin=private_bucket_origin(self, "ImageAccess", self.images.bucket),
-            cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
-            comment=f"Site images ({settings.environment})",
-            price_class=settings.price_class,
-            log_bucket=self.logs.bucket,
-            log_prefix="cloudfront/images/",
-            content_security_policy="default-src 'none'; img-src 'self'; frame-ancestors 'none'",
-            web_acl_arn=settings.waf_web_acl_arn,
-            geo_allowlist=settings.geo_allowlist,
+            options=DistributionOptions(
+                comment=f"Site images ({settings.environment})",
+                price_class=settings.price_class,
+                log_bucket=self.logs.bucket,
+                log_prefix="cloudfront/images/",
+                content_security_policy="default-src 'none'; img-src 'self'; frame-ancestors 'none'",
+                web_acl_arn=settings.waf_web_acl_arn,
+                geo_allowlist=settings.geo_allowlist,
+            ),
         )
         # Invalidated: a new image under the same name would otherwise stay in CloudFront's
         # cache for up to a day (CachingOptimized's default TTL).

@@ -35,10 +35,9 @@ def add_site_stacks(app: App, settings: SiteSettings) -> SiteStacks:
         description="Apache web server with its document root on a retained EBS volume, behind CloudFront",
         **shared,
     )
-    # Stack tags reach every resource CloudFormation can tag (even aws-cdk-lib's own
-    # provider roles); Tags.of also writes them into each template, where they can be read.
-    # Not into the web server's launch template: a new tag would be a new template version,
-    # and a new version replaces the instance (its tags sit on the instance instead).
+    # Stack tags reach every resource CloudFormation can tag (even aws-cdk-lib's provider roles);
+    # Tags.of also writes them into each template, where they can be read. Not into the launch
+    # template: a new tag would be a new version, which replaces the instance (it has them itself).
     for key, value in settings.all_tags.items():
         Tags.of(app).add(key, value, exclude_resource_types=["AWS::EC2::LaunchTemplate"])
     for stack in (content, web_server):
@@ -48,12 +47,9 @@ def add_site_stacks(app: App, settings: SiteSettings) -> SiteStacks:
 
 
 def _custom_resources_wait_for_log_groups(stack: Stack) -> None:
-    """Create each Lambda function's log group before any custom resource can invoke it.
-
-    aws-cdk-lib makes the groups depend only on their function: a custom resource running
-    first would have Lambda create the group itself, and CloudFormation's create would then
-    fail with "already exists" on the first deploy.
-    """
+    """Create each Lambda function's log group before any custom resource can invoke it: aws-cdk-lib
+    makes a group depend only on its function, and a custom resource running first would have Lambda
+    create the group itself, failing CloudFormation's create with "already exists"."""
     log_groups, custom = [], []
     # Python's own type checks first: every property read goes to Node and back.
     for construct in stack.node.find_all():

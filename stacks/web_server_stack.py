@@ -1,8 +1,4 @@
-"""The web server stack: network, instance, document-root volume and the site's CloudFront front.
-
-It consumes the content stack's image URL and log bucket; nothing flows back, so the two
-stacks deploy in order with no cycle.
-"""
+"""The web server stack: network, instance, document-root volume and the site's CloudFront front."""
 
 from __future__ import annotations
 
@@ -12,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from common.buckets import LogBucket
+from common.distribution import DistributionOptions
 from front_door.fallback import FallbackBucket
 from front_door.infrastructure import SiteFrontDoor
 from network.infrastructure import SiteNetwork
@@ -71,17 +68,22 @@ class WebServerStack(Stack):
             fallback=self.fallback,
             tags=settings.all_tags,
             page_cache_seconds=settings.page_cache_seconds,
-            comment=f"Site pages ({settings.environment})",
-            price_class=settings.price_class,
-            log_bucket=content.logs.bucket,
-            image_domain=content.cdn.domain_name,
-            web_acl_arn=settings.waf_web_acl_arn,
-            geo_allowlist=settings.geo_allowlist,
-            domain_name=settings.domain_name,
-            certificate_arn=settings.certificate_arn,
+            options=DistributionOptions(
+                comment=f"Site pages ({settings.environment})",
+                price_class=settings.price_class,
+                log_bucket=content.logs.bucket,
+                log_prefix="cloudfront/site/",
+                content_security_policy=(
+                    f"default-src 'none'; img-src https://{content.cdn.domain_name}; "
+                    "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+                ),
+                web_acl_arn=settings.waf_web_acl_arn,
+                geo_allowlist=settings.geo_allowlist,
+                domain_name=settings.domain_name,
+                certificate_arn=settings.certificate_arn,
+            ),
         )
         self.site_domain = settings.domain_name or self.cdn.domain_name
-        distribution = self.cdn.distribution
 
         self.run_output = LogBucket(
             self, "RunOutput", retention_days=settings.log_retention_days, destroy_on_delete=destroy
@@ -98,8 +100,7 @@ class WebServerStack(Stack):
             self,
             "Alarms",
             server=self.server,
-            site_name=self.stack_name,
-            distribution_id=distribution.distribution_id,
+            distribution_id=self.cdn.distribution.distribution_id,
             alarm_email=settings.alarm_email,
         )
 
@@ -109,7 +110,7 @@ class WebServerStack(Stack):
             ("InstanceId", self.server.instance_id, "aws ssm start-session --target <id>"),
             ("DocumentRootVolumeId", self.document_root.volume_id, None),
             ("SiteDistributionDomain", self.cdn.domain_name, None),
-            ("SiteDistributionId", distribution.distribution_id, None),
+            ("SiteDistributionId", self.cdn.distribution.distribution_id, None),
             ("FallbackBucketName", self.fallback.bucket.bucket_name, None),
             (
                 "ConfigurationAssociationId",

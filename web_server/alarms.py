@@ -1,13 +1,8 @@
-"""Alarms on what matters: the server, its document-root volume and the site as viewers get it.
-
-- A failed host only notifies: EC2's simplified automatic recovery, on by default for the types
-  that support it, moves the instance by itself. A CloudWatch recover action is supported only
-  on the types AWS lists, which nothing offline knows, and an alarm with it fails at creation
-  on any other type. A failed instance status check reboots the server.
-- The origin's health comes from the server itself (it fetches its own page every minute), so
-  it works in every Region. CloudFront publishes its metrics in us-east-1 only, and an alarm
-  must live in its metric's Region: the viewers' 5xx-rate alarm exists only there.
-"""
+"""Alarms on the server, its document-root volume and the site as viewers get it. A failed host only
+notifies: EC2's automatic recovery moves the instance where the type supports it, and a CloudWatch
+recover action, which works only on the types AWS lists (unknown offline), fails at creation on others.
+An alarm lives in its metric's Region: the origin's health, which the server reports itself, works in
+every Region; CloudFront publishes its metrics in us-east-1 only, so the viewers' 5xx alarm is there."""
 
 from __future__ import annotations
 
@@ -37,18 +32,14 @@ SYSTEM_CHECK_DESCRIPTION = (
     "starts on other hardware, with its volumes and private IPv4 and IPv6 addresses, so the "
     "VPC origin reaches it again."
 )
-_AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
 
 def _metric(
     namespace: str, name: str, dimensions: dict[str, str], statistic: str, *, minutes: int = 1
 ) -> cloudwatch.Metric:
+    period = Duration.minutes(minutes)
     return cloudwatch.Metric(
-        namespace=namespace,
-        metric_name=name,
-        dimensions_map=dimensions,
-        statistic=statistic,
-        period=Duration.minutes(minutes),
+        namespace=namespace, metric_name=name, dimensions_map=dimensions, statistic=statistic, period=period
     )
 
 
@@ -61,51 +52,46 @@ class ServerAlarms(Construct):
         construct_id: str,
         *,
         server: WebServer,
-        site_name: str,
         distribution_id: str,
         alarm_email: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic: sns.Topic | None = None
+        self._notify: list[cw_actions.SnsAction] = []
         if alarm_email:
             # CloudWatch cannot publish to a topic under the AWS-managed SNS key: use our own.
             key = kms.Key(self, "TopicKey", enable_key_rotation=True, description="Web server alarm topic")
             key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
-            self.topic = sns.Topic(self, "Topic", master_key=key, enforce_ssl=True)
+            topic = sns.Topic(self, "Topic", master_key=key, enforce_ssl=True)
             # The topic policy replaces SNS's default one: CloudWatch must be allowed explicitly.
-            self.topic.add_to_resource_policy(
+            topic.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="AllowCloudWatchAlarms",
                     actions=["sns:Publish"],
                     principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                    resources=[self.topic.topic_arn],
+                    resources=[topic.topic_arn],
                     conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
                 )
             )
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
-
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            self._notify.append(cw_actions.SnsAction(topic))
+        # EC2 publishes status checks every minute, with or without detailed monitoring.
         instance = {"InstanceId": server.instance_id}
-
-        def status_check(name: str) -> cloudwatch.Metric:
-            # EC2 publishes status checks every minute, with or without detailed monitoring.
-            return _metric("AWS/EC2", f"StatusCheckFailed_{name}", instance, "Maximum")
-
-        self._alarm("SystemStatusCheck", status_check("System"), SYSTEM_CHECK_DESCRIPTION)
-        self._alarm(
-            "InstanceStatusCheck",
-            status_check("Instance"),
-            "The web server's operating system stopped answering: reboot it.",
-            ec2_action=cw_actions.Ec2InstanceAction.REBOOT,
+        # fmt: off
+        status_checks = (
+            ("SystemStatusCheck", "System", None, SYSTEM_CHECK_DESCRIPTION),
+            ("InstanceStatusCheck", "Instance", cw_actions.Ec2InstanceAction.REBOOT,
+             "The web server's operating system stopped answering: reboot it."),
+            ("AttachedVolumeCheck", "AttachedEBS", None,
+             "An EBS volume attached to the web server (its document root) is impaired: viewers get "
+             "the fallback copy; check the volume, restore from a snapshot if needed."),
         )
-        self._alarm(
-            "AttachedVolumeCheck",
-            status_check("AttachedEBS"),
-            "An EBS volume attached to the web server (its document root) is impaired: "
-            "viewers get the fallback copy; check the volume, restore from a snapshot if needed.",
-        )
+        # fmt: on
+        for check_id, check, action, description in status_checks:
+            metric = _metric("AWS/EC2", f"StatusCheckFailed_{check}", instance, "Maximum")
+            self._alarm(check_id, metric, description, ec2_action=action)
         self._alarm(
             "OriginHealth",
-            _metric(HEALTH_NAMESPACE, "OriginAvailable", {"SiteName": site_name}, "Minimum"),
+            _metric(HEALTH_NAMESPACE, "OriginAvailable", {"SiteName": Stack.of(self).stack_name}, "Minimum"),
             "The web server did not serve its own page for 3 minutes, or stopped "
             "reporting: viewers get the fallback copy; see site-boot in the journal.",
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -127,9 +113,8 @@ class ServerAlarms(Construct):
         # The server may publish its health metric, and nothing else in CloudWatch.
         publish = iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"])
         publish.add_condition("StringEquals", {"cloudwatch:namespace": HEALTH_NAMESPACE})
-        policy = iam.Policy(self, "HealthReportPolicy", roles=[server.role], statements=[publish])
         acknowledge(
-            policy.node.default_child,
+            server.add_policy(self, "HealthReportPolicy", publish),
             "AwsSolutions-IAM5[Resource::*]",
             "cloudwatch:PutMetricData has no resource-level permissions; the condition limits it "
             "to the site's own metric namespace.",
@@ -143,23 +128,20 @@ class ServerAlarms(Construct):
         *,
         ec2_action: cw_actions.Ec2InstanceAction | None = None,
         threshold: float = 1,
-        comparison: cloudwatch.ComparisonOperator = _AT_LEAST,
+        comparison: cloudwatch.ComparisonOperator | None = None,  # at or above the threshold
         evaluation_periods: int = 2,
         missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.MISSING,
     ) -> cloudwatch.Alarm:
-        alarm = cloudwatch.Alarm(
+        alarm = metric.create_alarm(
             self,
             construct_id,
             alarm_description=description,
-            metric=metric,
             threshold=threshold,
             evaluation_periods=evaluation_periods,
             comparison_operator=comparison,
             treat_missing_data=missing,
         )
-        if ec2_action is not None:
-            alarm.add_alarm_action(cw_actions.Ec2Action(ec2_action))
-        if self.topic:
-            alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
-            alarm.add_ok_action(cw_actions.SnsAction(self.topic))
+        reboot = [cw_actions.Ec2Action(ec2_action)] if ec2_action else []
+        alarm.add_alarm_action(*reboot, *self._notify)
+        alarm.add_ok_action(*self._notify)
         return alarm

@@ -1,11 +1,6 @@
-"""The site's configuration, applied to the running server by State Manager.
-
-The boot files (``runtime/``) travel as one S3 asset; a static SSM Command document downloads
-them and runs ``boot/apply.sh`` with the deployment's values. An association runs it on the web
-server at once whenever its parameters change, when a new instance appears, and every
-``SCHEDULE``. Nothing here is part of the instance's definition, so none of it replaces or
-restarts the server.
-"""
+"""The site's configuration, applied to the running server by State Manager: the boot files
+(``runtime/``) as one S3 asset, a static SSM Command document that runs ``boot/apply.sh`` with the
+deployment's values, and an association that runs it. None of it replaces or restarts the server."""
 
 from __future__ import annotations
 
@@ -33,8 +28,7 @@ OUTPUT_PREFIX = "site-configuration/"
 # Long enough for a boot that waits for the volume (30 min) and a dnf upgrade.
 TIMEOUT_SECONDS = 3600
 
-# Every parameter of the document, with the pattern SSM checks it against: where to download
-# the boot files from, then the deployment's values.
+# Every parameter of the document with the pattern SSM checks: the boot files, then the values.
 ALLOWED_PATTERNS = {
     "AssetBucket": (BUCKET_PATTERN, "Bucket of the boot files"),
     "AssetKey": (r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,1000}$", "Key of the boot files"),
@@ -51,9 +45,9 @@ DOWNLOAD_RETRY_SECONDS = 10
 def shell_script_document(
     *, description: str, parameters: Mapping[str, tuple[str, str]], step: str, commands: Sequence[str]
 ) -> dict:
-    """An SSM Command document (schema 2.2) with one ``aws:runShellScript`` step. ``parameters``
-    maps each name to its (pattern, description): SSM checks each value before the script sees it.
-    """
+    """An SSM Command document with one shell step. ``parameters`` maps each name to its (pattern,
+    description): SSM checks each value before the script sees it."""
+    inputs = {"timeoutSeconds": str(TIMEOUT_SECONDS), "runCommand": list(commands)}
     return {
         "schemaVersion": "2.2",
         "description": description,
@@ -61,13 +55,7 @@ def shell_script_document(
             name: {"type": "String", "description": meaning, "allowedPattern": pattern}
             for name, (pattern, meaning) in parameters.items()
         },
-        "mainSteps": [
-            {
-                "action": "aws:runShellScript",
-                "name": step,
-                "inputs": {"timeoutSeconds": str(TIMEOUT_SECONDS), "runCommand": list(commands)},
-            }
-        ],
+        "mainSteps": [{"action": "aws:runShellScript", "name": step, "inputs": inputs}],
     }
 
 
@@ -129,11 +117,7 @@ class SiteConfiguration(Construct):
         super().__init__(scope, construct_id)
         asset = self.asset = s3_assets.Asset(self, "BootFiles", path=str(RUNTIME))
         self.document = ssm.CfnDocument(
-            self,
-            "ApplyDocument",
-            document_type="Command",
-            document_format="JSON",
-            content=document_content(),
+            self, "ApplyDocument", document_type="Command", document_format="JSON", content=document_content()
         )
         parameters = {"AssetBucket": asset.s3_bucket_name, "AssetKey": asset.s3_object_key, **values}
         self.association = ssm.CfnAssociation(
@@ -157,48 +141,38 @@ class SiteConfiguration(Construct):
             # No WaitForSuccessTimeoutSeconds: on an instance replacement the new instance
             # cannot have the volume before CloudFormation's cleanup, so waiting would deadlock.
         )
-        # A policy of its own, outside the role's default policy, which the launch template
-        # waits for: these statements name resources that are created after the instance.
-        policy = iam.Policy(
+        boot_files = asset.bucket.arn_for_objects(asset.s3_object_key)
+        through_s3 = {"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}
+        output_objects = output_bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")
+        policy = server.add_policy(
             self,
             "InstancePolicy",
-            roles=[server.role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="ReadBootFiles",
-                    actions=["s3:GetObject"],
-                    resources=[asset.bucket.arn_for_objects(asset.s3_object_key)],
-                ),
-                # A customer managed key on the CDK bootstrap bucket (cdk bootstrap
-                # --bootstrap-customer-key) encrypts the boot files too.
-                iam.PolicyStatement(
-                    sid="DecryptBootFilesThroughS3",
-                    actions=["kms:Decrypt"],
-                    resources=[account_keys(self)],
-                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
-                ),
-                # The instance writes each run's output itself.
-                iam.PolicyStatement(
-                    sid="WriteRunOutput",
-                    actions=["s3:PutObject"],
-                    resources=[output_bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")],
-                ),
-                # The SSM agent reads the bucket's encryption before it uploads.
-                iam.PolicyStatement(
-                    sid="ReadRunOutputEncryption",
-                    actions=["s3:GetEncryptionConfiguration"],
-                    resources=[output_bucket.bucket_arn],
-                ),
-            ],
+            iam.PolicyStatement(sid="ReadBootFiles", actions=["s3:GetObject"], resources=[boot_files]),
+            # A customer managed key on the CDK bootstrap bucket (cdk bootstrap
+            # --bootstrap-customer-key) encrypts the boot files too.
+            iam.PolicyStatement(
+                sid="DecryptBootFilesThroughS3",
+                actions=["kms:Decrypt"],
+                resources=[account_keys(self)],
+                conditions=through_s3,
+            ),
+            # The instance writes each run's output itself.
+            iam.PolicyStatement(sid="WriteRunOutput", actions=["s3:PutObject"], resources=[output_objects]),
+            # The SSM agent reads the bucket's encryption before it uploads.
+            iam.PolicyStatement(
+                sid="ReadRunOutputEncryption",
+                actions=["s3:GetEncryptionConfiguration"],
+                resources=[output_bucket.bucket_arn],
+            ),
         )
         acknowledge(
-            policy.node.default_child,
+            policy,
             f"AwsSolutions-IAM5[Resource::{ACCOUNT_KEYS_FINDING}]",
             "The CDK bootstrap bucket may be encrypted with any key of the account (chosen at "
             "cdk bootstrap, unknown to the app); kms:ViaService limits decryption to S3 reads.",
         )
         acknowledge(
-            policy.node.default_child,
+            policy,
             f"AwsSolutions-IAM5[{objects_of(output_bucket, OUTPUT_PREFIX)}]",
             "State Manager names each run's output objects after the command and instance ids, "
             "unknown in advance; the instance may only add objects under this stack's prefix.",

@@ -15,8 +15,7 @@ from web_server.infrastructure import WebServer
 REMOVAL_POLICIES = {"snapshot": RemovalPolicy.SNAPSHOT, "retain": RemovalPolicy.RETAIN}
 # Volumes carrying this tag (value: the environment) get scheduled snapshots.
 SNAPSHOT_TAG = "site-snapshots"
-# The device name the instance asks for when it attaches the volume; Nitro instances
-# expose it as NVMe.
+# The device name the instance asks for when it attaches the volume (NVMe on Nitro instances).
 DEVICE_NAME = "/dev/sdf"
 # How cdk-nag names the resource account_keys() returns.
 ACCOUNT_KEYS_FINDING = "arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*"
@@ -39,11 +38,8 @@ class VolumeSpec:
 
 
 class DocumentRootVolume(Construct):
-    """An encrypted volume in the web server's AZ; deleting the stack keeps its data.
-
-    There is no CloudFormation VolumeAttachment: the instance attaches the volume to itself
-    at boot, so a replacement instance can take it over once the old one lets go.
-    """
+    """An encrypted volume in the web server's AZ; deleting the stack keeps its data. No
+    VolumeAttachment: the instance attaches it at boot, so a replacement takes it over once free."""
 
     def __init__(
         self,

@@ -13,8 +13,7 @@ from constructs import Construct
 from common.nag import acknowledge, default_policy
 from network.infrastructure import SiteNetwork
 
-# AWS's public parameter naming the latest AL2023 AMI for an architecture, read by EC2 when it
-# launches the instance.
+# AWS's public parameter naming the latest AL2023 AMI for an architecture, read by EC2 at launch.
 AL2023_IMAGE_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{}"
 BOOTSTRAP = Path(__file__).resolve().parent / "runtime" / "boot" / "user-data.yaml"
 ROOT_DEVICE = "/dev/xvda"
@@ -28,15 +27,10 @@ def bootstrap_user_data(server_generation: int) -> str:
 
 
 class WebServer(Construct):
-    """An instance administered through SSM Session Manager: no key pair, no port 22.
-
-    The instance launches from a launch template whose ImageId is ``resolve:ssm:`` on AWS's
-    AL2023 parameter: EC2 reads the AMI when it launches the instance, so a deploy never
-    replaces the server because AWS published a new image. What would replace it (the
-    architecture, the root disk, the bootstrap and ``server_generation``) lives in the launch
-    template; what can change in place lives on the instance: a new type stops and starts the
-    server, new monitoring or tags apply at once.
-    """
+    """An instance administered through SSM Session Manager: no key pair, no port 22. EC2 reads the AMI
+    at launch (``resolve:ssm:``), so a new AWS image replaces nothing. What would replace the server
+    (the architecture, the root disk, the bootstrap, ``server_generation``) lives in the launch
+    template; what can change in place, on the instance (type, monitoring, tags)."""
 
     def __init__(
         self,
@@ -74,6 +68,12 @@ class WebServer(Construct):
         )
         image_parameter = AL2023_IMAGE_PARAMETER.format("arm64" if arm64 else "x86_64")
         user_data = bootstrap_user_data(server_generation)
+        root_volume = ec2.BlockDeviceVolume.ebs(
+            ROOT_VOLUME_GIB,
+            encrypted=True,
+            volume_type=ec2.EbsDeviceVolumeType.GP3,
+            delete_on_termination=True,
+        )
         self.launch_template = ec2.LaunchTemplate(
             self,
             "LaunchTemplate",
@@ -82,17 +82,7 @@ class WebServer(Construct):
             security_group=self.security_group,
             role=self.role,
             require_imdsv2=True,
-            block_devices=[
-                ec2.BlockDevice(
-                    device_name=ROOT_DEVICE,
-                    volume=ec2.BlockDeviceVolume.ebs(
-                        ROOT_VOLUME_GIB,
-                        encrypted=True,
-                        volume_type=ec2.EbsDeviceVolumeType.GP3,
-                        delete_on_termination=True,
-                    ),
-                )
-            ],
+            block_devices=[ec2.BlockDevice(device_name=ROOT_DEVICE, volume=root_volume)],
         )
         # Tags belong on the instance, where a change applies in place; in the template they
         # would make a new version, and a new version replaces the instance.
@@ -150,3 +140,9 @@ class WebServer(Construct):
                 "alarms read status checks, which EC2 publishes every minute at no charge, and the "
                 "site's own health metric; five-minute CPU and network figures suffice here.",
             )
+
+    def add_policy(self, scope: Construct, name: str, *statements: iam.PolicyStatement) -> iam.CfnPolicy:
+        """A policy of the role outside its default policy, which the launch template waits for: for
+        statements that name resources created after the instance."""
+        policy = iam.Policy(scope, name, roles=[self.role], statements=list(statements))
+        return policy.node.default_child

@@ -17,24 +17,18 @@ OS_UPDATE_COMMAND = "bash /opt/site-boot/boot/os-update.sh '{{ ReleaseVersion }}
 
 
 class OsUpdateDocument(Construct):
-    """An SSM Command document: ``dnf upgrade --releasever=<version>``, then a reboot if needed.
-
-    Run it with ``make os-update RELEASE=...`` (SSM Run Command). It changes nothing in the
-    stack: the instance keeps its id, its volume and its address; viewers get the fallback copy
-    while it reboots. Rolling the instance onto a fresh AMI instead is ``server_generation``.
-    """
+    """``dnf upgrade --releasever=<version>``, then a reboot if needed (``make os-update``): the
+    instance keeps its id, volume and address; viewers get the fallback copy while it reboots.
+    Rolling the instance onto a fresh AMI instead is ``server_generation``."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
+        content = shell_script_document(
+            description="Update Amazon Linux 2023 in place to a release; reboot if needed.",
+            parameters={"ReleaseVersion": (RELEASE_PATTERN, RELEASE_DESCRIPTION)},
+            step="updateOperatingSystem",
+            commands=[OS_UPDATE_COMMAND],
+        )
         self.document = ssm.CfnDocument(
-            self,
-            "Document",
-            document_type="Command",
-            document_format="JSON",
-            content=shell_script_document(
-                description="Update Amazon Linux 2023 in place to a release; reboot if needed.",
-                parameters={"ReleaseVersion": (RELEASE_PATTERN, RELEASE_DESCRIPTION)},
-                step="updateOperatingSystem",
-                commands=[OS_UPDATE_COMMAND],
-            ),
+            self, "Document", document_type="Command", document_format="JSON", content=content
         )

@@ -30,6 +30,7 @@ class VolumeSnapshotSchedule(Construct):
             "Data Lifecycle Manager snapshot policies; it grants only EC2 snapshot actions.",
         )
         lifecycle = dlm.CfnLifecyclePolicy
+        daily = lifecycle.CreateRuleProperty(interval=24, interval_unit="HOURS", times=["03:00"])
         self.policy = lifecycle(
             self,
             "Policy",
@@ -44,9 +45,7 @@ class VolumeSnapshotSchedule(Construct):
                     lifecycle.ScheduleProperty(
                         name="Daily",
                         copy_tags=True,
-                        create_rule=lifecycle.CreateRuleProperty(
-                            interval=24, interval_unit="HOURS", times=["03:00"]
-                        ),
+                        create_rule=daily,
                         # One snapshot a day, so keeping N snapshots keeps N days.
                         retain_rule=lifecycle.RetainRuleProperty(count=retain_days),
                     )

@@ -1,14 +1,7 @@
-"""CloudFormation custom resource: on stack deletion, let the VPC go once CloudFront is done with it.
-
-A CloudFront VPC origin works through network interfaces that CloudFront places in the
-origin's subnet, in a security group it creates there (CloudFront-VPCOrigins-Service-SG).
-Neither is part of the stack. After the last VPC origin is deleted, this waits until those
-interfaces are gone and deletes the group if CloudFront left it, so that CloudFormation can
-delete the subnets and the VPC. Create and Update do nothing.
-
-It always reports success: a failure here would stop the stack's deletion before the
-subnets are tried, which would then fail on the same interfaces; the reason says what is left.
-"""
+"""Custom resource: on stack deletion, once the VPC origins are gone, wait for the network interfaces
+CloudFront placed in the VPC to go and delete the security group it left (neither is in the stack), so
+that the subnets and the VPC can go. It always reports success: a failure would stop the deletion
+before the subnets, which would fail on the same interfaces; the reason says what is left."""
 
 from __future__ import annotations
 
@@ -29,30 +22,30 @@ def handler(event: dict, context) -> None:
     reason = "nothing to do"
     try:
         if event["RequestType"] == "Delete":
-            deadline = (
-                time.monotonic() + (context.get_remaining_time_in_millis() - MARGIN_MILLISECONDS) / 1000
-            )
-            reason = clean_up(boto3.client("ec2"), event["ResourceProperties"]["VpcId"], deadline)
+            seconds = (context.get_remaining_time_in_millis() - MARGIN_MILLISECONDS) / 1000
+            vpc_id = event["ResourceProperties"]["VpcId"]
+            reason = clean_up(boto3.client("ec2"), vpc_id, time.monotonic() + seconds)
     except Exception as error:  # an answer must reach CloudFormation in every case
         reason = f"clean-up not finished: {error}"
     print(reason)
-    respond(event, reason)
+    physical_id = event.get("PhysicalResourceId") or f"vpc-origin-cleanup-{event['LogicalResourceId']}"
+    answer = {"Status": "SUCCESS", "Reason": reason[:1000], "PhysicalResourceId": physical_id}
+    answer |= {key: event[key] for key in ("StackId", "RequestId", "LogicalResourceId")}
+    body = json.dumps(answer).encode()
+    request = urllib.request.Request(event["ResponseURL"], body, method="PUT", headers={"Content-Type": ""})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
 
 
 def clean_up(ec2, vpc_id: str, deadline: float) -> str:
     """Wait for CloudFront's interfaces in ``vpc_id`` to go, then delete its security group."""
-    groups = ec2.describe_security_groups(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [SERVICE_GROUP]}]
-    )["SecurityGroups"]
+    filters = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [SERVICE_GROUP]}]
+    groups = ec2.describe_security_groups(Filters=filters)["SecurityGroups"]
     if not groups:
         return f"no {SERVICE_GROUP} in {vpc_id}"
     group_id = groups[0]["GroupId"]
-    while True:
-        interfaces = ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group_id]}])[
-            "NetworkInterfaces"
-        ]
-        if not interfaces:
-            break
+    in_group = [{"Name": "group-id", "Values": [group_id]}]
+    while interfaces := ec2.describe_network_interfaces(Filters=in_group)["NetworkInterfaces"]:
         if time.monotonic() >= deadline:
             left = ", ".join(i["NetworkInterfaceId"] for i in interfaces)
             return f"{SERVICE_GROUP} ({group_id}) still has network interfaces: {left}"
@@ -63,22 +56,3 @@ def clean_up(ec2, vpc_id: str, deadline: float) -> str:
         if error.response["Error"]["Code"] != "InvalidGroup.NotFound":
             raise
     return f"deleted {SERVICE_GROUP} ({group_id}) of {vpc_id}"
-
-
-def respond(event: dict, reason: str) -> None:
-    body = json.dumps(
-        {
-            "Status": "SUCCESS",
-            "Reason": reason[:1000],
-            "PhysicalResourceId": event.get("PhysicalResourceId")
-            or f"vpc-origin-cleanup-{event['LogicalResourceId']}",
-            "StackId": event["StackId"],
-            "RequestId": event["RequestId"],
-            "LogicalResourceId": event["LogicalResourceId"],
-        }
-    ).encode()
-    request = urllib.request.Request(
-        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": ""}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        response.read()
