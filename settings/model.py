@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from settings import instance_types
 from web_server.document_root import VolumeSpec
+from web_server.infrastructure import ServerSpec
 from web_server.instance_values import TEXT_PATTERN
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -363,6 +364,8 @@ class SiteSettings(BaseModel, frozen=True):
                       iops=s.volume_iops, throughput_mibps=s.volume_throughput_mibps,
                       removal_policy=s.effective_volume_removal_policy))  # fmt: skip
     is_graviton = property(lambda s: instance_types.is_arm64(s.instance_type))  # the arm64 AMI
+    server = property(lambda s: ServerSpec(instance_type=s.instance_type, arm64=s.is_graviton,
+                      detailed_monitoring=s.detailed_monitoring, generation=s.server_generation))  # fmt: skip
     image_key = property(lambda s: f"{IMAGE_KEY_PREFIX}{s.image_file.name}")  # UTF-8, as the file is named
     # Percent-encoded but for RFC 3986's unreserved characters and /: it cannot break a URL, an HTML
     # attribute, a shell word or a quoted string in the user data.

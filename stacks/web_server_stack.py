@@ -48,15 +48,7 @@ class WebServerStack(Stack):
         self.snapshots = VolumeSnapshotSchedule(
             self, "Snapshots", group=settings.environment, retain_days=settings.snapshot_retention_days
         )
-        self.server = WebServer(
-            self,
-            "WebServer",
-            network=self.network,
-            instance_type=settings.instance_type,
-            arm64=settings.is_graviton,
-            detailed_monitoring=settings.detailed_monitoring,
-            server_generation=settings.server_generation,
-        )
+        self.server = WebServer(self, "WebServer", network=self.network, spec=settings.server)
         self.document_root.allow_self_attach(self.server)
 
         self.fallback = FallbackBucket(self, "Fallback", destroy_on_delete=destroy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CfnTag, Stack
@@ -26,6 +27,16 @@ def bootstrap_user_data(server_generation: int) -> str:
     return BOOTSTRAP.read_text().replace("@SERVER_GENERATION@", str(server_generation))
 
 
+@dataclass(frozen=True, kw_only=True)
+class ServerSpec:
+    """What a deployment chooses for the server; the settings have checked every value."""
+
+    instance_type: str
+    arm64: bool
+    detailed_monitoring: bool
+    generation: int
+
+
 class WebServer(Construct):
     """An instance administered through SSM Session Manager: no key pair, no port 22. EC2 reads the AMI
     at launch (``resolve:ssm:``), so a new AWS image replaces nothing. What would replace the server
@@ -38,10 +49,7 @@ class WebServer(Construct):
         construct_id: str,
         *,
         network: SiteNetwork,
-        instance_type: str,
-        arm64: bool,
-        detailed_monitoring: bool,
-        server_generation: int,
+        spec: ServerSpec,
     ) -> None:
         super().__init__(scope, construct_id)
         subnet = network.web_subnet
@@ -66,8 +74,8 @@ class WebServer(Construct):
             "AmazonSSMManagedInstanceCore is the AWS-maintained minimum for Session Manager, "
             "which replaces SSH here, and for State Manager, which configures the server.",
         )
-        image_parameter = AL2023_IMAGE_PARAMETER.format("arm64" if arm64 else "x86_64")
-        user_data = bootstrap_user_data(server_generation)
+        image_parameter = AL2023_IMAGE_PARAMETER.format("arm64" if spec.arm64 else "x86_64")
+        user_data = bootstrap_user_data(spec.generation)
         root_volume = ec2.BlockDeviceVolume.ebs(
             ROOT_VOLUME_GIB,
             encrypted=True,
@@ -97,8 +105,8 @@ class WebServer(Construct):
                 version=self.launch_template.latest_version_number,
             ),
             subnet_id=subnet.subnet_id,
-            instance_type=instance_type,
-            monitoring=detailed_monitoring,
+            instance_type=spec.instance_type,
+            monitoring=spec.detailed_monitoring,
             propagate_tags_to_volume_on_creation=True,
             tags=[CfnTag(key="Name", value=f"{Stack.of(self).stack_name}/web-server")],
         )
@@ -132,7 +140,7 @@ class WebServer(Construct):
             "and leave the old instance holding the volume. The data lives on the retained "
             "volume; production stacks have termination protection.",
         )
-        if not detailed_monitoring:
+        if not spec.detailed_monitoring:
             acknowledge(
                 self.instance,
                 "AwsSolutions-EC28",
