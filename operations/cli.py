@@ -140,10 +140,9 @@ def check_volume(aws: Aws, stack: Stack) -> str:
     volumes = [r for r in stack.template["Resources"].values() if r["Type"] == "AWS::EC2::Volume"]
     if len(volumes) > 1:
         raise OpsError(f"{stack.name} has {len(volumes)} volumes; the check knows one, DocumentRootVolumeId")
-    try:
+    volume = None
+    with contextlib.suppress(OpsError):  # the stack is not deployed yet
         volume = volumes and stack_outputs(aws, stack.name).get("DocumentRootVolumeId")
-    except OpsError:  # the stack is not deployed yet
-        volume = None
     if not volume:
         return f"{stack.name} has no deployed volume, nothing to compare"
     (current,) = aws.ec2.describe_volumes(VolumeIds=[volume])["Volumes"]
@@ -186,39 +185,6 @@ def run_output_tail(aws: Aws, url: str) -> list[str]:
     return lines or [f"(no stdout or stderr under s3://{bucket}/{prefix})"]
 
 
-def configuration_run(aws: Aws, poll: Poll, *, instance: str, association: str) -> str:
-    """Wait for the association's current version to succeed on ``instance``; that version."""
-    described = aws.ssm.describe_association(AssociationId=association)["AssociationDescription"]
-    version = described["AssociationVersion"]
-    where = [
-        f"run status: aws ssm describe-instance-associations-status --instance-id {instance}",
-        f"on the server: aws ssm start-session --target {instance}, then journalctl -u site-boot",
-        f"re-run it: aws ssm start-associations-once --association-ids {association}",
-        f"more: {WHERE_TO_LOOK}",
-    ]
-
-    def look() -> tuple[str, str | None]:
-        listed = aws.ssm.describe_instance_associations_status(InstanceId=instance)
-        runs = [r for r in listed["InstanceAssociationStatusInfos"] if r["AssociationId"] == association]
-        if not (run := max(runs, key=lambda run: run["ExecutionDate"], default=None)):
-            return "not run on this instance yet", None
-        status, detailed = run["Status"], run.get("DetailedStatus") or run["Status"]
-        if run["AssociationVersion"] != version:
-            return f"version {run['AssociationVersion']} {detailed}; waiting for version {version}", None
-        if status == "Success":
-            return f"version {version} Success at {run['ExecutionDate']}", version
-        if status == "Failed" or detailed in ("Failed", "TimedOut", "Cancelled"):
-            summary = " ".join(run.get(key, "") for key in ("ErrorCode", "ExecutionSummary")).strip()
-            url = run.get("OutputUrl", {}).get("S3OutputUrl", {}).get("OutputUrl")
-            message = f"the site's configuration (version {version}) failed on {instance}"
-            message += (f": {summary}" if summary else "") + (f"; full output under {url}" if url else "")
-            tail = run_output_tail(aws, url) if url else ["(the run left no output location)"]
-            raise OpsError(message, details=[*tail, *where])
-        return f"version {version} {detailed}", None
-
-    return poll.until(f"configuration on {instance}", look, hint="; ".join(where[:2]))
-
-
 def _http_state(url: str, *, shows: str = "") -> tuple[str, str | None]:
     """A look for Poll.until: the media type once the answer is an image, or a page that ``shows`` it."""
     try:
@@ -250,7 +216,37 @@ def verify(aws: Aws, poll: Poll, web_server: Stack, content: Stack) -> None:
             "'image distribution replaced')"
         )
     print(f"verifying {web_server.name}: {site_url}", flush=True)
-    version = configuration_run(aws, poll, instance=instance, association=web["ConfigurationAssociationId"])
+    # The site's configuration first: the association's current version must succeed on the instance.
+    association = web["ConfigurationAssociationId"]
+    described = aws.ssm.describe_association(AssociationId=association)["AssociationDescription"]
+    version = described["AssociationVersion"]
+    where = [
+        f"run status: aws ssm describe-instance-associations-status --instance-id {instance}",
+        f"on the server: aws ssm start-session --target {instance}, then journalctl -u site-boot",
+        f"re-run it: aws ssm start-associations-once --association-ids {association}",
+        f"more: {WHERE_TO_LOOK}",
+    ]
+
+    def look() -> tuple[str, str | None]:
+        listed = aws.ssm.describe_instance_associations_status(InstanceId=instance)
+        runs = [r for r in listed["InstanceAssociationStatusInfos"] if r["AssociationId"] == association]
+        if not (run := max(runs, key=lambda run: run["ExecutionDate"], default=None)):
+            return "not run on this instance yet", None
+        status, detailed = run["Status"], run.get("DetailedStatus") or run["Status"]
+        if run["AssociationVersion"] != version:
+            return f"version {run['AssociationVersion']} {detailed}; waiting for version {version}", None
+        if status == "Success":
+            return f"version {version} Success at {run['ExecutionDate']}", version
+        if status == "Failed" or detailed in ("Failed", "TimedOut", "Cancelled"):
+            summary = " ".join(run.get(key, "") for key in ("ErrorCode", "ExecutionSummary")).strip()
+            url = run.get("OutputUrl", {}).get("S3OutputUrl", {}).get("OutputUrl")
+            message = f"the site's configuration (version {version}) failed on {instance}"
+            message += (f": {summary}" if summary else "") + (f"; full output under {url}" if url else "")
+            tail = run_output_tail(aws, url) if url else ["(the run left no output location)"]
+            raise OpsError(message, details=[*tail, *where])
+        return f"version {version} {detailed}", None
+
+    poll.until(f"configuration on {instance}", look, hint="; ".join(where[:2]))
     hint = f"CloudFront distribution {web.get('SiteDistributionId')}; {WHERE_TO_LOOK}"
     # An edge may serve the previous page until the server's mirror has invalidated it.
     poll.until(f"page {site_url}", lambda: _http_state(site_url, shows=image_url), hint=hint)

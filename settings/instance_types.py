@@ -1,49 +1,47 @@
-"""Which EC2 instance types exist, which the app runs on, and their CPU architecture (aws-cdk-lib's).
+"""Which EC2 instance types exist (instance_types.txt, whose HEADER below says where they come from), which
+the app runs on, and their CPU architecture (aws-cdk-lib's). Only a family and size that occur together there
+are taken, so t2.48xlarge never reaches CloudFormation. The tables below say, with their sources, what
+neither botocore nor aws-cdk-lib says."""
 
-instance_types.txt lists the types: botocore's EC2 ``InstanceType`` enum less those the CloudFormation
-validator bundled with aws-cdk-lib refuses in every region (`python -m settings.instance_types --write`).
-Only a family and size that occur together there are taken, so t2.48xlarge never reaches CloudFormation.
-The tables below say, with their sources, what neither botocore nor aws-cdk-lib says."""
-
+import json
+import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
+import aws_cdk
 from aws_cdk import aws_ec2 as ec2
 
 DATA_FILE = Path(__file__).with_name("instance_types.txt")
 _LINES = DATA_FILE.read_text(encoding="ascii").splitlines() if DATA_FILE.exists() else []  # --write makes it
 INSTANCE_TYPES = frozenset(line.strip() for line in _LINES if line.strip() and not line.startswith("#"))
 HEADER = """\
-# Every EC2 instance type the EC2 API accepts: the InstanceType enum of botocore's EC2
-# service model (botocore {botocore}), one type a line, less the {dropped} types that
-# @aws/cloudformation-validate {validator} (bundled with aws-cdk-lib {cdk}, run by synth)
-# reports as "not valid in any region".
+# Every EC2 instance type the EC2 API accepts: the InstanceType enum of botocore's EC2 service model
+# (botocore {botocore}), one type a line, less the {dropped} types that @aws/cloudformation-validate
+# {validator} (bundled with aws-cdk-lib {cdk}, run by synth) reports as "not valid in any region".
 # Refresh (after upgrading awscli/botocore or aws-cdk-lib):
 #   .venv/bin/python -m settings.instance_types --write
 """
 
-# Supported families aws-cdk-lib's InstanceType cannot parse (MalformedInstanceTypeIdentifier), all
-# x86_64 by their specifications: High Memory U-1 and U7i/U7in (Intel Xeon),
-# https://docs.aws.amazon.com/ec2/latest/instancetypes/mo.html, and P6-B200/P6-B300 (Intel Xeon),
-# https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html. --write stops at any other family it
-# cannot parse; tests/unit keeps the list to exactly those.
+# Supported families aws-cdk-lib's InstanceType cannot parse (MalformedInstanceTypeIdentifier), all x86_64
+# (Intel Xeon) by their specifications: https://docs.aws.amazon.com/ec2/latest/instancetypes/mo.html for
+# High Memory U-1 and U7i/U7in, https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html for P6-B200 and
+# P6-B300. --write stops at any other family it cannot parse; tests/unit keeps the list to exactly those.
 X86_64_FAMILIES_AWS_CDK_LIB_CANNOT_PARSE = frozenset("""u-3tb1 u-6tb1 u-9tb1 u-12tb1 u-18tb1 u-24tb1
     u7i-6tb u7i-8tb u7i-12tb u7in-16tb u7in-24tb u7in-32tb p6-b200 p6-b300""".split())  # fmt: skip
 # Families the app refuses, with the reason shown to the user.
 UNSUPPORTED_FAMILIES = {
-    # "Amazon Linux 2023 does not support A1 instances."
     # https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_batch.EcsMachineImageType.html
     "a1": "AL2023, the web server's operating system, does not support A1 instances",
-    # AL2023 boots HVM only and its x86 build needs x86-64-v2; these first-generation families date
-    # from the paravirtual era and may run on older processors.
-    # https://docs.aws.amazon.com/linux/al2023/ug/system-requirements.html
+    # AL2023 boots HVM only and its x86 build needs x86-64-v2: these families date from the paravirtual era
+    # and may run on older processors: https://docs.aws.amazon.com/linux/al2023/ug/system-requirements.html
     **dict.fromkeys(
         ("t1", "m1", "m2", "c1"),
         "a previous-generation family that AL2023 (HVM, x86-64-v2) does not support; "
         "choose a current family such as t3 or t4g",
     ),
-    # Mac instances run macOS only, on Dedicated Hosts (every family whose name starts with mac).
-    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-mac-instances.html
+    # Every mac* family: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-mac-instances.html
     "mac": "Mac instances run macOS on Dedicated Hosts only, not AL2023 on shared tenancy",
 }
 
@@ -77,7 +75,6 @@ def _size_order(size: str) -> tuple[int, str]:
 
 
 def aws_cdk_lib_architecture(instance_type: str) -> ec2.InstanceArchitecture | None:
-    """The CPU architecture aws-cdk-lib gives ``instance_type``, or None if it cannot parse it."""
     try:
         return ec2.InstanceType(instance_type).architecture
     except RuntimeError:  # MalformedInstanceTypeIdentifier
@@ -93,18 +90,12 @@ def is_arm64(instance_type: str) -> bool:
 
 def families_without_architecture(types: list[str]) -> list[str]:
     """Supported families whose architecture neither aws-cdk-lib nor the table above gives."""
-    first_of_family = {family(name): name for name in sorted(types, reverse=True)}
-    return sorted(
-        name
-        for name, example in first_of_family.items()
-        if unsupported_reason(example) is None
-        and name not in X86_64_FAMILIES_AWS_CDK_LIB_CANNOT_PARSE
-        and aws_cdk_lib_architecture(example) is None
-    )
+    examples = {family(t): t for t in sorted(types, reverse=True) if unsupported_reason(t) is None}
+    unparsed = {name for name, example in examples.items() if aws_cdk_lib_architecture(example) is None}
+    return sorted(unparsed - X86_64_FAMILIES_AWS_CDK_LIB_CANNOT_PARSE)
 
 
-# Runs the validator on templates of an instance per type, 400 a template (it takes 500 resources at
-# most), and prints the types it refuses.
+# Templates of an instance per type, 400 a template: the validator takes 500 resources at most.
 _VALIDATE_JS = """
 const [module, types] = [process.argv[1], JSON.parse(process.argv[2])];
 const v = require(module), fs = require('fs'), engine = new v.CompositeEngine(), refused = [];
@@ -113,25 +104,15 @@ for (let start = 0; start < types.length; start += 400) {
     {Type: 'AWS::EC2::Instance', Properties: {InstanceType: t, ImageId: 'ami-0123456789abcdef0'}}]));
   fs.writeFileSync(`${module}/t.json`, JSON.stringify({Resources}));
   const report = engine.validateTemplate(new v.TemplateFile(`${module}/t.json`), {detailLevel: 'STANDARD'});
-  for (const d of report.diagnostics) {
-    const m = /^'(.+)' is not valid in any region$/.exec(d.message);
-    if (d.ruleId === 'E3628' && m) refused.push(m[1]);
-  }
+  for (const d of report.diagnostics.filter(d => d.ruleId === 'E3628'))
+    refused.push(/^'(.+)' is not valid in any region$/.exec(d.message)?.[1]);
 }
-console.log(JSON.stringify({version: v.version(), refused}));
+console.log(JSON.stringify({version: v.version(), refused: refused.filter(Boolean)}));
 """
 
 
 def render() -> str:
-    """instance_types.txt afresh: botocore's types less those the validator refuses."""
-    import json
-    import subprocess
-    import tarfile
-    import tempfile
-
-    import aws_cdk
-    import botocore
-    import botocore.session
+    import botocore.session  # only --write needs botocore
 
     types = sorted(botocore.session.get_session().get_service_model("ec2").shape_for("InstanceType").enum)
     (tarball,) = (Path(aws_cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz")
@@ -148,10 +129,8 @@ def render() -> str:
             "each to X86_64_FAMILIES_AWS_CDK_LIB_CANNOT_PARSE (or refuse it) after checking its specification"
         )
     cdk = tarball.name.removeprefix("aws-cdk-lib@").removesuffix(".jsii.tgz")
-    header = HEADER.format(
-        botocore=botocore.__version__, dropped=len(types) - len(kept), validator=result["version"], cdk=cdk
-    )
-    return header + "".join(f"{name}\n" for name in kept)
+    versions = {"botocore": botocore.__version__, "validator": result["version"], "cdk": cdk}
+    return HEADER.format(dropped=len(types) - len(kept), **versions) + "".join(f"{name}\n" for name in kept)
 
 
 if __name__ == "__main__":

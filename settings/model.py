@@ -2,9 +2,7 @@
 what it allows beyond its type, its help in the docstring under it), and validators for what a type cannot
 say, each AWS limit with its source; pycountry, Pillow, idna and email-validator load only when needed."""
 
-import ast
 import difflib
-import inspect
 import json
 import mimetypes
 import os
@@ -12,8 +10,7 @@ import re
 import stat
 import unicodedata
 from collections.abc import Mapping
-from contextlib import nullcontext
-from itertools import pairwise
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import quote
@@ -76,9 +73,8 @@ CERTIFICATE_ARN = re.compile(rf"{_ARN}acm{_IN_REGION}certificate/{_UUID}\Z", re.
 # A web ACL's name is 1-128 of A-Z a-z 0-9 _ -: https://docs.aws.amazon.com/waf/latest/APIReference/API_WebACL.html
 WEB_ACL_ARN = re.compile(rf"{_ARN}wafv2{_IN_REGION}global/webacl/[A-Za-z0-9_-]{{1,128}}/{_UUID}\Z", re.ASCII)
 # Labels of 1-63 letters, digits, inner hyphens; at most 253 characters; the top-level domain letters or xn--
-_DNS_NAME = re.compile(
-    r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})", re.ASCII
-)
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"(?=.{{1,253}}\Z)({_LABEL}\.)+([a-z]{{2,63}}|xn--[a-z0-9-]{{1,59}})", re.ASCII)
 _WHOLE_NUMBER = re.compile(r"\+?[0-9]{1,18}", re.ASCII)  # few enough digits for int()
 _COUNTRY_CODE = re.compile(r"[A-Za-z]{2}", re.ASCII)
 
@@ -97,13 +93,11 @@ def whole_number(value: Any) -> Any:
 
 
 def normalised_price_class(value: Any) -> Any:
-    """CloudFront's own spelling (PriceClass_All) in any case is taken too."""
     plain = str(value).lower().removeprefix("priceclass_")
     return next((name for name in get_args(PriceClass) if name.lower() == plain), value)
 
 
 def country_codes(value: Any) -> tuple[str, ...]:
-    """Comma-separated ISO 3166-1 alpha-2 codes (or a JSON list), upper-cased, duplicates dropped."""
     import pycountry
 
     codes = [str(c).strip() for c in (value if isinstance(value, list) else str(value or "").split(","))]
@@ -146,9 +140,7 @@ def image_path(value: Any) -> Path:
     """A JPEG, PNG or GIF with a width and height, named for an S3 key and with its data's extension."""
     from PIL import Image
 
-    if value in (None, ""):
-        return DEFAULT_IMAGE
-    path = PROJECT_ROOT / str(value)  # an absolute path stays as it is
+    path = PROJECT_ROOT / str(DEFAULT_IMAGE if value in (None, "") else value)  # absolute paths as they are
     try:  # checked before it is opened (a regular file only), opened without blocking, checked again
         kind = stat.filemode(path.stat().st_mode)[0]
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY  # a named pipe put there since would wait for ever
@@ -219,37 +211,11 @@ def tag_map(value: Any) -> dict[str, str]:
     return dict(pairs)
 
 
-def check_volume(spec: VolumeSpec) -> None:
-    """aws-cdk-lib's check of the volume on a throwaway stack, for the setting it is about; then the app's."""
-    try:
-        ec2.Volume(Stack(), "Volume", availability_zone="us-east-1a", size=Size.gibibytes(spec.size_gib),
-                   volume_type=ec2.EbsDeviceVolumeType[spec.volume_type.upper()], iops=spec.iops,
-                   throughput=spec.throughput_mibps)  # fmt: skip
-    except RuntimeError as error:  # jsii's form of aws-cdk-lib's ValidationError
-        line = str(error).splitlines()[0].rstrip(".")
-        if "throughput" in line.lower():
-            raise Refusal("volume_throughput_mibps", line) from None
-        if "iops" not in line:
-            raise Refusal("volume_size_gib", line) from None
-        line += f" (volume_type {spec.volume_type}, volume_size_gib {spec.size_gib})"
-        if spec.volume_type == "gp3" and "ratio" in line:  # unset, gp3 has its baseline at any size
-            line += f", or leave volume_iops unset for the {GP3_BASELINE_IOPS} IOPS baseline"
-        raise Refusal("volume_iops", line) from None
-    most = int(GP3_BASELINE_IOPS * GP3_MIBPS_PER_IOPS)
-    if spec.volume_type == "gp3" and spec.iops is None and (spec.throughput_mibps or 0) > most:
-        raise Refusal(
-            "volume_throughput_mibps",
-            f"gp3 takes at most {most} MiB/s with its {GP3_BASELINE_IOPS} IOPS baseline "
-            f"({GP3_MIBPS_PER_IOPS} MiB/s per IOPS): set volume_iops for more",
-        )
-
-
 class SettingsError(ValueError):
     """A setting is unknown or out of range; the message is one line for the user."""
 
 
 def setting(default: Any, allowed: str = "", **constraints: Any) -> Any:
-    """The field of a setting: default, what it allows beyond its type and constraints, constraints."""
     return Field(default, json_schema_extra={"allowed": allowed}, **constraints)
 
 
@@ -260,7 +226,7 @@ OptionalWholeNumber = Annotated[int | None, BeforeValidator(whole_number)]
 class SiteSettings(BaseModel, frozen=True):
     """Everything a deployment can change, one field a setting. Build it with :meth:`from_context`."""
 
-    model_config = {"extra": "forbid", "coerce_numbers_to_str": True}
+    model_config = {"extra": "forbid", "coerce_numbers_to_str": True, "use_attribute_docstrings": True}
 
     environment: Literal["dev", "prod"] = setting("dev")
     """stack names carry it, so both live side by side in one account; prod keeps data by default"""
@@ -349,17 +315,36 @@ class SiteSettings(BaseModel, frozen=True):
             raise Refusal("certificate_arn", required)
         if self.certificate_arn and not self.domain_name:
             raise Refusal("domain_name", "required with certificate_arn")
-        check_volume(self.volume)
+        # aws-cdk-lib's check of the volume on a throwaway stack, for the setting it is about; then the app's.
+        spec = self.volume
+        try:
+            ec2.Volume(Stack(), "Volume", availability_zone="us-east-1a", size=Size.gibibytes(spec.size_gib),
+                       volume_type=ec2.EbsDeviceVolumeType[spec.volume_type.upper()], iops=spec.iops,
+                       throughput=spec.throughput_mibps)  # fmt: skip
+        except RuntimeError as error:  # jsii's form of aws-cdk-lib's ValidationError
+            line = str(error).splitlines()[0].rstrip(".")
+            if "throughput" in line.lower():
+                raise Refusal("volume_throughput_mibps", line) from None
+            if "iops" not in line:
+                raise Refusal("volume_size_gib", line) from None
+            line += f" (volume_type {spec.volume_type}, volume_size_gib {spec.size_gib})"
+            if spec.volume_type == "gp3" and "ratio" in line:  # unset, gp3 has its baseline at any size
+                line += f", or leave volume_iops unset for the {GP3_BASELINE_IOPS} IOPS baseline"
+            raise Refusal("volume_iops", line) from None
+        most = int(GP3_BASELINE_IOPS * GP3_MIBPS_PER_IOPS)
+        if spec.volume_type == "gp3" and spec.iops is None and (spec.throughput_mibps or 0) > most:
+            raise Refusal(
+                "volume_throughput_mibps",
+                f"gp3 takes at most {most} MiB/s with its {GP3_BASELINE_IOPS} IOPS baseline "
+                f"({GP3_MIBPS_PER_IOPS} MiB/s per IOPS): set volume_iops for more",
+            )
         return self
 
     # Derived values: one place decides what an environment means.
     is_production = property(lambda s: s.environment == "prod")
-    effective_volume_removal_policy = property(
-        lambda s: s.volume_removal_policy or ("retain" if s.is_production else "snapshot")
-    )
-    effective_bucket_removal_policy = property(
-        lambda s: s.bucket_removal_policy or ("retain" if s.is_production else "destroy")
-    )
+    _kept = property(lambda s: "retain" if s.is_production else None)  # prod keeps its data unless told
+    effective_volume_removal_policy = property(lambda s: s.volume_removal_policy or s._kept or "snapshot")
+    effective_bucket_removal_policy = property(lambda s: s.bucket_removal_policy or s._kept or "destroy")
     volume = property(lambda s: VolumeSpec(size_gib=s.volume_size_gib, volume_type=s.volume_type,
                       iops=s.volume_iops, throughput_mibps=s.volume_throughput_mibps,
                       removal_policy=s.effective_volume_removal_policy))  # fmt: skip
@@ -384,10 +369,9 @@ class SiteSettings(BaseModel, frozen=True):
             guess = f"did you mean '{hint[0]}'?" if hint else "not a known setting."
             known = ", ".join(cls.model_fields)
             raise SettingsError(f"unknown setting {_shown(unknown[0])}: {guess} Known settings: {known}")
-        try:  # the CDK CLI puts cdk.json's context above cdk.context.json's: a setting there would win unseen
+        in_cdk_json = ()  # a setting there would win unseen; an unreadable cdk.json the CDK CLI reports
+        with suppress(AttributeError, LookupError, OSError, TypeError, ValueError):
             in_cdk_json = json.loads(cdk_json.read_text("utf-8"))["context"].keys() if cdk_json else ()
-        except (AttributeError, LookupError, OSError, TypeError, ValueError):  # unreadable: the CLI says so
-            in_cdk_json = ()
         if misplaced := [name for name in in_cdk_json if not is_cdk_context_key(name)]:
             raise SettingsError(
                 f"setting '{misplaced[0]}' is in cdk.json, whose context the CDK CLI puts above "
@@ -406,9 +390,8 @@ class SiteSettings(BaseModel, frozen=True):
             shown = f"= {_shown(given[name])}" if name in values else "is not set"
             line = f"setting '{name}' {shown}: {refusal or 'must be ' + words}"
             # Every character that does not print is written as its escape: the message is one line.
-            raise SettingsError(
-                "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in line)
-            ) from None
+            line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in line)
+            raise SettingsError(line) from None
 
 
 SETTING_NAMES = tuple(SiteSettings.model_fields)
@@ -443,14 +426,11 @@ def rendered_docs(text: str) -> str:
     end, tail = rest.partition(DOC_END)[1:]
     if not (begin and end):
         raise ValueError(f"{DOC} has no table between {DOC_BEGIN.strip()} and {DOC_END.strip()}")
-    # Each setting's help, the docstring under its field, read here rather than on every synth.
-    body = ast.parse(inspect.getsource(SiteSettings)).body[0].body
-    helps = {node.target.id: doc.value.value for node, doc in pairwise(body) if isinstance(doc, ast.Expr)}
     rows = ["| setting | default | allowed | what it does |", "|---|---|---|---|"]
     for name, field in SiteSettings.model_fields.items():
         default = json.dumps(field.default, default=str).strip('"').removeprefix(f"{PROJECT_ROOT}/")
         default = "none" if default in ("null", "[]", "{}") else f"`{default}`"
-        cells = (f"`{name}`", default, allowed(field), helps[name])
+        cells = (f"`{name}`", default, allowed(field), field.description)
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return head + begin + "\n".join(rows) + "\n" + end + tail
 
