@@ -1,10 +1,6 @@
-"""Benchmarks: synth and unit-suite speed against the CDK floor, boot-script speed, sizes.
-
-Run with `make bench` (docs/benchmarks.md says how long it takes). Prints a Markdown table;
-nothing here is a test, nothing asserts. Progress goes to stderr, one line per measure and run.
-Everything it and its commands write goes to one temporary directory, removed at the end, on
-Ctrl-C and on SIGTERM alike.
-"""
+"""`make bench`: synth and unit-suite speed against the CDK floor, boot-script speed, sizes, as a
+Markdown table (docs/benchmarks.md); progress on stderr. What it and its commands write goes to one
+temporary directory, removed at the end, on Ctrl-C and on SIGTERM alike."""
 
 from __future__ import annotations
 
@@ -87,9 +83,8 @@ def synth_and_unit_suite(work: Path) -> dict[str, list[float]]:
 
 
 def harness_times(assembly: Path) -> dict[str, list[float]]:
-    """The boot scripts, then the configuration document as the SSM agent runs it, on the
-    integration tests' harness (real systemd in a container, a loop device, dnf and aws shimmed,
-    so package installs and AWS calls cost nothing here). Needs root and apache2."""
+    """The boot scripts, then the configuration document as the SSM agent runs it, on the integration
+    tests' harness (dnf and aws shimmed: installs and AWS calls cost nothing). Needs root and apache2."""
     if os.geteuid() != 0 or shutil.which("apache2", path="/usr/sbin:/usr/bin") is None:
         return {}
     from tests.integration import bootharness
@@ -152,8 +147,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="site-bench-") as tmp:
             work = Path(tmp)
             work.chmod(0o755)  # Apache in the harness serves a document root below here as its own user
-            # What the commands and the harness write themselves (jsii, pytest, the upload
-            # staging) goes here too: nothing is left in the system's temporary directory.
+            # What the commands write themselves (jsii, pytest, the upload staging) goes here too.
             ENV["TMPDIR"] = tempfile.tempdir = str(work)
             times = synth_and_unit_suite(work)
             times |= harness_times(work / "full.out")

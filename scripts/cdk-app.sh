@@ -3,8 +3,5 @@
 # any shell without activating the venv first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [[ ! -x $root/.venv/bin/python ]]; then
-  echo "error: $root/.venv is missing: run 'make synth' once to build it" >&2
-  exit 1
-fi
+[[ -x $root/.venv/bin/python ]] || { echo "error: $root/.venv is missing: run 'make synth' once to build it" >&2 && exit 1; }
 PATH="$root/.venv/bin:$PATH" exec "$root/.venv/bin/python" "$root/app.py" "$@"

@@ -1,7 +1,6 @@
-"""Which EC2 instance types exist (instance_types.txt, whose HEADER below says where they come from), which
-the app runs on, and their CPU architecture (aws-cdk-lib's). Only a family and size that occur together there
-are taken, so t2.48xlarge never reaches CloudFormation. The tables below say, with their sources, what
-neither botocore nor aws-cdk-lib says."""
+"""Which EC2 instance types exist (instance_types.txt; HEADER says from where), which the app runs on
+(a family and size only together, so t2.48xlarge never reaches CloudFormation), and their CPU
+architecture (aws-cdk-lib's); the tables say, with sources, what botocore and aws-cdk-lib do not."""
 
 import json
 import subprocess

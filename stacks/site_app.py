@@ -47,9 +47,8 @@ def add_site_stacks(app: App, settings: SiteSettings) -> SiteStacks:
 
 
 def _custom_resources_wait_for_log_groups(stack: Stack) -> None:
-    """Create each Lambda function's log group before any custom resource can invoke it: aws-cdk-lib
-    makes a group depend only on its function, and a custom resource running first would have Lambda
-    create the group itself, failing CloudFormation's create with "already exists"."""
+    """Each Lambda function's log group before any custom resource: aws-cdk-lib makes a group depend on
+    its function only, and a custom resource run first has Lambda create it ("already exists")."""
     log_groups, custom = [], []
     # Python's own type checks first: every property read goes to Node and back.
     for construct in stack.node.find_all():

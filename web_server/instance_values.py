@@ -1,17 +1,10 @@
-"""The values a deployment hands to the instance: one row each.
-
-A row names where the value comes from (attributes of the web server stack: a setting under
-``settings.``, or a resource's CloudFormation attribute), the SSM parameter that carries it,
-the pattern SSM enforces before any script sees it (a setting declares the same pattern, so
-synth refuses what SSM would), and the environment variable the boot
-scripts and the page template read. The stack, the SSM document, the environment file that
-apply.sh writes and the page's ``{{NAME}}`` placeholders all follow this table.
-
-The SSM agent checks each pattern with Go's regexp (RE2: no repeat count above 1000, no
-lookaround; tests/unit compiles them with RE2) and pastes the value as text into the script,
-inside single quotes: no pattern admits a quote, a backslash, a dollar sign, a backtick, a
-brace or a control character (text such as the page title may hold spaces).
-"""
+"""The values a deployment hands to the instance, one row each: where the value comes from (a path
+of attributes on the web server stack: ``settings.`` for a setting, else a resource's attribute), its
+SSM parameter, the pattern SSM enforces (a setting declares the same one, so synth refuses what SSM
+would) and its environment variable. The stack, the SSM document, apply.sh's environment file and
+the page's ``{{NAME}}`` placeholders follow this table. The agent checks each pattern with RE2 (Go's
+regexp) and pastes the value inside single quotes: no pattern admits a quote, backslash, dollar sign,
+backtick, brace or control character (only text such as the page title may hold spaces)."""
 
 from __future__ import annotations
 
