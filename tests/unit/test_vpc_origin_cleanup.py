@@ -53,21 +53,30 @@ def cloudformation():
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits for the next one.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/response", answers
     server.shutdown()
     server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def _moto_ec2():
+    """One mocked account for the module (moto's EC2 takes most of a second to start); each test
+    works in a VPC of its own."""
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        for name, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing"}.items():
+            patch.setenv(name, value)
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        yield boto3.client("ec2", region_name="eu-west-1")
 
 
 @pytest.fixture
-def ec2(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def ec2(_moto_ec2, monkeypatch):
     monkeypatch.setattr(cleanup, "POLL_SECONDS", 0.05)
-    with mock_aws():
-        yield boto3.client("ec2", region_name="eu-west-1")
+    return _moto_ec2
 
 
 def _vpc_with_origin_leftovers(ec2, *, interfaces: int) -> tuple[str, str, list[str]]:
