@@ -1,4 +1,4 @@
-"""constructs/os_update.py: the OS-update document pins a release unless told `latest`."""
+"""web_server/os_update.py: the OS-update document pins a release unless told `latest`."""
 
 from __future__ import annotations
 
