@@ -7,11 +7,6 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-# The retention periods CloudWatch Logs accepts, in days.
-RETENTION_PERIODS = tuple(
-    map(int, "1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653".split())
-)
-
 
 class SiteNetwork(Construct):
     """Two private dual-stack subnets in two AZs; nothing can reach in from the internet. The internet
@@ -40,11 +35,9 @@ class SiteNetwork(Construct):
             },
         )
         flow_log_group = logs.LogGroup(self, "FlowLogs", removal_policy=RemovalPolicy.DESTROY)
-        # The shortest period that keeps the days asked for: the L2 takes only its enumeration of
-        # periods, the resource takes the days.
-        flow_log_group.node.default_child.retention_in_days = next(
-            (days for days in RETENTION_PERIODS if days >= flow_log_retention_days), RETENTION_PERIODS[-1]
-        )
+        # In days, one of the periods CloudWatch Logs takes (settings.model.LOG_RETENTION_DAYS): the L2
+        # takes only its enumeration of them.
+        flow_log_group.node.default_child.retention_in_days = flow_log_retention_days
         # All traffic, accepted and rejected (the L2's default).
         self.vpc.add_flow_log(
             "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group)
