@@ -23,7 +23,7 @@ from urllib.request import Request, urlopen
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 # The configuration may wait 30 min for the volume in an instance roll; an OS update 1 h, a reboot, a rerun.
 WAIT_SECONDS = {"deploy": 1800, "verify": 1800, "os-update": 5400}
@@ -266,15 +266,17 @@ def os_update(aws: Aws, poll: Poll, web_server: Stack, release: str) -> None:
     details = f"aws ssm get-command-invocation --command-id {command} --instance-id {instance}"
     print(f"sent {document} ({release}) to {instance} as command {command}", flush=True)
 
-    def look() -> tuple[str, str | None]:
+    waiter = aws.ssm.get_waiter("command_executed")  # botocore's: which of the command's states are final
+
+    def look() -> tuple[str, str | None]:  # one attempt of the waiter a look
         try:
-            answer = aws.ssm.get_command_invocation(CommandId=command, InstanceId=instance)
-        except ClientError as error:  # InvocationDoesNotExist until the instance has the command
-            answer = {"Status": error.response["Error"]["Code"]}
-        if (status := answer["Status"]) in ("Pending", "InProgress", "Delayed", "InvocationDoesNotExist"):
-            return status, None
-        if status == "Success":
-            return status, status
+            waiter.wait(CommandId=command, InstanceId=instance, WaiterConfig={"MaxAttempts": 1})
+            return "Success", "Success"
+        except WaiterError as error:  # InvocationDoesNotExist until the instance has the command
+            answer = error.last_response or {}
+            status = answer.get("Status") or answer.get("Error", {}).get("Code", "no answer")
+            if "Max attempts exceeded" in str(error):  # not final yet
+                return status, None
         streams = (answer.get(name) or "" for name in ("StandardOutputContent", "StandardErrorContent"))
         tail = [line for stream in streams for line in stream.splitlines()[-TAIL_LINES:]]
         raise OpsError(f"OS update {status} on {instance}; details: {details}", details=tail)

@@ -695,6 +695,17 @@ def test_a_failed_os_update_prints_the_end_of_its_output(account):
     assert f"aws ssm get-command-invocation --command-id {COMMAND_ID}" in line
 
 
+@pytest.mark.parametrize("status", ["Cancelled", "Cancelling", "TimedOut"])
+def test_an_os_update_in_any_final_state_but_success_fails_at_once(account, status):
+    account.ssm.add_response("send_command", {"Command": {"CommandId": COMMAND_ID}})
+    account.ssm.add_response("get_command_invocation", {"Status": status})  # one look: no more answers
+
+    code, _, err = account.run("os-update", "--release", "latest")
+
+    assert code == 1
+    assert _error_line(err).startswith(f"error: OS update {status} on {INSTANCE}; details: aws ssm")
+
+
 def test_an_os_update_still_running_at_wait_seconds_says_so(account, monkeypatch):
     monkeypatch.setenv("WAIT_SECONDS", "0")
     account.ssm.add_response("send_command", {"Command": {"CommandId": COMMAND_ID}})
