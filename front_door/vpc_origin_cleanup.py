@@ -11,8 +11,12 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from common.nag import acknowledge, acknowledge_lambda_logs, default_policy
+from common.provider import provider
 
 HANDLER_DIR = Path(__file__).resolve().parent / "runtime" / "vpc_origin_cleanup"
+# CloudFormation waits at most an hour for a custom resource; the interfaces usually go within minutes
+# of their VPC origin: https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-customresource.html
+TOTAL_TIMEOUT, QUERY_INTERVAL = Duration.minutes(50), Duration.seconds(30)
 
 
 class VpcOriginCleanup(Construct):
@@ -22,14 +26,26 @@ class VpcOriginCleanup(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc) -> None:
         super().__init__(scope, construct_id)
         groups = Stack.of(self).format_arn(service="ec2", resource="security-group", resource_name="*")
-        function = lambda_.Function(
+        code = lambda_.Code.from_asset(str(HANDLER_DIR))
+        # "Function" keeps the logical id of the earlier version's function, so that its resource's last
+        # event, on the update that removes it, reaches code that answers at once.
+        on_event = lambda_.Function(
             self,
             "Function",
-            description="On stack deletion: waits for CloudFront's VPC-origin interfaces, deletes its group",
+            description="The VPC-origin clean-up's start: nothing to do until the waiter's looks",
             runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="vpc_origin_cleanup.handler",
-            code=lambda_.Code.from_asset(str(HANDLER_DIR)),
-            timeout=Duration.minutes(15),
+            handler="vpc_origin_cleanup.on_event",
+            code=code,
+            timeout=Duration.minutes(1),
+        )
+        waiter = lambda_.Function(
+            self,
+            "Waiter",
+            description="On stack deletion: a look at CloudFront's VPC-origin interfaces; deletes its group",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="vpc_origin_cleanup.is_complete",
+            code=code,
+            timeout=Duration.minutes(1),
             initial_policy=[
                 iam.PolicyStatement(
                     actions=["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"], resources=["*"]
@@ -41,16 +57,26 @@ class VpcOriginCleanup(Construct):
                 ),
             ],
         )
+        waiting = provider(
+            self,
+            "Provider",
+            on_event_handler=on_event,
+            is_complete_handler=waiter,
+            query_interval=QUERY_INTERVAL,
+            total_timeout=TOTAL_TIMEOUT,
+        )
+        # A new logical id: CloudFormation refuses to change a custom resource's service token.
         self.resource = CustomResource(
             self,
-            "Resource",
-            service_token=function.function_arn,
+            "Cleanup",
+            service_token=waiting.service_token,
             resource_type="Custom::VpcOriginCleanup",
             properties={"VpcId": vpc.vpc_id},
         )
         self.resource.node.add_dependency(*vpc.private_subnets)
-        acknowledge_lambda_logs(function.role, "The clean-up function")
-        policy = default_policy(function.role)
+        acknowledge_lambda_logs(on_event.role, "The clean-up's start function")
+        acknowledge_lambda_logs(waiter.role, "The clean-up's waiter function")
+        policy = default_policy(waiter.role)
         acknowledge(
             policy,
             "AwsSolutions-IAM5[Resource::*]",

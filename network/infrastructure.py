@@ -7,12 +7,22 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from network.zone_guard import ZoneGuard
+
 
 class SiteNetwork(Construct):
     """Two private dual-stack subnets in two AZs; nothing can reach in from the internet. The internet
     gateway routes nothing: CloudFront requires one in a VPC that holds a VPC origin."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, flow_log_retention_days: int) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        flow_log_retention_days: int,
+        zone_id: str | None,
+        instance_type: str,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.vpc = ec2.Vpc(
             self,
@@ -42,8 +52,17 @@ class SiteNetwork(Construct):
         self.vpc.add_flow_log(
             "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group)
         )
-        # Shared by the web server and its volume, which must be in the same AZ.
+        # Shared by the web server and its volume, which must be in the same AZ: the Region's first zone
+        # name, as since the first version, or the zone zone_id names; checked before either changes.
         self.web_subnet = self.vpc.private_subnets[0]
+        self.zone_guard = ZoneGuard(
+            self, "ZoneGuard", subnet=self.web_subnet, zone_id=zone_id, instance_type=instance_type
+        )
+        subnet = self.web_subnet.node.default_child
+        subnet.node.add_dependency(self.zone_guard.resource)
+        if zone_id:
+            subnet.availability_zone = self.zone_guard.zone_name
+        self.web_zone = self.zone_guard.zone_name if zone_id else self.web_subnet.availability_zone
         # What the server's first boot needs in place: its IPv6 route out, the S3 endpoint.
         self.egress = [
             self.vpc.select_subnets(subnets=[self.web_subnet]).internet_connectivity_established,

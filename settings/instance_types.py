@@ -40,6 +40,14 @@ UNSUPPORTED_FAMILIES = {
         "a previous-generation family that AL2023 (HVM, x86-64-v2) does not support; "
         "choose a current family such as t3 or t4g",
     ),
+    # IPv6 is the server's only way out. AWS supports it on current-generation types and, of the previous
+    # generation, on C3, R3 and I2 only; these are the others (t1, m1, m2, c1 are refused above):
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-instance-addressing.html#ipv6-addressing
+    **dict.fromkeys(
+        ("m3", "cc2", "cr1", "g2", "hs1"),
+        "a previous-generation family without IPv6, the server's only way out; "
+        "choose a current family such as t3 or t4g",
+    ),
     # Every mac* family: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-mac-instances.html
     "mac": "Mac instances run macOS on Dedicated Hosts only, not AL2023 on shared tenancy",
 }

@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Validati
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from network.zones import NO_VPC_ORIGIN_ZONE_IDS, ZONE_ID_FORM
 from settings import instance_types
 from web_server.document_root import VolumeSpec
 from web_server.infrastructure import ServerSpec
@@ -108,6 +109,19 @@ def country_codes(value: Any) -> tuple[str, ...]:
         if not _COUNTRY_CODE.fullmatch(code) or pycountry.countries.get(alpha_2=code.upper()) is None:
             raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (e.g. US,CA)")
     return tuple(dict.fromkeys(code.upper() for code in codes if code))
+
+
+def zone_id(text: str) -> str:
+    text = text.lower()
+    if not re.fullmatch(ZONE_ID_FORM, text, re.ASCII):
+        raise ValueError(
+            "must be an Availability Zone ID such as use1-az1, not a zone name "
+            "(aws ec2 describe-availability-zones shows both)"
+        )
+    if text in NO_VPC_ORIGIN_ZONE_IDS:
+        others = ", ".join(zone for zone in NO_VPC_ORIGIN_ZONE_IDS if zone != text)
+        raise ValueError(f"CloudFront cannot place VPC origins in {text} (nor in {others})")
+    return text
 
 
 def dns_name(text: str) -> str:
@@ -231,9 +245,19 @@ class SiteSettings(BaseModel, frozen=True):
     environment: Literal["dev", "prod"] = setting("dev")
     """stack names carry it, so both live side by side in one account; prod keeps data by default"""
     instance_type: Annotated[str, AfterValidator(instance_types.checked)] = setting(
-        "t4g.micro", "in `settings/instance_types.txt`, any case; not A1, Mac, t1, m1, m2, c1 (no AL2023)"
+        "t4g.micro",
+        "in `settings/instance_types.txt`, any case; not A1, Mac, t1, m1, m2, c1 (no AL2023); "
+        "not m3, cc2, cr1, g2, hs1 (no IPv6)",
     )
     """the web server; a change stops and starts it, a change of CPU architecture replaces it"""
+    availability_zone_id: Annotated[str, AfterValidator(zone_id)] | None = setting(
+        None,
+        "a zone ID of the Region, e.g. `use1-az1`, any case; not "
+        + ", ".join(f"`{zone}`" for zone in NO_VPC_ORIGIN_ZONE_IDS)
+        + " (no VPC origins); only on a first deploy",
+    )
+    """the server's and the volume's zone; unset, the Region's first zone name (a deploy refuses one without
+    VPC origins and names the IDs that work); a deployment never changes zone"""
     detailed_monitoring: bool = setting(False, "`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`, any case")
     """one-minute CPU and network metrics (USD 0.30 a metric a month); applies in place"""
     server_generation: WholeNumber = setting(1, ge=1, le=1_000_000)

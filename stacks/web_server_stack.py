@@ -37,11 +37,17 @@ class WebServerStack(Stack):
         self.settings = settings
         self.image_url = content.image_url
         destroy = settings.effective_bucket_removal_policy == "destroy"
-        self.network = SiteNetwork(self, "Network", flow_log_retention_days=settings.log_retention_days)
+        self.network = SiteNetwork(
+            self,
+            "Network",
+            flow_log_retention_days=settings.log_retention_days,
+            zone_id=settings.availability_zone_id,
+            instance_type=settings.instance_type,
+        )
         self.document_root = DocumentRootVolume(
             self,
             "DocumentRoot",
-            subnet=self.network.web_subnet,
+            availability_zone=self.network.web_zone,
             spec=settings.volume,
             snapshot_group=settings.environment,
         )
@@ -49,6 +55,9 @@ class WebServerStack(Stack):
             self, "Snapshots", group=settings.environment, retain_days=settings.snapshot_retention_days
         )
         self.server = WebServer(self, "WebServer", network=self.network, spec=settings.server)
+        # The zone check comes first on every deploy: before the volume or the server changes.
+        for resource in (self.document_root.volume.node.default_child, self.server.instance):
+            resource.node.add_dependency(self.network.zone_guard.resource)
         self.document_root.allow_self_attach(self.server)
 
         self.fallback = FallbackBucket(self, "Fallback", destroy_on_delete=destroy)

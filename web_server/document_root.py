@@ -48,13 +48,13 @@ class DocumentRootVolume(Construct):
         *,
         spec: VolumeSpec,
         snapshot_group: str,
-        subnet: ec2.ISubnet,  # the web server's, so its Availability Zone
+        availability_zone: str,  # the web server's
     ) -> None:
         super().__init__(scope, construct_id)
         self.volume = ec2.Volume(
             self,
             "Volume",
-            availability_zone=subnet.availability_zone,
+            availability_zone=availability_zone,
             size=Size.gibibytes(spec.size_gib),
             volume_type=ec2.EbsDeviceVolumeType[spec.volume_type.upper()],
             iops=spec.iops,

@@ -78,6 +78,38 @@ def _deployment(bucket_arn: str, *, invalidates: bool) -> list[tuple[str, str]]:
     ]
 
 
+def _provider(path: str, handlers: list[str], *, waits: bool) -> list[tuple[str, str]]:
+    """aws-cdk-lib's custom-resource Provider at ``path`` (common/provider.py), calling ``handlers``."""
+    framework = ["onEvent", *(["isComplete", "onTimeout"] if waits else [])]
+    roles = [f"{path}/framework-{name}/ServiceRole" for name in framework]
+    invoke = "AwsSolutions-IAM5[Resource::<{}.Arn>:*]"
+    machine = f"{path}/waiter-state-machine"
+    logical = path.replace("/", "").replace("-", "")
+    return [
+        *((f"{role}/Resource", _LAMBDA_LOGS) for role in roles),
+        *(
+            (f"{role}/DefaultPolicy/Resource", invoke.format(handler))
+            for role in roles
+            for handler in handlers
+        ),
+        *(
+            [
+                (f"{machine}/Resource", "AwsSolutions-SF1"),
+                (f"{machine}/Resource", "AwsSolutions-SF2"),
+                *(
+                    (
+                        f"{machine}/Role/DefaultPolicy/Resource",
+                        invoke.format(f"{logical}framework{name}{suffix}"),
+                    )
+                    for name, suffix in (("isComplete", "3A4B67D7"), ("onTimeout", "F9BC9485"))
+                ),
+            ]
+            if waits
+            else []
+        ),
+    ]
+
+
 # Every acknowledgement of the production app, by resource: a new one must be added here on purpose.
 PROD_ACKNOWLEDGEMENTS = sorted(
     [
@@ -86,14 +118,23 @@ PROD_ACKNOWLEDGEMENTS = sorted(
         ("SiteCdn/CloudFrontOrigins/Lookup/CustomResourcePolicy/Resource", "AwsSolutions-IAM5[Resource::*]"),
         ("SiteCdn/MirrorPolicy/Resource", "AwsSolutions-IAM5[Resource::<FallbackBucket2FF11ED6.Arn>/*]"),
         (
-            "SiteCdn/VpcOriginCleanup/Function/ServiceRole/DefaultPolicy/Resource",
+            "SiteCdn/VpcOriginCleanup/Waiter/ServiceRole/DefaultPolicy/Resource",
             "AwsSolutions-IAM5[Resource::*]",
         ),
         (
-            "SiteCdn/VpcOriginCleanup/Function/ServiceRole/DefaultPolicy/Resource",
+            "SiteCdn/VpcOriginCleanup/Waiter/ServiceRole/DefaultPolicy/Resource",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*]",
         ),
         ("SiteCdn/VpcOriginCleanup/Function/ServiceRole/Resource", _LAMBDA_LOGS),
+        ("SiteCdn/VpcOriginCleanup/Waiter/ServiceRole/Resource", _LAMBDA_LOGS),
+        *_provider(
+            "SiteCdn/VpcOriginCleanup/Provider",
+            ["SiteCdnVpcOriginCleanupFunction40D4E001", "SiteCdnVpcOriginCleanupWaiter2D81F7B6"],
+            waits=True,
+        ),
+        ("Network/ZoneGuard/Function/ServiceRole/DefaultPolicy/Resource", "AwsSolutions-IAM5[Resource::*]"),
+        ("Network/ZoneGuard/Function/ServiceRole/Resource", _LAMBDA_LOGS),
+        *_provider("Network/ZoneGuard/Provider", ["NetworkZoneGuardFunction3C9E906A"], waits=False),
         *_deployment("ImagesBucket4B6DB8E1.Arn", invalidates=True),
         *_deployment("FallbackBucket2FF11ED6.Arn", invalidates=True),
         (

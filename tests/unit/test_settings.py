@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from network.zones import NO_VPC_ORIGIN_ZONE_IDS
 from settings import instance_types, model
 from settings.instance_types import INSTANCE_TYPES, family
 from settings.model import (
@@ -146,6 +147,40 @@ def test_unknown_instance_types_are_refused(instance_type):
 )
 def test_types_that_cannot_run_al2023_are_refused_with_the_reason(instance_type, reason):
     assert f"= '{instance_type}': not supported: {reason}" in refused(instance_type=instance_type)
+
+
+@pytest.mark.parametrize(
+    "instance_type", ["m3.medium", "g2.2xlarge", "cr1.8xlarge", "hs1.8xlarge", "cc2.8xlarge"]
+)
+def test_types_without_ipv6_are_refused(instance_type):
+    line = refused(instance_type=instance_type)
+    assert line.endswith(
+        "not supported: a previous-generation family without IPv6, the server's only way out; "
+        "choose a current family such as t3 or t4g"
+    )
+
+
+@pytest.mark.parametrize("instance_type", ["c3.large", "r3.large", "i2.xlarge", "m4.large", "t2.micro"])
+def test_the_previous_generation_types_with_ipv6_are_accepted(instance_type):
+    assert settings(instance_type=instance_type).instance_type == instance_type
+
+
+def test_the_types_ec2_says_lack_ipv6_are_all_refused():
+    """EC2's own instance-type data (DescribeInstanceTypes, as moto ships it): every type whose
+    NetworkInfo says no IPv6 is refused, and no type it says has IPv6 is refused for the lack of it."""
+    import gzip
+
+    import moto
+
+    with gzip.open(Path(moto.__file__).parent / "ec2/resources/instance_types.json.gz") as file:
+        data = json.load(file)
+    assert len(data) > 1000
+    for name, info in data.items():
+        reason = instance_types.unsupported_reason(name) or ""
+        if not info["NetworkInfo"]["Ipv6Supported"]:
+            assert reason, name
+        elif "IPv6" in reason:
+            raise AssertionError(f"{name} has IPv6 by EC2's data but is refused for the lack of it")
 
 
 @pytest.mark.parametrize(
@@ -627,6 +662,10 @@ BAD_VALUES = [
     ({"colour": "blue"}, "unknown setting 'colour': not a known setting. Known settings: environment, "),
     ({"environment": "staging"}, "setting 'environment' = 'staging': must be one of dev, prod"),
     ({"instance_type": "t9.micro"}, "setting 'instance_type' = 't9.micro': must be an EC2 instance type"),
+    (
+        {"availability_zone_id": "use1-az3"},
+        "setting 'availability_zone_id' = 'use1-az3': CloudFront cannot place",
+    ),
     ({"detailed_monitoring": "maybe"}, "setting 'detailed_monitoring' = 'maybe': must be true/false, yes/no"),
     ({"server_generation": "0"}, "setting 'server_generation' = '0': must be a whole number from 1"),
     (
@@ -1110,3 +1149,24 @@ def test_the_settings_table_renders_the_declarations():
     assert table.count("\n| `") == len(SETTING_NAMES)
     with pytest.raises(ValueError, match="has no table"):
         rendered_docs(table.replace("<!-- end of the rendered table -->", ""))
+
+
+# ---- the server's zone ----
+def test_the_zone_is_unset_by_default_and_a_zone_id_is_normalised():
+    assert settings().availability_zone_id is None
+    assert settings(availability_zone_id=" USE1-AZ1 ").availability_zone_id == "use1-az1"
+    assert settings(availability_zone_id="apse2-az3").availability_zone_id == "apse2-az3"
+
+
+@pytest.mark.parametrize("zone", NO_VPC_ORIGIN_ZONE_IDS)
+def test_a_zone_without_vpc_origins_is_refused(zone):
+    assert refused(availability_zone_id=zone).startswith(
+        f"setting 'availability_zone_id' = '{zone}': CloudFront cannot place VPC origins in {zone} (nor in "
+    )
+
+
+@pytest.mark.parametrize("zone", ["us-east-1a", "use1-az", "usw2-lax1-az1", "use1 az1", "euw1-az\u0661"])
+def test_a_zone_name_or_another_form_is_refused(zone):
+    assert "must be an Availability Zone ID such as use1-az1, not a zone name" in refused(
+        availability_zone_id=zone
+    )

@@ -1,6 +1,7 @@
 """The stack-deletion clean-up of CloudFront's VPC-origin leftovers, against moto's EC2.
 
-The handler runs as Lambda would run it, and answers a local stand-in of CloudFormation's
+The handlers run as aws-cdk-lib's Provider framework calls them (its response URL hidden as "...");
+the earlier version's resource, answered directly, meets a local stand-in of CloudFormation's
 pre-signed response URL.
 """
 
@@ -28,14 +29,6 @@ def _load_handler():
 
 
 cleanup = _load_handler()
-
-
-class _Context:
-    def __init__(self, remaining_ms: int) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @pytest.fixture
@@ -74,8 +67,7 @@ def _moto_ec2():
 
 
 @pytest.fixture
-def ec2(_moto_ec2, monkeypatch):
-    monkeypatch.setattr(cleanup, "POLL_SECONDS", 0.05)
+def ec2(_moto_ec2):
     return _moto_ec2
 
 
@@ -111,66 +103,62 @@ def _groups(ec2, vpc: str) -> list[str]:
     return [g["GroupId"] for g in found["SecurityGroups"]]
 
 
-def test_the_group_goes_once_cloudfronts_interfaces_are_gone(ec2, cloudformation):
-    url, answers = cloudformation
-    vpc, group, (eni,) = _vpc_with_origin_leftovers(ec2, interfaces=1)
-    # CloudFront removes its interface a moment after the origin is deleted.
-    threading.Timer(0.3, lambda: ec2.delete_network_interface(NetworkInterfaceId=eni)).start()
-
-    cleanup.handler(_event("Delete", vpc, url), _Context(remaining_ms=120_000))
-
-    assert _groups(ec2, vpc) == []
-    (answer,) = answers
-    assert answer["Status"] == "SUCCESS"
-    assert answer["Reason"] == f"deleted {SERVICE_GROUP} ({group}) of {vpc}"
-    assert answer["PhysicalResourceId"] == "vpc-origin-cleanup-SiteCdnVpcOriginCleanup"
-    assert (answer["RequestId"], answer["LogicalResourceId"]) == ("request-1", "SiteCdnVpcOriginCleanup")
-
-
-def test_interfaces_that_stay_are_named_and_the_deletion_goes_on(ec2, cloudformation):
-    url, answers = cloudformation
+def test_the_deletion_is_complete_only_once_cloudfronts_interfaces_are_gone(ec2, capsys):
     vpc, group, enis = _vpc_with_origin_leftovers(ec2, interfaces=2)
+    event = _event("Delete", vpc, "...")
 
-    # Just past the margin kept for the answer: no time to wait at all.
-    cleanup.handler(_event("Delete", vpc, url), _Context(remaining_ms=cleanup.MARGIN_MILLISECONDS + 200))
-
+    # Never complete while an interface remains: each look names them and deletes nothing.
+    assert cleanup.is_complete(event, None) == {"IsComplete": False}
     assert _groups(ec2, vpc) == [group]
-    (answer,) = answers
-    assert answer["Status"] == "SUCCESS"
-    assert "still has network interfaces" in answer["Reason"]
-    assert all(eni in answer["Reason"] for eni in enis)
+    logged = capsys.readouterr().out
+    assert all(eni in logged for eni in enis)
+    ec2.delete_network_interface(NetworkInterfaceId=enis[0])
+    assert cleanup.is_complete(event, None) == {"IsComplete": False}
+
+    # CloudFront removes its interfaces a while after the origin is deleted.
+    ec2.delete_network_interface(NetworkInterfaceId=enis[1])
+    assert cleanup.is_complete(event, None) == {"IsComplete": True}
+    assert _groups(ec2, vpc) == []
+    assert f"deleted {SERVICE_GROUP} ({group}) of {vpc}" in capsys.readouterr().out
 
 
-def test_nothing_left_behind_is_nothing_to_do(ec2, cloudformation):
-    url, answers = cloudformation
+def test_nothing_left_behind_is_nothing_to_do(ec2):
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     other = ec2.create_security_group(GroupName="site", Description="the stack's own", VpcId=vpc)["GroupId"]
 
-    cleanup.handler(_event("Delete", vpc, url), _Context(remaining_ms=120_000))
-
-    assert answers[0]["Status"] == "SUCCESS"
-    assert answers[0]["Reason"] == f"no {SERVICE_GROUP} in {vpc}"
+    assert cleanup.is_complete(_event("Delete", vpc, "..."), None) == {"IsComplete": True}
     assert other in [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]]
 
 
 @pytest.mark.parametrize("kind", ["Create", "Update"])
-def test_create_and_update_touch_nothing(ec2, cloudformation, kind):
-    url, answers = cloudformation
-    vpc, group, _ = _vpc_with_origin_leftovers(ec2, interfaces=0)
+def test_create_and_update_touch_nothing(ec2, kind):
+    vpc, group, _ = _vpc_with_origin_leftovers(ec2, interfaces=1)
 
-    cleanup.handler(_event(kind, vpc, url), _Context(remaining_ms=120_000))
-
+    assert cleanup.on_event(_event(kind, vpc, "..."), None) == {}
+    assert cleanup.is_complete(_event(kind, vpc, "..."), None) == {"IsComplete": True}
     assert _groups(ec2, vpc) == [group]
-    assert answers[0]["Status"] == "SUCCESS"
-    assert answers[0]["Reason"] == "nothing to do"
 
 
-def test_an_error_still_answers_cloudformation(ec2, cloudformation):
+def test_the_start_leaves_the_waiting_to_the_framework(ec2, cloudformation):
+    _, answers = cloudformation
+    vpc, group, _ = _vpc_with_origin_leftovers(ec2, interfaces=1)
+
+    # The framework hides the response URL; it answers CloudFormation itself.
+    assert cleanup.on_event(_event("Delete", vpc, "..."), None) == {}
+    assert answers == []
+    assert _groups(ec2, vpc) == [group]
+
+
+def test_the_earlier_versions_resource_leaving_on_an_update_is_answered_at_once(ec2, cloudformation):
+    """The earlier clean-up resource went straight to this function, which answered CloudFormation
+    itself; on the update that replaces it, its Delete comes the same way while the origins stay."""
     url, answers = cloudformation
-    event = _event("Delete", "vpc-0", url)
-    del event["ResourceProperties"]["VpcId"]
+    vpc, group, _ = _vpc_with_origin_leftovers(ec2, interfaces=1)
 
-    cleanup.handler(event, _Context(remaining_ms=120_000))
+    cleanup.on_event(_event("Delete", vpc, url), None)
 
-    assert answers[0]["Status"] == "SUCCESS"
-    assert answers[0]["Reason"].startswith("clean-up not finished: ")
+    (answer,) = answers
+    assert answer["Status"] == "SUCCESS"
+    assert answer["PhysicalResourceId"] == "vpc-origin-cleanup-SiteCdnVpcOriginCleanup"
+    assert (answer["RequestId"], answer["LogicalResourceId"]) == ("request-1", "SiteCdnVpcOriginCleanup")
+    assert _groups(ec2, vpc) == [group]

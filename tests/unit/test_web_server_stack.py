@@ -555,18 +555,36 @@ def test_deleting_the_stack_waits_for_cloudfronts_interfaces_before_the_subnets(
     # Deleted in reverse order: the origin, then the clean-up, then the subnets.
     for subnet in resources_of(raw, "AWS::EC2::Subnet"):
         assert subnet in cleanup["DependsOn"]
-    function = raw["Resources"][cleanup["Properties"]["ServiceToken"]["Fn::GetAtt"][0]]["Properties"]
-    assert function["Handler"] == "vpc_origin_cleanup.handler"
-    assert function["Timeout"] == 900
-    role = raw["Resources"][function["Role"]["Fn::GetAtt"][0]]
+    # aws-cdk-lib's Provider: its framework answers CloudFormation, and its waiter asks the app's
+    # is_complete every 30 s for up to 50 minutes (100 looks), then fails the deletion.
+    framework = raw["Resources"][cleanup["Properties"]["ServiceToken"]["Fn::GetAtt"][0]]["Properties"]
+    assert framework["Handler"] == "framework.onEvent"
+    handlers = {
+        f["Properties"]["Handler"]: f["Properties"]
+        for f in resources_of(raw, "AWS::Lambda::Function").values()
+    }
+    assert {"vpc_origin_cleanup.on_event", "vpc_origin_cleanup.is_complete"} <= set(handlers)
+    (machine,) = resources_of(raw, "AWS::StepFunctions::StateMachine").values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    definition = json.loads("".join(part for part in parts if isinstance(part, str)))  # ARNs left out
+    (retry,) = definition["States"]["framework-isComplete-task"]["Retry"]
+    assert (retry["IntervalSeconds"], retry["MaxAttempts"], retry["BackoffRate"]) == (30, 100, 1)
+    assert "framework-onTimeout-task" in definition["States"]
+    waiter = handlers["vpc_origin_cleanup.is_complete"]
     policy = next(
         p["Properties"]["PolicyDocument"]["Statement"]
         for p in resources_of(raw, "AWS::IAM::Policy").values()
-        if p["Properties"]["Roles"] == [{"Ref": function["Role"]["Fn::GetAtt"][0]}]
+        if p["Properties"]["Roles"] == [{"Ref": waiter["Role"]["Fn::GetAtt"][0]}]
     )
     delete = next(s for s in policy if s["Action"] == "ec2:DeleteSecurityGroup")
     assert vpc in str(delete["Condition"]["ArnEquals"]["ec2:Vpc"])
-    assert role["Type"] == "AWS::IAM::Role"
+    # The function the earlier version's resource called keeps its logical id (and so its ARN), so that
+    # resource's last event, on the update that removes it, is answered at once.
+    assert any(
+        name.startswith("SiteCdnVpcOriginCleanupFunction")
+        and f["Properties"]["Handler"] == "vpc_origin_cleanup.on_event"
+        for name, f in resources_of(raw, "AWS::Lambda::Function").items()
+    )
 
 
 # ---- 9. alarms ----
