@@ -162,6 +162,49 @@ def check_volume(aws: Aws, stack: Stack) -> str:
     return f"{volume} will change ({changes}); EBS allows it now"
 
 
+def check_zone(aws: Aws, stack: Stack, context_file: Path) -> tuple[str, bool]:
+    """The zone check's line, and whether it kept a zone in ``context_file``: a first deploy whose Region's
+    first zone cannot hold the site takes the first that can, kept as availability_zone_id for the life of
+    the deployment, as the CDK CLI keeps its lookups there. The stack's own check refuses any later move."""
+    guard = next(
+        r["Properties"] for r in stack.template["Resources"].values() if r["Type"] == "Custom::ZoneGuard"
+    )
+    with contextlib.suppress(OpsError):  # not deployed yet
+        stack_outputs(aws, stack.name)
+        return f"{stack.name} is deployed: its zone stays", False
+    if guard["ZoneId"]:
+        return f"{guard['ZoneId']}, from availability_zone_id", False
+    listed = aws.ec2.describe_availability_zones(
+        Filters=[{"Name": "zone-type", "Values": ["availability-zone"]}]
+    )
+    zones = sorted(listed["AvailabilityZones"], key=lambda zone: zone["ZoneName"])  # as Fn::GetAZs lists them
+    offers = aws.ec2.describe_instance_type_offerings(
+        LocationType="availability-zone-id",
+        Filters=[{"Name": "instance-type", "Values": [guard["InstanceType"]]}],
+    )["InstanceTypeOfferings"]
+    offered, excluded = {offer["Location"] for offer in offers}, guard["ExcludedZoneIds"]
+    usable = [
+        zone["ZoneId"] for zone in zones if zone["ZoneId"] in offered and zone["ZoneId"] not in excluded
+    ]
+    first = f"the Region's first zone {zones[0]['ZoneName']} is {zones[0]['ZoneId']} in this account"
+    if zones[0]["ZoneId"] in usable:
+        return f"{first}: it holds VPC origins and offers {guard['InstanceType']}", False
+    if not usable:
+        raise OpsError(f"no zone here both holds CloudFront VPC origins and offers {guard['InstanceType']}")
+    why = "cannot hold VPC origins" if zones[0]["ZoneId"] in excluded else f"lacks {guard['InstanceType']}"
+    try:  # a file the CDK CLI reads (UTF-8, a BOM allowed); a new one if there is none
+        context = json.loads(context_file.read_text("utf-8-sig")) if context_file.exists() else {}
+    except (OSError, ValueError):
+        context = None
+    if not isinstance(context, dict):
+        unusable = f"{context_file} is not a JSON object the tool can add it to"
+        raise OpsError(f"{first}, which {why}: set availability_zone_id={usable[0]} ({unusable})")
+    partial = context_file.with_name(f".{context_file.name}.partial")
+    partial.write_text(json.dumps({**context, "availability_zone_id": usable[0]}, indent=2) + "\n")
+    partial.replace(context_file)
+    return f"{first}, which {why}: {usable[0]} instead, kept in {context_file.name}", True
+
+
 def s3_location(url: str) -> tuple[str, str]:
     """(bucket, key prefix) of an s3:// URL or an S3 HTTPS URL, path- or virtual-hosted-style."""
     parsed = urllib.parse.urlparse(url)
@@ -330,6 +373,11 @@ class Operator:
         self.cdk("synth", "--quiet", "--no-notices", "--output", self.options.output, *self.cdk_args)
         web_server, content = read_site_stacks(Path(self.options.output))
         if self.options.command == "deploy":
+            line, kept = check_zone(self.aws, web_server, Path("cdk.context.json"))
+            print(f"zone check: {line}", flush=True)
+            if kept:
+                self.cdk("synth", "--quiet", "--no-notices", "--output", self.options.output, *self.cdk_args)
+                web_server, content = read_site_stacks(Path(self.options.output))
             print(f"volume check: {check_volume(self.aws, web_server)}", flush=True)
             # The assembly just checked, not a new synthesis: what was checked is what is deployed.
             self.cdk("deploy", "--app", self.options.output, "--all", *self.cdk_args)

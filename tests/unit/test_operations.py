@@ -208,6 +208,16 @@ class Account:
             listed = {"VolumesModifications": modifications}
             self.ec2.add_response("describe_volumes_modifications", listed, {"VolumeIds": [VOLUME]})
 
+    def zones(self, names_and_ids: list[tuple[str, str]], offered: list[str]) -> None:
+        """DescribeAvailabilityZones (in any order), then the zones offering t4g.micro, the dev type."""
+        listed = [{"ZoneName": name, "ZoneId": zone} for name, zone in names_and_ids]
+        self.ec2.add_response("describe_availability_zones", {"AvailabilityZones": listed[::-1]})
+        offers = [
+            {"InstanceType": "t4g.micro", "LocationType": "availability-zone-id", "Location": z}
+            for z in offered
+        ]
+        self.ec2.add_response("describe_instance_type_offerings", {"InstanceTypeOfferings": offers})
+
     def configuration(self, *listings: list[dict], version: str = "2") -> None:
         """DescribeAssociation, then one DescribeInstanceAssociationsStatus answer per listing."""
         self.ssm.add_response(
@@ -229,8 +239,13 @@ class Account:
         self.cdk_calls.append(args)
         if args[0] == "synth":
             context = dict(a.split("=", 1) for a in args if "=" in a)
+            if (kept := Path("cdk.context.json")).exists():  # the CDK CLI reads it from the project
+                context = {**(json.loads(kept.read_text()) or {}), **context}
             write_assembly(
-                Path(args[args.index("--output") + 1]), context.get("environment", "dev"), self.volume
+                Path(args[args.index("--output") + 1]),
+                context.get("environment", "dev"),
+                self.volume,
+                zone_id=context.get("availability_zone_id", ""),
             )
         return self.cdk_exit.get(args[0], 0)
 
@@ -256,7 +271,7 @@ def _snapshot(app: str, stack: str) -> str:
     return (SNAPSHOTS / f"test_template_matches_snapshot[{app}-{stack}].json").read_text()
 
 
-def write_assembly(directory: Path, environment: str, volume: dict[str, Any]) -> None:
+def write_assembly(directory: Path, environment: str, volume: dict[str, Any], zone_id: str = "") -> None:
     """A cloud assembly of the app's templates (the snapshots test_snapshots keeps equal to them),
     with the tree artifact the CDK CLI writes besides the stacks."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -264,11 +279,13 @@ def write_assembly(directory: Path, environment: str, volume: dict[str, Any]) ->
     artifacts: dict[str, Any] = {"Tree": {"type": "cdk:tree", "properties": {"file": "tree.json"}}}
     for stack, prefix in (("web_server", "SiteWebServer"), ("content", "SiteContent")):
         text = _snapshot(app, stack)
-        if volume and stack == "web_server":
+        if (volume or zone_id) and stack == "web_server":
             template = json.loads(text)
             for resource in template["Resources"].values():
                 if resource["Type"] == "AWS::EC2::Volume":
                     resource["Properties"].update(volume)
+                if resource["Type"] == "Custom::ZoneGuard":
+                    resource["Properties"]["ZoneId"] = zone_id
             text = json.dumps(template)
         name = f"{prefix}-{environment}"
         (directory / f"{name}.template.json").write_text(text)
@@ -580,12 +597,86 @@ def test_a_shrink_is_refused_before_deploying(account):
 
 def test_a_first_deploy_has_no_volume_to_compare(account):
     account.stacks.clear()
+    account.zones([("eu-west-1a", "euw1-az3"), ("eu-west-1b", "euw1-az1")], ["euw1-az1", "euw1-az3"])
     account.cdk_exit["deploy"] = 1  # stop after the check
 
     code, out, _ = account.run("deploy")
 
     assert code == 1
     assert "volume check: SiteWebServer-dev has no deployed volume, nothing to compare" in out
+
+
+@pytest.fixture
+def project(account, tmp_path, monkeypatch):
+    """The project directory make runs the tool in, with its cdk.context.json."""
+    monkeypatch.chdir(tmp_path)
+    account.stacks.clear()  # a first deploy
+    return tmp_path / "cdk.context.json"
+
+
+def test_a_first_deploy_keeps_the_first_zone_when_it_holds_the_site(account, project):
+    account.zones([("eu-west-1b", "euw1-az1"), ("eu-west-1a", "euw1-az3")], ["euw1-az1", "euw1-az3"])
+    account.cdk_exit["deploy"] = 1  # stop after the checks
+
+    _, out, _ = account.run("deploy")
+
+    assert "zone check: the Region's first zone eu-west-1a is euw1-az3 in this account: it holds VPC" in out
+    assert not project.exists()
+    assert [call[0] for call in account.cdk_calls] == ["synth", "deploy"]
+
+
+@pytest.mark.parametrize(
+    ("first", "offered", "why"),
+    [
+        ("use1-az3", ["use1-az3", "use1-az1"], "cannot hold VPC origins"),
+        ("use1-az2", ["use1-az1"], "lacks t4g.micro"),
+    ],
+)
+def test_a_first_deploy_takes_a_zone_that_holds_the_site_and_keeps_it(account, project, first, offered, why):
+    project.write_text('{\n  "environment": "dev",\n  "volume_size_gib": 8\n}\n')
+    account.zones([("us-east-1a", first), ("us-east-1b", "use1-az1")], offered)
+    account.cdk_exit["deploy"] = 1
+
+    _, out, _ = account.run("deploy")
+
+    assert f"zone check: the Region's first zone us-east-1a is {first} in this account, which {why}: " in out
+    assert "use1-az1 instead, kept in cdk.context.json" in out
+    assert json.loads(project.read_text()) == {
+        "environment": "dev",
+        "volume_size_gib": 8,
+        "availability_zone_id": "use1-az1",
+    }
+    # Synthesized again with it, and that assembly deployed.
+    assert [call[0] for call in account.cdk_calls] == ["synth", "synth", "deploy"]
+    (template,) = (account.tmp / "assembly").glob("SiteWebServer-*.template.json")
+    guard = next(
+        r for r in json.loads(template.read_text())["Resources"].values() if r["Type"] == "Custom::ZoneGuard"
+    )
+    assert guard["Properties"]["ZoneId"] == "use1-az1"
+
+
+def test_a_zone_that_cannot_be_kept_is_named_before_anything_is_deployed(account, project):
+    project.write_text("[]")
+    account.zones([("us-east-1a", "use1-az3"), ("us-east-1b", "use1-az1")], ["use1-az1", "use1-az3"])
+
+    code, _, err = account.run("deploy")
+
+    assert code == 1
+    assert _error_line(err).endswith(
+        "which cannot hold VPC origins: set availability_zone_id=use1-az1 "
+        f"({Path('cdk.context.json')} is not a JSON object the tool can add it to)"
+    )
+    assert project.read_text() == "[]"
+    assert [call[0] for call in account.cdk_calls] == ["synth"]
+
+
+def test_a_deployed_stack_keeps_its_zone_without_asking_ec2(account):
+    account.volume_is(5)
+    account.cdk_exit["deploy"] = 1
+
+    _, out, _ = account.run("deploy")
+
+    assert "zone check: SiteWebServer-dev is deployed: its zone stays" in out
 
 
 def test_a_failed_cdk_deploy_is_not_verified(account):
