@@ -256,8 +256,7 @@ class SiteSettings(BaseModel, frozen=True):
         + ", ".join(f"`{zone}`" for zone in NO_VPC_ORIGIN_ZONE_IDS)
         + " (no VPC origins); only on a first deploy",
     )
-    """the server's and the volume's zone; unset, the Region's first zone name (a deploy refuses one without
-    VPC origins and names the IDs that work); a deployment never changes zone"""
+    """the server's and the volume's zone; unset, the Region's first or make deploy's (docs/operations.md)"""
     detailed_monitoring: bool = setting(False, "`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`, any case")
     """one-minute CPU and network metrics (USD 0.30 a metric a month); applies in place"""
     server_generation: WholeNumber = setting(1, ge=1, le=1_000_000)
