@@ -10,13 +10,15 @@ request.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 
 from tests import integ_site
-from tests.cdk_context import CDK_FEATURE_FLAGS
+from tests.cdk_context import CDK_FEATURE_FLAGS, PROJECT_ROOT
 
 
 @pytest.fixture(scope="session")
@@ -152,3 +154,29 @@ def test_each_assertion_reports_its_result(integ):
     asserted = [kind for kind, properties in _calls(integ) if "expected" in properties]
     assert len(asserted) == 7
     assert len([name for name in outputs if name.startswith("AssertionResults")]) == len(asserted)
+
+
+def test_make_integ_without_an_account_says_so_and_deploys_nothing(tmp_path):
+    """No credentials anywhere (environment, files, instance metadata): one line saying so, a
+    failure, and no word of an assertion, which never ran."""
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_", "MAKE", "MFLAGS"))}
+    env.update(
+        HOME=str(tmp_path),
+        AWS_CONFIG_FILE=str(empty),
+        AWS_SHARED_CREDENTIALS_FILE=str(empty),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(PROJECT_ROOT), "integ"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "error: no AWS account found" in result.stderr, result.stderr
+    assert "failed assertion" not in result.stdout + result.stderr
+    assert "SiteInteg" not in result.stdout + result.stderr  # nothing synthesized, deployed or destroyed
