@@ -10,6 +10,11 @@ from tests.cdk_context import PROJECT_ROOT
 DOCS = PROJECT_ROOT / "docs"
 
 
+def _section(page: str, heading: str) -> str:
+    """The text under ``## heading`` of ``page``, up to the next such heading."""
+    return (DOCS / page).read_text().split(f"\n## {heading}", 1)[1].split("\n## ", 1)[0]
+
+
 def _paragraphs(page: str, *words: str) -> list[str]:
     """The paragraphs and table rows of ``page`` that hold every one of ``words``."""
     text = (DOCS / page).read_text()
@@ -24,3 +29,11 @@ def test_a_volume_change_within_six_hours_is_told_alike_in_settings_and_operatio
         assert not any("rolls back" in p or "rolled back" in p for p in told), page
         assert any("UPDATE_IN_PROGRESS" in p and "make deploy" in p for p in told), page
 
+
+def test_operations_says_how_long_a_first_deploy_and_a_replacement_take_and_on_what_it_rests():
+    section = _section("operations.md", "How long")
+    assert "first deploy" in section
+    assert "replacement" in section
+    assert "15 minutes or more" in section
+    assert "rest on documentation" in section
+    assert "https://github.com/" in section
