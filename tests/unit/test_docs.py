@@ -37,3 +37,22 @@ def test_operations_says_how_long_a_first_deploy_and_a_replacement_take_and_on_w
     assert "15 minutes or more" in section
     assert "rest on documentation" in section
     assert "https://github.com/" in section
+
+
+def test_every_fact_that_rests_on_documentation_names_its_source():
+    table = _section("testing.md", "What rests on documentation")
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| fact")]
+    assert len(rows) >= 8
+    assert all("https://" in row for row in rows), [row for row in rows if "https://" not in row]
+    for fact in (
+        "ssmmessages",
+        "ec2messages",
+        "cloudfront.global.api.aws",
+        "origin group",
+        "use1-az3",
+        "usw1-az2",
+        "apne1-az3",
+        "cac1-az3",
+        "55",
+    ):
+        assert fact in table, fact

@@ -166,3 +166,22 @@ def test_an_ipv4_only_host_is_reported():
     )
     assert problem("cloudfront", "CreateInvalidation", "eu-west-1", "cloudfront.amazonaws.com")
     assert problem("cloudfront", "CreateInvalidation", "eu-west-1", "cloudfront.global.api.aws") is None
+
+
+def test_the_scripts_environment_switch_is_what_turns_botocore_to_the_dual_stack_hosts(monkeypatch, tmp_path):
+    """The scripts set AWS_USE_DUALSTACK_ENDPOINT=true (tests/integration finds it in each call's
+    environment); without it, the same call goes to the IPv4-only host."""
+    empty = tmp_path / "config"
+    empty.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.delenv("AWS_USE_DUALSTACK_ENDPOINT", raising=False)
+
+    def host() -> str:
+        client = botocore.session.get_session().create_client(
+            "ec2", region_name="eu-west-1", aws_access_key_id="offline", aws_secret_access_key="offline"
+        )
+        return urlsplit(client.meta.endpoint_url).hostname
+
+    assert host() == "ec2.eu-west-1.amazonaws.com"
+    monkeypatch.setenv("AWS_USE_DUALSTACK_ENDPOINT", "true")
+    assert host() == "ec2.eu-west-1.api.aws"
