@@ -82,10 +82,12 @@ os-update: venv-runtime node
 	@$(OPERATIONS) os-update --cdk "$(CDK)" --release "$(RELEASE)" $(ARGS)
 
 # End-to-end test in a real account (tests/integ_site.py, docs/testing.md): deploys a
-# throwaway copy whose assertions run as part of the deploy, then always destroys it.
+# throwaway copy whose assertions run as part of the deploy, then always destroys it. Without
+# credentials it stops first, saying so (tests/integ_account.py).
 INTEG_APP := $(BIN)/python -m tests.integ_site
 INTEG_OUT := cdk.out/integ
 integ: venv-dev node
+	@$(BIN)/python -m tests.integ_account $(ARGS)
 	@rc=0; $(CDK) deploy --app "$(INTEG_APP)" --output $(INTEG_OUT) --all --require-approval never $(ARGS) || rc=$$?; \
 	$(CDK) destroy --app "$(INTEG_APP)" --output $(INTEG_OUT) --all --force $(ARGS); destroyed=$$?; \
 	[[ $$rc != 0 ]] || rc=$$destroyed; \

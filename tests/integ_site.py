@@ -4,11 +4,14 @@
 It deploys a throwaway copy of the site (stacks SiteIntegContent and SiteIntegWebServer, dev
 settings), then asserts through CloudFront, in order:
 
-1. the page answers 200 and shows the image URL (waiting for the first boot and configuration);
+1. the page answers 200 and shows the image URL, from Apache, so through the VPC origin
+   (waiting for the first boot and configuration);
 2. the image answers 200 with an image content type, through the image distribution;
 3. the page is mirrored into the fallback bucket;
-4. with the web server stopped and the edge caches invalidated, every request for the page
-   still answers 200 with the image URL (the fallback copy, no 5xx);
+4. the server itself has invalidated the site distribution: its AWS CLI reached CloudFront's
+   dual-stack endpoint over IPv6, its only way out (nothing else invalidates before step 5);
+5. with the web server stopped and the edge caches invalidated, every request for the page
+   still answers 200 with the image URL, from the fallback bucket (no 5xx);
 
 and integ-runner destroys everything afterwards. The unit suite only synthesizes this app
 (tests/unit/test_integ_site.py); docs/testing.md says what it costs and leaves behind.
@@ -52,7 +55,7 @@ def handler(event, _context):
     image_url = os.environ["IMAGE_URL"]
     page = event["target"] == "page"
     url = os.environ["SITE_URL"] if page else image_url
-    statuses, shows, media_type = [], True, ""
+    statuses, shows, media_type, server = [], True, "", ""
     for _ in range(int(event.get("attempts", 1))):
         try:
             with urllib.request.urlopen(url, timeout=20) as response:
@@ -61,9 +64,11 @@ def handler(event, _context):
             status, body, headers = error.code, error.read(), error.headers
         statuses.append(status)
         media_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
+        # Which origin answered: Apache (the VPC origin) or AmazonS3 (a bucket).
+        server = headers.get("Server", "")
         if page:
             shows = shows and image_url.encode() in body
-    return {"statuses": statuses, "type": media_type, "shows": shows}
+    return {"statuses": statuses, "type": media_type, "shows": shows, "server": server}
 """
 
 
@@ -106,7 +111,7 @@ def _fetch(test: IntegTest, probe: lambda_.Function, target: str, *, attempts: i
     )
 
 
-def _expect_served(call: IApiCall, *, media_type: str, attempts: int = 1) -> IApiCall:
+def _expect_served(call: IApiCall, *, media_type: str, server: str, attempts: int = 1) -> IApiCall:
     call.expect(
         ExpectedResult.object_like(
             {
@@ -115,6 +120,7 @@ def _expect_served(call: IApiCall, *, media_type: str, attempts: int = 1) -> IAp
                         "statuses": [200] * attempts,
                         "type": Match.string_like_regexp(media_type),
                         "shows": True,
+                        "server": Match.string_like_regexp(server),
                     }
                 )
             }
@@ -129,14 +135,26 @@ def add_assertions(test: IntegTest, stacks: SiteStacks, probe: lambda_.Function)
     instance_id = web.server.instance_id
     minutes = cdk.Duration.minutes
 
-    page = _expect_served(_fetch(test, probe, "page"), media_type="^text/html$")
+    distribution_id = web.cdn.distribution.distribution_id
+
+    page = _expect_served(_fetch(test, probe, "page"), media_type="^text/html$", server="^Apache")
     page.wait_for_assertions(total_timeout=minutes(FIRST_PAGE_TIMEOUT_MINUTES), interval=minutes(1))
-    image = _expect_served(_fetch(test, probe, "image"), media_type="^image/")
+    image = _expect_served(_fetch(test, probe, "image"), media_type="^image/", server="^AmazonS3$")
     mirrored = test.assertions.aws_api_call(
         "S3", "headObject", {"Bucket": web.fallback.bucket.bucket_name, "Key": "index.html"}
     )
     mirrored.expect(ExpectedResult.object_like({"ContentType": Match.string_like_regexp("^text/html")}))
     mirrored.wait_for_assertions(total_timeout=minutes(STOP_TIMEOUT_MINUTES))
+    server_invalidated = test.assertions.aws_api_call(
+        "CloudFront",
+        "listInvalidations",
+        {"DistributionId": distribution_id},
+        ["InvalidationList.Items.0.Status"],
+    )
+    server_invalidated.assert_at_path(
+        "InvalidationList.Items.0.Status", ExpectedResult.string_like_regexp("^(InProgress|Completed)$")
+    )
+    server_invalidated.wait_for_assertions(total_timeout=minutes(STOP_TIMEOUT_MINUTES))
     stop = test.assertions.aws_api_call("EC2", "stopInstances", {"InstanceIds": [instance_id]})
     stopped = test.assertions.aws_api_call(
         "EC2", "describeInstances", {"InstanceIds": [instance_id]}, ["Reservations.0.Instances.0.State.Name"]
@@ -149,7 +167,7 @@ def add_assertions(test: IntegTest, stacks: SiteStacks, probe: lambda_.Function)
         "CloudFront",
         "createInvalidation",
         {
-            "DistributionId": web.cdn.distribution.distribution_id,
+            "DistributionId": distribution_id,
             "InvalidationBatch": {
                 "CallerReference": "site-integ-stopped",
                 "Paths": {"Quantity": 1, "Items": ["/*"]},
@@ -161,7 +179,7 @@ def add_assertions(test: IntegTest, stacks: SiteStacks, probe: lambda_.Function)
         "CloudFront",
         "getInvalidation",
         {
-            "DistributionId": web.cdn.distribution.distribution_id,
+            "DistributionId": distribution_id,
             "Id": invalidation.get_att_string("Invalidation.Id"),
         },
         ["Invalidation.Status"],
@@ -171,9 +189,10 @@ def add_assertions(test: IntegTest, stacks: SiteStacks, probe: lambda_.Function)
     fallback = _expect_served(
         _fetch(test, probe, "page", attempts=FALLBACK_REQUESTS),
         media_type="^text/html$",
+        server="^AmazonS3$",
         attempts=FALLBACK_REQUESTS,
     )
-    chain = [page, image, mirrored, stop, stopped, invalidation, invalidated, fallback]
+    chain = [page, image, mirrored, server_invalidated, stop, stopped, invalidation, invalidated, fallback]
     for before, after in itertools.pairwise(chain):
         before.next(after)
     return chain

@@ -4,7 +4,7 @@ The agent compiles each ``allowedPattern`` with Go's regexp package and refuses 
 does not match (agent/parameters/validator/allowedregexparamvalidator.go in
 aws/amazon-ssm-agent); Go's regexp is RE2, which the ``re2`` module (google-re2) shares. It
 then replaces each ``{{ Name }}`` in the commands as plain text (agent/parameters/parameters.go)
-and runs the lines, joined by newlines, as one script with ``sh``.
+and runs the lines, joined by newlines, as one script with ``sh``, in the environment below.
 """
 
 from __future__ import annotations
@@ -14,6 +14,24 @@ from collections.abc import Mapping
 from typing import Any
 
 import re2
+
+# The agent runs a script with its own environment and four variables of its own
+# (agent/executers/executers.go, prepareEnvironment). Its own is what systemd gives a system
+# service whose unit sets none (packaging/linux/amazon-ssm-agent.service): PATH, and no HOME,
+# which systemd sets only for a unit with User= (systemd.exec(5), "Environment Variables in
+# Spawned Processes", https://www.freedesktop.org/software/systemd/man/latest/systemd.exec.html).
+SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+
+
+def environment(*, instance_id: str, region: str) -> dict[str, str]:
+    """The environment a Run Command or State Manager script starts with on Amazon Linux 2023."""
+    return {
+        "PATH": SYSTEMD_PATH,
+        "AWS_SSM_INSTANCE_ID": instance_id,
+        "AWS_SSM_REGION_NAME": region,
+        "AWS_SSM_PLATFORM_NAME": "Amazon Linux",
+        "AWS_SSM_PLATFORM_VERSION": "2023",
+    }
 
 
 class ParameterRefused(ValueError):

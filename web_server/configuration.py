@@ -67,6 +67,9 @@ def document_content() -> dict:
         step="applySiteConfiguration",
         commands=[
             "set -euo pipefail",
+            # The agent's environment leaves the CLI on its IPv4 endpoints; like the boot
+            # scripts (common.sh), every call here takes the service's dual-stack one.
+            "export AWS_USE_DUALSTACK_ENDPOINT=true",
             "staging=$(mktemp -d /var/tmp/site-boot.XXXXXX)",
             "trap 'rm -rf \"$staging\"' EXIT",
             f"for attempt in $(seq {DOWNLOAD_ATTEMPTS}); do",

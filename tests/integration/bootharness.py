@@ -147,6 +147,13 @@ def run(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess
     )
 
 
+def recorded_environments(path: Path) -> list[dict[str, str]]:
+    """The environments an AWS CLI stand-in recorded, one a call, in order (``env -0`` and a
+    second NUL after each: shims/aws, fallback_harness.AWS_WRAPPER)."""
+    text = path.read_text() if path.exists() else ""
+    return [dict(v.split("=", 1) for v in call.split("\0")) for call in text.split("\0\0") if call]
+
+
 def probe(dev: str) -> dict[str, str]:
     """blkid's low-level probe of a device, as a dict (empty when blank)."""
     result = run("blkid", "-p", "-o", "export", dev, check=False)
@@ -649,6 +656,10 @@ class Sandbox:
         path = self.calls_dir / f"{tool}.calls"
         return path.read_text().splitlines() if path.exists() else []
 
+    def aws_environments(self) -> list[dict[str, str]]:
+        """The environment of each call of the aws stand-in, in order."""
+        return recorded_environments(self.calls_dir / "aws.env")
+
     def httpd_state(self) -> tuple[str, str]:
         """Whether systemd runs httpd now, and starts it at boot: ("active", "enabled")
         once the boot has started it; ("inactive", "disabled") before."""
@@ -740,8 +751,10 @@ class Namespace:
         ``staging`` is published as the boot-file object the document downloads. The values
         are the association's, with the test environment's deployment values instead where
         it names them; the agent's checks and text substitution give the script, which runs
-        with ``sh -c``. The machine's own settings go to the file site-boot.service reads
-        after site.env.
+        with ``sh -c`` and the agent's own environment (ssm_agent.environment), in which PATH
+        finds the stand-ins first and apply.sh is told the path the host reads the installed
+        scripts at (the machine's /opt). The machine's own settings go to the file
+        site-boot.service reads after site.env.
         """
         configuration = self.sandbox.configuration
         assert configuration is not None, "this sandbox has no configuration document"
@@ -752,7 +765,11 @@ class Namespace:
         script = self.sandbox.tmp_dir / f"agent-{time.monotonic_ns()}.sh"
         script.write_text(ssm_agent.script(configuration.content, configuration.values_for(full)))
         script.chmod(0o755)
-        return self._run(["sh", "-c", str(script)], machine)
+        agent = ssm_agent.environment(instance_id=INSTANCE_ID, region=REGION)
+        agent.update(
+            PATH=f"{self.sandbox.shim_dir}:{agent['PATH']}", INSTALL_DIR=str(self.sandbox.install_dir)
+        )
+        return self._run(["sh", "-c", str(script)], agent)
 
     def apply_by_hand(self, staging: Path, **env: str | int) -> BootResult:
         """Run apply.sh from ``staging`` directly, with the test environment and nothing else."""

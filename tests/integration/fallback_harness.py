@@ -25,6 +25,7 @@ from tests.integration.bootharness import (
     SYSTEM_PATH,
     VOLUME_ID,
     free_port,
+    recorded_environments,
     wait_for_port,
 )
 
@@ -125,17 +126,23 @@ class MotoServer:
 
 
 AWS_WRAPPER = """#!/usr/bin/env bash
-# Records each call (service and operation first), then fails it if the test
+# Records each call (service and operation first) and the environment it was
+# started with (NUL-separated, a second NUL after it), then fails it if the test
 # asked for that (a file named after the operation in AWS_FAIL_DIR), else runs
 # the real CLI against moto (older CLI v2 releases ignore AWS_ENDPOINT_URL).
 printf '%s\\n' "$*" >>"${AWS_CALLS_FILE:?}"
+{
+  env -0
+  printf '\\0'
+} >>"$AWS_CALLS_FILE.env"
 for word in "$@"; do
   case $word in --*) ;; *) if [[ -e ${AWS_FAIL_DIR:?}/$word ]]; then
     echo "An error occurred (InternalError) when calling $word: injected by the test" >&2
     exit 255
   fi ;; esac
 done
-exec @REAL_AWS@ --endpoint-url "${AWS_ENDPOINT_URL:?}" "$@"
+# The scripts turn dual-stack on (recorded above); at a custom endpoint the CLI refuses it.
+AWS_USE_DUALSTACK_ENDPOINT=false exec @REAL_AWS@ --endpoint-url "${AWS_ENDPOINT_URL:?}" "$@"
 """
 
 
@@ -161,14 +168,16 @@ class AwsSandbox:
         self.fail_dir = self.root / "fail"
         self.state_dir = self.root / "state"
         self.calls_file = self.root / "aws.calls"
+        self.environments_file = self.root / "aws.calls.env"
         self.log_file = self.root / "site-sync.log"
         for d in (self.bin_dir, self.fail_dir):
             d.mkdir(parents=True, exist_ok=True)
         wrapper = self.bin_dir / "aws"
         wrapper.write_text(AWS_WRAPPER.replace("@REAL_AWS@", aws))
         wrapper.chmod(0o755)
-        self.calls_file.touch(mode=0o666)
-        self.calls_file.chmod(0o666)
+        for record in (self.calls_file, self.environments_file):  # Apache's user appends too
+            record.touch(mode=0o666)
+            record.chmod(0o666)
         self.s3 = self.moto.client("s3")
         self.cloudfront = self.moto.client("cloudfront")
         self.cloudwatch = self.moto.client("cloudwatch")
@@ -204,8 +213,6 @@ class AwsSandbox:
         return {
             **self.moto.cli_env(self.root),
             "AWS_DEFAULT_REGION": REGION,
-            # moto stands at a custom endpoint, which S3's endpoint rules refuse with dual-stack.
-            "AWS_USE_DUALSTACK_ENDPOINT": "false",
             "AWS_PAGER": "",
         }
 
@@ -257,8 +264,13 @@ class AwsSandbox:
     def calls(self) -> list[str]:
         return self.calls_file.read_text().splitlines() if self.calls_file.exists() else []
 
+    def environments(self) -> list[dict[str, str]]:
+        """The environment of each recorded call, in order."""
+        return recorded_environments(self.environments_file)
+
     def reset_calls(self) -> None:
         self.calls_file.write_text("")
+        self.environments_file.write_text("")
 
     def fail(self, operation: str, failing: bool = True) -> None:
         marker = self.fail_dir / operation

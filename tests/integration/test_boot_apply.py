@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import ssm_agent
 from tests.integration.bootharness import BOOT_SRC, IMAGE_URL, VOLUME_ID, require_apache, serve
 
 NEW_URL = "https://d333333abcdef8.cloudfront.net/images/site-image-2.jpg"
@@ -72,6 +73,28 @@ def positions(lines: list[str], text: str) -> list[int]:
 
 def unit_state(ns, unit: str = UNIT) -> dict[str, str]:
     return ns.machine.show(unit, "ActiveState", "SubState", "UnitFileState", "NRestarts", "Result")
+
+
+def test_every_aws_call_of_a_run_has_dual_stack_on_though_the_agents_environment_has_not(harness, volume):
+    """The instance reaches AWS's APIs over IPv6 only. The agent starts the document with its
+    own environment, which says nothing of dual-stack endpoints; the document, apply.sh and
+    boot.sh (run by systemd) must turn them on for every AWS CLI call."""
+    require_apache()
+    assert not any("DUALSTACK" in name for name in ssm_agent.environment(instance_id="i", region="r"))
+    sandbox = harness.sandbox(installed=False)
+    sandbox.link_device(volume)
+    ns = harness.namespace(sandbox)
+
+    result = ns.apply(sandbox.staging())
+
+    assert result.returncode == 0, result.output + ns.machine.journal(UNIT)
+    calls = [" ".join(call.split()[:2]) for call in sandbox.calls("aws")]
+    assert calls[0] == "s3 cp"  # the document's download
+    assert {"ec2 describe-volumes", "ec2 attach-volume"} <= set(calls)  # boot.sh's, under systemd
+    environments = sandbox.aws_environments()
+    assert len(environments) == len(calls)
+    assert "HOME" not in environments[0]  # the agent's environment, not the test's
+    assert [env.get("AWS_USE_DUALSTACK_ENDPOINT") for env in environments] == ["true"] * len(calls), calls
 
 
 def test_apply_boots_then_reapplying_changes_nothing_and_a_new_image_url_follows(harness, volume):

@@ -68,6 +68,15 @@ def test_publishes_1_while_apache_serves_the_site(health):
     assert values == [1.0]
 
 
+def test_publishes_with_dual_stack_on(health, aws: AwsSandbox):  # noqa: F811
+    assert "AWS_USE_DUALSTACK_ENDPOINT" not in aws.script_env()
+    aws.reset_calls()
+    result, _ = health()
+    assert result.returncode == 0, result.output
+    (publish,) = aws.environments()
+    assert publish.get("AWS_USE_DUALSTACK_ENDPOINT") == "true"
+
+
 def test_publishes_0_when_apache_answers_with_an_error(served_site, health):
     result, values = health(HEALTH_URL=served_site.url + "missing.html")
 

@@ -223,6 +223,26 @@ def test_an_idle_pass_calls_nothing_and_a_change_is_one_invalidation_of_everythi
     assert_mirror(site, aws)
 
 
+def test_every_call_of_a_pass_has_dual_stack_on_the_mirrors_as_apaches_user_too(
+    site,
+    aws: AwsSandbox,  # noqa: F811
+):
+    """The scripts turn the CLI's dual-stack endpoints on (the instance has no IPv4 route out),
+    and runuser keeps that for the mirror's call."""
+    assert "AWS_USE_DUALSTACK_ENDPOINT" not in aws.script_env()
+    write(site.root, "ipv6/index.html", "<p>v6</p>\n")
+    aws.reset_calls()
+    result = site.sync()
+    assert result.returncode == 0, result.output
+    assert operations(aws.calls()) == ["s3 sync", "cloudfront create-invalidation"]
+    mirror, invalidation = aws.environments()
+    assert mirror["USER"] == "www-data"
+    assert (mirror.get("AWS_USE_DUALSTACK_ENDPOINT"), invalidation.get("AWS_USE_DUALSTACK_ENDPOINT")) == (
+        "true",
+        "true",
+    )
+
+
 def test_a_new_instance_makes_the_bucket_the_volume_again(
     site,
     aws: AwsSandbox,  # noqa: F811

@@ -221,6 +221,14 @@ def test_the_download_is_retried_while_iam_catches_up_then_apply_runs(dev_app):
     assert re.search(r"sleep [1-9]", "\n".join(commands[loop:]))
 
 
+def test_the_document_turns_dual_stack_endpoints_on_before_its_first_aws_call(dev_app):
+    """The agent's environment leaves the CLI on its IPv4 endpoints (tests/ssm_agent.py), which
+    the instance cannot reach; tests/integration/test_boot_apply.py runs it to show each call."""
+    commands = _configuration_document(dev_app)["mainSteps"][0]["inputs"]["runCommand"]
+    first_call = next(i for i, line in enumerate(commands) if re.search(r"\baws ", line))
+    assert "export AWS_USE_DUALSTACK_ENDPOINT=true" in commands[:first_call]
+
+
 def test_the_schedule_is_a_rate_state_manager_accepts():
     # State Manager takes rate(N minutes) from 30 minutes, hours and days up to 31 days:
     # https://docs.aws.amazon.com/systems-manager/latest/userguide/reference-cron-and-rate-expressions.html

@@ -292,6 +292,25 @@ def test_user_data_is_a_small_static_bootstrap(dev_app, prod_app):
         assert ["systemctl", "restart", "amazon-ssm-agent"] in config["runcmd"]
 
 
+def test_the_agents_configuration_file_is_json_the_agent_merges(tmp_path):
+    """The agent reads its file onto its defaults with Go's json.Unmarshal and, on any error (not
+    JSON, a value of another type: 1 or "true" for a bool), keeps the defaults, IPv4 endpoints
+    included (agent/appconfig/appconfig.go in aws/amazon-ssm-agent)."""
+    (agent,) = yaml.safe_load(bootstrap_user_data(1))["write_files"]
+    written = tmp_path / agent["path"].lstrip("/")  # as cloud-init writes it: the text, the mode
+    written.parent.mkdir(parents=True)
+    written.write_text(agent["content"])
+    written.chmod(int(agent["permissions"], 8))
+
+    def one_of_each(pairs):
+        assert len(pairs) == len(dict(pairs)), pairs  # Go keeps the last; a second one is a mistake
+        return dict(pairs)
+
+    config = json.loads(written.read_bytes(), object_pairs_hook=one_of_each)
+    assert config == {"Agent": {"UseDualStackEndpoint": True}}
+    assert config["Agent"]["UseDualStackEndpoint"] is True
+
+
 def _refs(value) -> set[str]:
     """Logical ids a template fragment refers to (Ref and Fn::GetAtt)."""
     found: set[str] = set()
