@@ -202,6 +202,10 @@ def tag_map(value: Any) -> dict[str, str]:
             raise ValueError(f"tag key {key!r}: the aws: and aws-cdk: prefixes are reserved")
         if not all(unicodedata.category(c)[0] in "LNZ" or c in "+-=._:/@" for c in key + text):
             raise ValueError("tags may hold letters, digits, spaces and + - = . _ : / @ only")
+        if not text:  # CloudFormation's rule for a stack's tags, alarms and SSM documents
+            raise ValueError(
+                f"tag {key!r} has an empty value: CloudFormation refuses one on stacks and alarms"
+            )
         key_units, text_units = (len(s.encode("utf-16-le", "surrogatepass")) // 2 for s in (key, text))
         if not (1 <= key_units <= TAG_KEY_UNITS and text_units <= TAG_VALUE_UNITS):
             raise ValueError(
@@ -209,6 +213,15 @@ def tag_map(value: Any) -> dict[str, str]:
                 "(counted in UTF-16 units, as AWS does: some letters count twice)"
             )
     return dict(pairs)
+
+
+def dlm_takes(key: str) -> bool:
+    """Whether Data Lifecycle Manager takes ``key`` as a tag key: botocore's pattern for it, ASCII letters,
+    digits and + , - . / : ; < = _ only, is narrower than any other service's (a unit test checks all)."""
+    import botocore.session
+
+    pattern = botocore.session.get_session().get_service_model("dlm").shape_for("TagKey").metadata["pattern"]
+    return re.fullmatch(pattern, key) is not None
 
 
 class SettingsError(ValueError):
@@ -306,7 +319,7 @@ class SiteSettings(BaseModel, frozen=True):
     )
     """the only countries CloudFront serves; unset, all"""
     tags: Annotated[dict[str, str], BeforeValidator(tag_map)] = setting({}, "a JSON object of strings")
-    """tags on every resource; a change never replaces the instance"""
+    """tags on every resource (the snapshot policy: keys DLM takes); a change never replaces the instance"""
 
     @model_validator(mode="after")
     def _combinations(self) -> "SiteSettings":
@@ -356,6 +369,7 @@ class SiteSettings(BaseModel, frozen=True):
     # attribute, a shell word or a quoted string in the user data.
     image_url_path = property(lambda s: quote(s.image_key, safe="/"))
     all_tags = property(lambda s: {"project": PROJECT_TAG, "environment": s.environment, **s.tags})
+    tags_dlm_refuses = property(lambda s: tuple(key for key in s.tags if not dlm_takes(key)))
 
     def stack_name(self, part: str) -> str:
         return f"Site{part}-{self.environment}"

@@ -401,8 +401,20 @@ def test_tags_within_aws_limits_are_accepted():
     most = MAX_USER_TAGS
     many = {f"k{i}": "v" for i in range(most)}
     assert settings(tags=many).tags == many
-    edge = {"k" * 128: "v" * 256, "ünïcode key": "välue with spaces +-=._:/@", "empty": ""}
+    edge = {"k" * 128: "v" * 256, "ünïcode key": "välue with spaces +-=._:/@", "1": "2"}
     assert settings(tags=edge).tags == edge
+
+
+def test_an_empty_tag_value_is_refused_as_cloudformation_refuses_it():
+    assert refused(tags={"team": ""}).endswith(
+        "tag 'team' has an empty value: CloudFormation refuses one on stacks and alarms"
+    )
+
+
+def test_tag_keys_that_data_lifecycle_manager_refuses_are_taken_and_named():
+    s = settings(tags={"cost centre": "a", "owner@web": "b", "Grüße": "c", "team:a/b.c_d-e+f=g1": "d"})
+    assert s.tags_dlm_refuses == ("cost centre", "owner@web", "Grüße")
+    assert settings(tags={"team": "web"}).tags_dlm_refuses == ()
 
 
 def test_too_many_tags_counting_the_apps_own():
