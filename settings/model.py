@@ -47,6 +47,12 @@ APP_TAG_KEYS, MOST_NON_USER_TAGS = ("project", "environment", "site-snapshots", 
 MAX_USER_TAGS = MAX_TAGS - MOST_NON_USER_TAGS
 # S3 keys are at most 1024 bytes of UTF-8: https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
 MAX_KEY_BYTES = 1024
+# The upload function (aws-cdk-lib's BucketDeployment) unpacks the image beside its zip in /tmp, 512 MiB by
+# default: https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_s3_deployment-readme.html#size-limits
+MAX_IMAGE_MIB = 200
+MAX_IMAGE_BYTES = MAX_IMAGE_MIB * 2**20
+# The CDK CLI zips the upload with yazl, which turns \ into / and refuses a name that looks absolute (C:).
+_ZIP_REWRITTEN = re.compile(r"[A-Za-z]:|.*\\", re.ASCII | re.DOTALL)
 # The upload's Content-Type is its extension's (mimetypes, as `aws s3 sync`), so that must be the data's.
 IMAGE_EXTENSIONS = {"JPEG": ".jpg or .jpeg", "PNG": ".png", "GIF": ".gif"}
 # A file that is not a regular one ("-"), by the first letter of its mode as `ls -l` shows it.
@@ -142,7 +148,8 @@ def image_path(value: Any) -> Path:
 
     path = PROJECT_ROOT / str(DEFAULT_IMAGE if value in (None, "") else value)  # absolute paths as they are
     try:  # checked before it is opened (a regular file only), opened without blocking, checked again
-        kind = stat.filemode(path.stat().st_mode)[0]
+        status = path.stat()
+        kind, bytes_ = stat.filemode(status.st_mode)[0], status.st_size
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY  # a named pipe put there since would wait for ever
         file = os.fdopen(os.open(path, flags), "rb") if kind == "-" else None
         kind = stat.filemode(os.fstat(file.fileno()).st_mode)[0] if file else kind
@@ -165,8 +172,23 @@ def image_path(value: Any) -> Path:
         raise ValueError("the file name may not contain control, format or non-UTF-8 characters")
     if len((IMAGE_KEY_PREFIX + path.name).encode()) > MAX_KEY_BYTES:
         raise ValueError(f"the name must fit an S3 key ({MAX_KEY_BYTES} bytes with '{IMAGE_KEY_PREFIX}')")
+    if _ZIP_REWRITTEN.match(path.name):
+        raise ValueError(
+            "the file name may not hold a backslash or start with a letter and a colon: the CDK CLI's zip of "
+            "the upload turns \\ into / and refuses names that look absolute"
+        )
+    if bytes_ > MAX_IMAGE_BYTES:
+        raise ValueError(
+            f"the image has {bytes_:,} bytes, more than the {MAX_IMAGE_MIB} MiB the upload takes: its "
+            "function unpacks the image beside its zip in a 512 MiB /tmp"
+        )
     if data is None or min(size) <= 0:
         raise ValueError("must be a JPEG, PNG or GIF image with a width and height (header read by Pillow)")
+    if not path.suffix and mimetypes.guess_type(f"image{path.name}")[0]:
+        raise ValueError(
+            f"the file name {path.name!r} is an extension alone, which the upload takes for a hidden file "
+            f"without one: name it, e.g. image{path.name}"
+        )
     if mimetypes.MimeTypes().guess_type(path.name)[0] != Image.MIME[data]:
         raise ValueError(
             f"the file holds {data} data but its name does not end in {IMAGE_EXTENSIONS[data]}: "

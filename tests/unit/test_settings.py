@@ -548,7 +548,7 @@ def test_image_names_are_percent_encoded_in_the_url(tmp_path, name, encoded):
 def test_content_stack_publishes_the_encoded_url_and_uploads_the_file_by_its_name(tmp_path):
     # Characters S3 keys allow, glob and shell characters among them: the upload copies the
     # one file, so none of them is read as a pattern.
-    name = 'it\'s "$HOME" #1 café [x]!*?\\.png'
+    name = 'it\'s "$HOME" #1 café [x]!*?.png'
     (tmp_path / name).write_bytes(png(2, 2))
     (tmp_path / "neighbour.png").write_bytes(png(1, 1))
     app = cdk.App(outdir=str(tmp_path / "out"), context=CDK_FEATURE_FLAGS)
@@ -556,11 +556,48 @@ def test_content_stack_publishes_the_encoded_url_and_uploads_the_file_by_its_nam
     stack = SiteContentStack(app, "Content", settings=s)
     template = app.synth().get_stack_by_name("Content").template
     url = template["Outputs"]["ImageUrl"]["Value"]["Fn::Join"][1]
-    assert url[-1] == "/images/it%27s%20%22%24HOME%22%20%231%20caf%C3%A9%20%5Bx%5D%21%2A%3F%5C.png"
+    assert url[-1] == "/images/it%27s%20%22%24HOME%22%20%231%20caf%C3%A9%20%5Bx%5D%21%2A%3F.png"
     assert stack.image_url.endswith(url[-1])
     # The image asset holds that file only, by its name.
     (image_asset,) = {p.parent for p in (tmp_path / "out").glob("asset.*/*") if p.name == name}
     assert [p.name for p in image_asset.iterdir()] == [name]
+
+
+# What the CDK CLI's zip of the upload (yazl) does to a name: \ becomes /, and a name that looks absolute
+# (/x, C:x) or holds a .. segment is refused (tests/unit/test_content_stack.py runs the CLI's own code).
+ZIP_REWRITES = ["a\\b.png", "..\\up.png", "\\root.png", "C:drive.png", "z:x.png", "x\\..\\y.png"]
+
+
+@pytest.mark.parametrize("name", ZIP_REWRITES)
+def test_image_names_the_uploads_zip_rewrites_or_refuses_are_refused(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(png(1, 1))
+    assert refused(image_file=path).endswith(
+        "the file name may not hold a backslash or start with a letter and a colon: the CDK CLI's zip of the "
+        "upload turns \\ into / and refuses names that look absolute"
+    )
+
+
+def test_an_image_larger_than_the_upload_function_can_unpack_is_refused(tmp_path):
+    """The upload function holds the zip and the file it unpacks side by side in its 512 MiB /tmp. A sparse
+    file costs no disk, and Pillow reads the header only."""
+    path = tmp_path / "large.png"
+    path.write_bytes(png(1, 1))
+    os.truncate(path, model.MAX_IMAGE_BYTES)
+    assert settings(image_file=path).image_file == path
+    os.truncate(path, model.MAX_IMAGE_BYTES + 1)
+    assert refused(image_file=path).endswith(
+        "the image has 209,715,201 bytes, more than the 200 MiB the upload takes: its function unpacks the "
+        "image beside its zip in a 512 MiB /tmp"
+    )
+
+
+def test_a_name_that_is_only_an_extension_is_refused_saying_so(tmp_path):
+    (tmp_path / ".jpg").write_bytes((PROJECT_ROOT / "content" / "images" / "site-image.jpg").read_bytes())
+    assert refused(image_file=tmp_path / ".jpg").endswith(
+        "the file name '.jpg' is an extension alone, which the upload takes for a hidden file without one: "
+        "name it, e.g. image.jpg"
+    )
 
 
 @pytest.mark.parametrize("name", ["new\nline.png", "tab\t.png", "bidi\u202e.png", "zero\u200bwidth.png"])
