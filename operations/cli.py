@@ -25,6 +25,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, WaiterError
 
+from settings.context import context_file_problem
+
 # The configuration may wait 30 min for the volume in an instance roll; an OS update 1 h, a reboot, a rerun.
 WAIT_SECONDS = {"deploy": 1800, "verify": 1800, "os-update": 5400}
 POLL_SECONDS = 5.0  # a verdict within seconds of a finished run, far below SSM's API limits
@@ -326,6 +328,8 @@ class Operator:
             raise OpsError(f"cdk {args[0]} failed (exit status {code})", code=code)
 
     def run(self) -> None:
+        if problem := context_file_problem():  # before the CDK CLI, which may say less
+            raise OpsError(problem)
         print(f"synthesizing into {self.options.output}/ to read the stacks from", flush=True)
         self.cdk("synth", "--quiet", "--no-notices", "--output", self.options.output, *self.cdk_args)
         web_server, content = read_site_stacks(Path(self.options.output))

@@ -407,11 +407,16 @@ class SiteSettings(BaseModel, frozen=True):
             raise SettingsError(f"unknown setting {_shown(unknown[0])}: {guess} Known settings: {known}")
         in_cdk_json = ()  # a setting there would win unseen; an unreadable cdk.json the CDK CLI reports
         with suppress(AttributeError, LookupError, OSError, TypeError, ValueError):
-            in_cdk_json = json.loads(cdk_json.read_text("utf-8"))["context"].keys() if cdk_json else ()
+            in_cdk_json = json.loads(cdk_json.read_text("utf-8-sig"))["context"].keys() if cdk_json else ()
         if misplaced := [name for name in in_cdk_json if not is_cdk_context_key(name)]:
             raise SettingsError(
                 f"setting '{misplaced[0]}' is in cdk.json, whose context the CDK CLI puts above "
                 f"cdk.context.json's: move it to cdk.context.json, or give it as -c {misplaced[0]}=..."
+            )
+        if nulls := [name for name, value in given.items() if value is None]:
+            raise SettingsError(
+                f"setting '{nulls[0]}' = null: JSON null is no value (the CDK CLI also writes it for a "
+                "number JSON cannot hold, such as 1e400): give a value, or leave the setting out"
             )
         # Spaces around a value are dropped; a blank value leaves a setting whose default is none unset.
         values = {name: value.strip() if isinstance(value, str) else value for name, value in given.items()}

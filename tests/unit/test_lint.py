@@ -172,7 +172,7 @@ def _make_environment() -> dict[str, str]:
 def test_every_cdk_option_the_makefile_passes_is_known_to_the_pinned_cli():
     registry = json.loads((PROJECT_ROOT / "node_modules/aws-cdk/lib/cli/cli-type-registry.json").read_text())
     makefile = (PROJECT_ROOT / "Makefile").read_text()
-    calls = re.findall(r"^\t@?\$\(CDK\) ([a-z-]+)([^;\n]*)", makefile, re.M)
+    calls = re.findall(r"^\t@?(?:\$\(CHECK_CONTEXT\) && )?\$\(CDK\) ([a-z-]+)([^;\n]*)", makefile, re.M)
     # make deploy, verify and os-update run the CLI through the operator tool: self.cdk("deploy", ...).
     for source in sorted((PROJECT_ROOT / "operations").glob("*.py")):
         calls += re.findall(r'\.cdk\("([a-z-]+)"(.*?)\)$', source.read_text(), re.M)

@@ -326,6 +326,17 @@ def test_numbers_that_int_would_choke_on_or_misread_are_refused(value):
     assert "must be a whole number from 1 to 1000000" in refused(server_generation=value)
 
 
+@pytest.mark.parametrize("name", SETTING_NAMES)
+def test_a_json_null_is_refused_by_name_never_taken_for_the_default(name):
+    """cdk.context.json's null, or what the CDK CLI's JSON round trip makes of a number JSON cannot hold."""
+    with pytest.raises(SettingsError) as caught:
+        SiteSettings.from_context({name: None})
+    assert str(caught.value) == (
+        f"setting '{name}' = null: JSON null is no value (the CDK CLI also writes it for a number JSON "
+        "cannot hold, such as 1e400): give a value, or leave the setting out"
+    )
+
+
 @pytest.mark.parametrize("value", ["content/images/\x00.jpg", "x" * 5000 + ".jpg", "/root/../nonexistent"])
 def test_image_paths_that_are_no_readable_file_are_one_line(value):
     assert "must be an existing image file" in refused(image_file=value)
@@ -844,7 +855,7 @@ def test_every_must_be_a_number_message_gives_the_range_the_setting_declares(nam
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [({"a": 1}, '{"a": 1}'), (True, "true"), (None, "null"), ([1, "\n"], '[1, "\\n"]'), (2.5, "2.5"),
+    [({"a": 1}, '{"a": 1}'), (True, "true"), ([1, "\n"], '[1, "\\n"]'), (2.5, "2.5"),
      (["\u2028\u202e"], '["\\u2028\\u202e"]')],  # a line separator and a direction mark: escaped
 )  # fmt: skip
 def test_values_from_json_context_are_shown_as_json_not_python_objects(value, shown):
