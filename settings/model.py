@@ -123,10 +123,30 @@ def dns_name(text: str) -> str:
     try:
         text = idna.encode(text.removesuffix("."), uts46=True).decode("ascii")
     except UnicodeError as error:  # idna.IDNAError is one
-        raise ValueError(f"must be a DNS name such as www.example.com ({error})") from None
+        raise ValueError(
+            f"must be a DNS name such as www.example.com ({_xn_label_error(text) or error})"
+        ) from None
     if not _DNS_NAME.fullmatch(text):
         raise ValueError("must be a DNS name such as www.example.com (two or more labels, a TLD of letters)")
     return text
+
+
+def _xn_label_error(name: str) -> str | None:
+    """In words, what is wrong with the first xn-- label of ``name`` that IDNA 2008 refuses; None if none."""
+    import idna
+
+    for label in name.lower().split("."):
+        if label.startswith("xn--"):
+            try:
+                decoded = label[4:].encode("ascii").decode("punycode")
+            except UnicodeError:
+                return f"its label '{label}' is not Punycode after its xn-- prefix"
+            try:
+                idna.decode(label)
+            except UnicodeError:
+                points = " ".join(f"U+{ord(c):04X}" for c in decoded)
+                return f"its label '{label}' is Punycode for {decoded!r} ({points}), which IDNA 2008 refuses"
+    return None
 
 
 def mailbox(text: str) -> str:
@@ -332,7 +352,8 @@ class SiteSettings(BaseModel, frozen=True):
     """alarms notify it through an encrypted SNS topic"""
     waf_web_acl_arn: str | None = setting(
         None,
-        "an ARN `arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>`",
+        "an ARN `arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>`, "
+        "the name 1-128 of `A-Z a-z 0-9 _ -`",
         pattern=WEB_ACL_ARN,
     )
     """a web ACL of scope CLOUDFRONT in front of both distributions"""

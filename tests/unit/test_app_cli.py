@@ -68,7 +68,8 @@ BAD_CONTEXTS = {
     "a declared pattern (pydantic)": (
         {"waf_web_acl_arn": "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/y"},
         "error: setting 'waf_web_acl_arn' = 'arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/y': "
-        "must be an ARN arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>",
+        "must be an ARN arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>, "
+        "the name 1-128 of A-Z a-z 0-9 _ -",
     ),
     "a JSON object from cdk.context.json": (
         {"server_generation": {"a": 1}},

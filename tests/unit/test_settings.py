@@ -1014,7 +1014,8 @@ def test_web_acl_arns_that_cannot_exist_are_refused(value):
     text = refused(waf_web_acl_arn=value)
     assert text.startswith(f"setting 'waf_web_acl_arn' = {value[:40]!r}"[:-1])
     assert text.endswith(
-        ": must be an ARN arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>"
+        ": must be an ARN arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>, "
+        "the name 1-128 of A-Z a-z 0-9 _ -"
     )
 
 
@@ -1057,6 +1058,27 @@ def test_domain_names_are_taken_in_the_ascii_form_cloudfront_uses(given, normali
 def test_impossible_domain_names_are_refused(bad):
     text = refused(domain_name=bad, certificate_arn=CERTIFICATE)
     assert text.startswith(f"setting 'domain_name' = {bad!r}: must be a DNS name such as www.example.com")
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (
+            "www.xn--a.com",
+            "its label 'xn--a' is Punycode for '\\x80' (U+0080), which IDNA 2008 refuses",
+        ),
+        (
+            "xn--ls8h.la",
+            "its label 'xn--ls8h' is Punycode for '\U0001f4a9' (U+1F4A9), which IDNA 2008 refuses",
+        ),
+        ("xn--zz.example.com", "its label 'xn--zz' is not Punycode after its xn-- prefix"),
+        ("XN--AB.example.com", "its label 'xn--ab' is Punycode for '\\x81\\x80' (U+0081 U+0080), which IDNA"),
+    ],
+)
+def test_an_xn_label_that_decodes_badly_is_named_with_what_it_decodes_to(bad, why):
+    assert f"must be a DNS name such as www.example.com ({why}" in refused(
+        domain_name=bad, certificate_arn=CERTIFICATE
+    )
 
 
 @pytest.mark.parametrize(
