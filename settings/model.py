@@ -81,7 +81,7 @@ WEB_ACL_ARN = re.compile(rf"{_ARN}wafv2{_IN_REGION}global/webacl/[A-Za-z0-9_-]{{
 # Labels of 1-63 letters, digits, inner hyphens; at most 253 characters; the top-level domain letters or xn--
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _DNS_NAME = re.compile(rf"(?=.{{1,253}}\Z)({_LABEL}\.)+([a-z]{{2,63}}|xn--[a-z0-9-]{{1,59}})", re.ASCII)
-_WHOLE_NUMBER = re.compile(r"\+?[0-9]{1,18}", re.ASCII)  # few enough digits for int()
+_WHOLE_NUMBER = re.compile(r"(\+?[0-9]{1,18})(\.0*)?", re.ASCII)  # few enough digits for int(); 10.0 is 10
 _COUNTRY_CODE = re.compile(r"[A-Za-z]{2}", re.ASCII)
 
 
@@ -91,10 +91,12 @@ class Refusal(ValueError):
 
 def whole_number(value: Any) -> Any:
     """An int from ASCII digits (int() also takes Arabic-Indic and full-width ones) or from JSON."""
-    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+    if isinstance(value, str) and (digits := _WHOLE_NUMBER.fullmatch(value)):
+        return int(digits[1])
+    if isinstance(value, float) and value.is_integer():
         return int(value)
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value  # None: pydantic refuses it unless the setting is optional
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
     raise PydanticCustomError("whole_number", "must be a whole number")  # worded from the declaration
 
 
@@ -439,8 +441,9 @@ class SiteSettings(BaseModel, frozen=True):
                 f"setting '{nulls[0]}' = null: JSON null is no value (the CDK CLI also writes it for a "
                 "number JSON cannot hold, such as 1e400): give a value, or leave the setting out"
             )
-        # Spaces around a value are dropped; a blank value leaves a setting whose default is none unset.
-        values = {name: value.strip() if isinstance(value, str) else value for name, value in given.items()}
+        # Spaces around a value are dropped, a choice is taken in any letter case; a blank value leaves a
+        # setting whose default is none unset.
+        values = {name: _plain(cls.model_fields[name], value) for name, value in given.items()}
         values = {k: v for k, v in values.items() if v != "" or cls.model_fields[k].default is not None}
         try:
             return cls.model_validate(values)
@@ -463,6 +466,18 @@ def is_cdk_context_key(name: str) -> bool:
     return name in CDK_CONTEXT_KEYS or name.startswith(CDK_CONTEXT_PREFIXES)
 
 
+def _choices(field: FieldInfo) -> tuple[Any, ...]:
+    kinds = (field.annotation, *get_args(field.annotation))
+    return next((get_args(kind) for kind in kinds if get_origin(kind) is Literal), ())
+
+
+def _plain(field: FieldInfo, value: Any) -> Any:
+    """``value`` without spaces around it, a choice in the letter case declared."""
+    if not isinstance(value, str):
+        return value
+    return next((c for c in _choices(field) if str(c).lower() == value.strip().lower()), value.strip())
+
+
 def _shown(value: Any) -> str:
     """The value as given: a string quoted, anything else (from JSON) as JSON; a long one cut."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
@@ -473,8 +488,7 @@ def _shown(value: Any) -> str:
 
 def allowed(field: FieldInfo, value: Any = "") -> str:
     """What a setting allows, from its declaration: in the docs, and where pydantic's own checks refuse."""
-    kinds = (field.annotation, *get_args(field.annotation))
-    choices = next((get_args(kind) for kind in kinds if get_origin(kind) is Literal), ())
+    kinds, choices = (field.annotation, *get_args(field.annotation)), _choices(field)
     low, high = (next((getattr(m, k) for m in field.metadata if hasattr(m, k)), None) for k in ("ge", "le"))
     span = f" from {low} to {high}" if high else f" of at least {low}" if low else ""
     number = int in kinds and f"a whole number{span}" + ("" if str(value).isascii() else " in ASCII digits")

@@ -303,7 +303,7 @@ def test_every_cloudwatch_logs_retention_is_accepted(days):
     assert settings(log_retention_days=days).log_retention_days == days
 
 
-@pytest.mark.parametrize("days", ["2", "0", "3650", "4000", "\uff11\uff14", "90.0"])
+@pytest.mark.parametrize("days", ["2", "0", "3650", "4000", "\uff11\uff14", "90.5"])
 def test_other_log_retentions_are_refused_with_the_list(days):
     text = refused(log_retention_days=days)
     assert text == (
@@ -320,10 +320,21 @@ def test_full_width_digits_are_refused(name):
     assert "in ASCII digits" in refused(**{name: "\uff11\uff10"})
 
 
-@pytest.mark.parametrize("value", ["9" * 5000, "1" + "0" * 19, "1e3", "0x10", " ", "None"])
+@pytest.mark.parametrize(
+    "value", ["9" * 5000, "1" + "0" * 19, "1e3", "0x10", " ", "None", "10.5", "1.0.0", 10.5]
+)
 def test_numbers_that_int_would_choke_on_or_misread_are_refused(value):
     assert "must be a whole number" in refused(volume_size_gib=value)
     assert "must be a whole number from 1 to 1000000" in refused(server_generation=value)
+
+
+def test_whole_numbers_written_with_a_zero_fraction_are_taken():
+    assert settings(volume_size_gib="10.0").volume_size_gib == 10
+    assert (
+        SiteSettings.from_context({"volume_size_gib": 10.0, "log_retention_days": "90.00"}).volume_size_gib
+        == 10
+    )
+    assert settings(log_retention_days="90.0").log_retention_days == 90
 
 
 @pytest.mark.parametrize("name", SETTING_NAMES)
@@ -806,6 +817,16 @@ def test_settings_are_normalised_where_the_intent_is_plain():
     assert settings(price_class="priceclass_200").price_class == "200"
     assert settings(price_class="all").price_class == "All"
     assert "must be one of 100, 200, All" in refused(price_class="PriceClass_300")
+    # A choice in any letter case, as instance_type.
+    s = settings(
+        volume_type="GP3", environment="Prod", volume_removal_policy="RETAIN", bucket_removal_policy="Destroy"
+    )
+    assert (s.volume_type, s.environment, s.volume_removal_policy, s.bucket_removal_policy) == (
+        "gp3",
+        "prod",
+        "retain",
+        "destroy",
+    )
     # A blank value leaves an optional setting unset; one that needs a value refuses it.
     blank = settings(volume_iops=" ", domain_name="", bucket_removal_policy=" ", tags=" ", geo_allowlist=" ")
     assert (blank.volume_iops, blank.domain_name, blank.bucket_removal_policy) == (None, None, None)
