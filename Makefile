@@ -14,6 +14,9 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 export UV_SYSTEM_CERTS ?= 1
 export NODE_USE_SYSTEM_CA ?= 1
 CDK := $(BIN)/npx cdk
+# Never in a recipe's environment, where make puts a variable given on its command line: the CDK CLI
+# reads a variable named CDK as the option "--" ("Unknown option(s): --").
+unexport CDK
 # cdk.context.json's shape, checked before the CDK CLI reads it: of a file holding null, the CLI
 # says only "Cannot convert undefined or null to object" (settings/context.py).
 CHECK_CONTEXT := $(BIN)/python -m settings.context

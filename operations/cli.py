@@ -324,7 +324,13 @@ class Operator:
         self.aws, self.run_cdk = connect(profile=self.options.profile, region=self.options.region), run_cdk
 
     def cdk(self, *args: str) -> None:
-        if code := self.run_cdk([*shlex.split(self.options.cdk), *args]):
+        command = [*shlex.split(self.options.cdk), *args]
+        try:
+            code = self.run_cdk(command)
+        except OSError as error:  # PATH's lookup raises PermissionError for a directory it may not search
+            rule = "check --cdk, and that this user may search every directory on PATH"
+            raise OpsError(f"cannot run the CDK CLI {command[0]!r}: {error.strerror} ({rule})") from None
+        if code:
             raise OpsError(f"cdk {args[0]} failed (exit status {code})", code=code)
 
     def run(self) -> None:

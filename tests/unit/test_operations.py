@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import runpy
 import subprocess
 import sys
@@ -790,6 +791,24 @@ def test_the_stacks_checked_are_those_the_cdk_cli_synthesized_with_the_users_own
     assert code == 1
     assert _error_line(account.capsys.readouterr().err) == (
         f"error: stack SiteWebServer-prod does not exist in {REGION} in this account: deploy it first"
+    )
+
+
+def test_a_cdk_cli_this_user_may_not_run_is_one_clear_line(account, monkeypatch, tmp_path):
+    """What a directory on PATH that the user may not search gives: subprocess's lookup raises
+    PermissionError. A file without execute permission on PATH raises it as well, for root too."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "npx").write_text("#!/bin/sh\n")
+    os.chmod(tmp_path / "bin" / "npx", 0o644)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+
+    code = main(["verify", "--cdk", "npx cdk"], connect=lambda **_: account.aws, run_cdk=subprocess.call)
+
+    err = account.capsys.readouterr().err
+    assert code == 1
+    assert err == (
+        "error: cannot run the CDK CLI 'npx': Permission denied (check --cdk, and that this user may search "
+        "every directory on PATH)\n"
     )
 
 
