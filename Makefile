@@ -14,6 +14,12 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 export UV_SYSTEM_CERTS ?= 1
 export NODE_USE_SYSTEM_CA ?= 1
 CDK := $(BIN)/npx cdk
+# Never in a recipe's environment, where make puts a variable given on its command line: the CDK CLI
+# reads a variable named CDK as the option "--" ("Unknown option(s): --").
+unexport CDK
+# cdk.context.json's shape, checked before the CDK CLI reads it: of a file holding null, the CLI
+# says only "Cannot convert undefined or null to object" (settings/context.py).
+CHECK_CONTEXT := $(BIN)/python -m settings.context
 
 BOOTSTRAP := bash scripts/bootstrap.sh
 # Under `sudo make`, what was built goes back to the user who ran sudo.
@@ -38,7 +44,7 @@ node: venv-runtime
 	@$(BOOTSTRAP) node
 
 synth: venv-runtime node
-	@$(CDK) synth --quiet --no-notices; rc=$$?; $(give-back); exit $$rc
+	@$(CHECK_CONTEXT) && $(CDK) synth --quiet --no-notices; rc=$$?; $(give-back); exit $$rc
 
 # The Debian packages the integration tests drive (installed as root; otherwise those tests skip).
 system-deps: venv-dev
@@ -62,7 +68,7 @@ lock: venv-dev
 # Against the account and Region of your AWS credentials (README.md, Deploy); CLI arguments
 # through ARGS, e.g. `make deploy ARGS="-c environment=prod"`.
 bootstrap: venv-runtime node
-	$(CDK) bootstrap $(ARGS)
+	$(CHECK_CONTEXT) && $(CDK) bootstrap $(ARGS)
 
 # The operating commands (docs/operations.md) synthesize with ARGS, take the stacks from that
 # assembly and call AWS with boto3. The CDK command goes in as an argument: the CDK CLI would
@@ -72,10 +78,10 @@ deploy verify: venv-runtime node
 	@$(OPERATIONS) $@ --cdk "$(CDK)" $(ARGS)
 
 diff: venv-runtime node
-	$(CDK) diff $(ARGS)
+	$(CHECK_CONTEXT) && $(CDK) diff $(ARGS)
 
 destroy: venv-runtime node
-	$(CDK) destroy --all $(ARGS)
+	$(CHECK_CONTEXT) && $(CDK) destroy --all $(ARGS)
 
 # `make os-update RELEASE=2023.9.20251110`: RELEASE is required (latest takes the newest on purpose).
 os-update: venv-runtime node

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
+from settings.context import context_file_problem, passed_context
 from settings.model import SettingsError, SiteSettings
 from stacks.site_app import add_site_stacks
 
@@ -14,8 +15,12 @@ def main(app: cdk.App | None = None) -> int:
     """Synthesize the site; exit status 1 with one line on stderr for a bad setting."""
     app = app or cdk.App()
     try:
-        # The CDK CLI runs the app in the project directory, next to the cdk.json it read.
-        settings = SiteSettings.from_context(app.node.get_all_context(), cdk_json=Path("cdk.json"))
+        # The CDK CLI runs the app in the project directory, beside the cdk.json and cdk.context.json it
+        # read; the context it passed wins over jsii's copy, which has lost any null.
+        if problem := context_file_problem():
+            raise SettingsError(problem)
+        context = {**app.node.get_all_context(), **passed_context()}
+        settings = SiteSettings.from_context(context, cdk_json=Path("cdk.json"))
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

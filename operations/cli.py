@@ -25,6 +25,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, WaiterError
 
+from settings.context import CONTEXT_FILE, context_file_problem
+
 # The configuration may wait 30 min for the volume in an instance roll; an OS update 1 h, a reboot, a rerun.
 WAIT_SECONDS = {"deploy": 1800, "verify": 1800, "os-update": 5400}
 POLL_SECONDS = 5.0  # a verdict within seconds of a finished run, far below SSM's API limits
@@ -192,13 +194,8 @@ def check_zone(aws: Aws, stack: Stack, context_file: Path) -> tuple[str, bool]:
     if not usable:
         raise OpsError(f"no zone here both holds CloudFront VPC origins and offers {guard['InstanceType']}")
     why = "cannot hold VPC origins" if zones[0]["ZoneId"] in excluded else f"lacks {guard['InstanceType']}"
-    try:  # a file the CDK CLI reads (UTF-8, a BOM allowed); a new one if there is none
-        context = json.loads(context_file.read_text("utf-8-sig")) if context_file.exists() else {}
-    except (OSError, ValueError):
-        context = None
-    if not isinstance(context, dict):
-        unusable = f"{context_file} is not a JSON object the tool can add it to"
-        raise OpsError(f"{first}, which {why}: set availability_zone_id={usable[0]} ({unusable})")
+    # Checked before the synthesis (settings.context): absent, or a JSON object, a BOM allowed.
+    context = json.loads(context_file.read_text("utf-8-sig")) if context_file.exists() else {}
     partial = context_file.with_name(f".{context_file.name}.partial")
     partial.write_text(json.dumps({**context, "availability_zone_id": usable[0]}, indent=2) + "\n")
     partial.replace(context_file)
@@ -365,15 +362,23 @@ class Operator:
         self.aws, self.run_cdk = connect(profile=self.options.profile, region=self.options.region), run_cdk
 
     def cdk(self, *args: str) -> None:
-        if code := self.run_cdk([*shlex.split(self.options.cdk), *args]):
+        command = [*shlex.split(self.options.cdk), *args]
+        try:
+            code = self.run_cdk(command)
+        except OSError as error:  # PATH's lookup raises PermissionError for a directory it may not search
+            rule = "check --cdk, and that this user may search every directory on PATH"
+            raise OpsError(f"cannot run the CDK CLI {command[0]!r}: {error.strerror} ({rule})") from None
+        if code:
             raise OpsError(f"cdk {args[0]} failed (exit status {code})", code=code)
 
     def run(self) -> None:
+        if problem := context_file_problem():  # before the CDK CLI, which may say less
+            raise OpsError(problem)
         print(f"synthesizing into {self.options.output}/ to read the stacks from", flush=True)
         self.cdk("synth", "--quiet", "--no-notices", "--output", self.options.output, *self.cdk_args)
         web_server, content = read_site_stacks(Path(self.options.output))
         if self.options.command == "deploy":
-            line, kept = check_zone(self.aws, web_server, Path("cdk.context.json"))
+            line, kept = check_zone(self.aws, web_server, CONTEXT_FILE)
             print(f"zone check: {line}", flush=True)
             if kept:
                 self.cdk("synth", "--quiet", "--no-notices", "--output", self.options.output, *self.cdk_args)

@@ -48,6 +48,12 @@ APP_TAG_KEYS, MOST_NON_USER_TAGS = ("project", "environment", "site-snapshots", 
 MAX_USER_TAGS = MAX_TAGS - MOST_NON_USER_TAGS
 # S3 keys are at most 1024 bytes of UTF-8: https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
 MAX_KEY_BYTES = 1024
+# The upload function (aws-cdk-lib's BucketDeployment) unpacks the image beside its zip in /tmp, 512 MiB by
+# default: https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_s3_deployment-readme.html#size-limits
+MAX_IMAGE_MIB = 200
+MAX_IMAGE_BYTES = MAX_IMAGE_MIB * 2**20
+# The CDK CLI zips the upload with yazl, which turns \ into / and refuses a name that looks absolute (C:).
+_ZIP_REWRITTEN = re.compile(r"[A-Za-z]:|.*\\", re.ASCII | re.DOTALL)
 # The upload's Content-Type is its extension's (mimetypes, as `aws s3 sync`), so that must be the data's.
 IMAGE_EXTENSIONS = {"JPEG": ".jpg or .jpeg", "PNG": ".png", "GIF": ".gif"}
 # A file that is not a regular one ("-"), by the first letter of its mode as `ls -l` shows it.
@@ -76,7 +82,7 @@ WEB_ACL_ARN = re.compile(rf"{_ARN}wafv2{_IN_REGION}global/webacl/[A-Za-z0-9_-]{{
 # Labels of 1-63 letters, digits, inner hyphens; at most 253 characters; the top-level domain letters or xn--
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _DNS_NAME = re.compile(rf"(?=.{{1,253}}\Z)({_LABEL}\.)+([a-z]{{2,63}}|xn--[a-z0-9-]{{1,59}})", re.ASCII)
-_WHOLE_NUMBER = re.compile(r"\+?[0-9]{1,18}", re.ASCII)  # few enough digits for int()
+_WHOLE_NUMBER = re.compile(r"(\+?[0-9]{1,18})(\.0*)?", re.ASCII)  # few enough digits for int(); 10.0 is 10
 _COUNTRY_CODE = re.compile(r"[A-Za-z]{2}", re.ASCII)
 
 
@@ -86,10 +92,12 @@ class Refusal(ValueError):
 
 def whole_number(value: Any) -> Any:
     """An int from ASCII digits (int() also takes Arabic-Indic and full-width ones) or from JSON."""
-    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+    if isinstance(value, str) and (digits := _WHOLE_NUMBER.fullmatch(value)):
+        return int(digits[1])
+    if isinstance(value, float) and value.is_integer():
         return int(value)
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value  # None: pydantic refuses it unless the setting is optional
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
     raise PydanticCustomError("whole_number", "must be a whole number")  # worded from the declaration
 
 
@@ -131,10 +139,30 @@ def dns_name(text: str) -> str:
     try:
         text = idna.encode(text.removesuffix("."), uts46=True).decode("ascii")
     except UnicodeError as error:  # idna.IDNAError is one
-        raise ValueError(f"must be a DNS name such as www.example.com ({error})") from None
+        raise ValueError(
+            f"must be a DNS name such as www.example.com ({_xn_label_error(text) or error})"
+        ) from None
     if not _DNS_NAME.fullmatch(text):
         raise ValueError("must be a DNS name such as www.example.com (two or more labels, a TLD of letters)")
     return text
+
+
+def _xn_label_error(name: str) -> str | None:
+    """In words, what is wrong with the first xn-- label of ``name`` that IDNA 2008 refuses; None if none."""
+    import idna
+
+    for label in name.lower().split("."):
+        if label.startswith("xn--"):
+            try:
+                decoded = label[4:].encode("ascii").decode("punycode")
+            except UnicodeError:
+                return f"its label '{label}' is not Punycode after its xn-- prefix"
+            try:
+                idna.decode(label)
+            except UnicodeError:
+                points = " ".join(f"U+{ord(c):04X}" for c in decoded)
+                return f"its label '{label}' is Punycode for {decoded!r} ({points}), which IDNA 2008 refuses"
+    return None
 
 
 def mailbox(text: str) -> str:
@@ -156,7 +184,8 @@ def image_path(value: Any) -> Path:
 
     path = PROJECT_ROOT / str(DEFAULT_IMAGE if value in (None, "") else value)  # absolute paths as they are
     try:  # checked before it is opened (a regular file only), opened without blocking, checked again
-        kind = stat.filemode(path.stat().st_mode)[0]
+        status = path.stat()
+        kind, bytes_ = stat.filemode(status.st_mode)[0], status.st_size
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY  # a named pipe put there since would wait for ever
         file = os.fdopen(os.open(path, flags), "rb") if kind == "-" else None
         kind = stat.filemode(os.fstat(file.fileno()).st_mode)[0] if file else kind
@@ -179,8 +208,23 @@ def image_path(value: Any) -> Path:
         raise ValueError("the file name may not contain control, format or non-UTF-8 characters")
     if len((IMAGE_KEY_PREFIX + path.name).encode()) > MAX_KEY_BYTES:
         raise ValueError(f"the name must fit an S3 key ({MAX_KEY_BYTES} bytes with '{IMAGE_KEY_PREFIX}')")
+    if _ZIP_REWRITTEN.match(path.name):
+        raise ValueError(
+            "the file name may not hold a backslash or start with a letter and a colon: the CDK CLI's zip of "
+            "the upload turns \\ into / and refuses names that look absolute"
+        )
+    if bytes_ > MAX_IMAGE_BYTES:
+        raise ValueError(
+            f"the image has {bytes_:,} bytes, more than the {MAX_IMAGE_MIB} MiB the upload takes: its "
+            "function unpacks the image beside its zip in a 512 MiB /tmp"
+        )
     if data is None or min(size) <= 0:
         raise ValueError("must be a JPEG, PNG or GIF image with a width and height (header read by Pillow)")
+    if not path.suffix and mimetypes.guess_type(f"image{path.name}")[0]:
+        raise ValueError(
+            f"the file name {path.name!r} is an extension alone, which the upload takes for a hidden file "
+            f"without one: name it, e.g. image{path.name}"
+        )
     if mimetypes.MimeTypes().guess_type(path.name)[0] != Image.MIME[data]:
         raise ValueError(
             f"the file holds {data} data but its name does not end in {IMAGE_EXTENSIONS[data]}: "
@@ -216,6 +260,10 @@ def tag_map(value: Any) -> dict[str, str]:
             raise ValueError(f"tag key {key!r}: the aws: and aws-cdk: prefixes are reserved")
         if not all(unicodedata.category(c)[0] in "LNZ" or c in "+-=._:/@" for c in key + text):
             raise ValueError("tags may hold letters, digits, spaces and + - = . _ : / @ only")
+        if not text:  # CloudFormation's rule for a stack's tags, alarms and SSM documents
+            raise ValueError(
+                f"tag {key!r} has an empty value: CloudFormation refuses one on stacks and alarms"
+            )
         key_units, text_units = (len(s.encode("utf-16-le", "surrogatepass")) // 2 for s in (key, text))
         if not (1 <= key_units <= TAG_KEY_UNITS and text_units <= TAG_VALUE_UNITS):
             raise ValueError(
@@ -223,6 +271,15 @@ def tag_map(value: Any) -> dict[str, str]:
                 "(counted in UTF-16 units, as AWS does: some letters count twice)"
             )
     return dict(pairs)
+
+
+def dlm_takes(key: str) -> bool:
+    """Whether Data Lifecycle Manager takes ``key`` as a tag key: botocore's pattern for it, ASCII letters,
+    digits and + , - . / : ; < = _ only, is narrower than any other service's (a unit test checks all)."""
+    import botocore.session
+
+    pattern = botocore.session.get_session().get_service_model("dlm").shape_for("TagKey").metadata["pattern"]
+    return re.fullmatch(pattern, key) is not None
 
 
 class SettingsError(ValueError):
@@ -320,7 +377,8 @@ class SiteSettings(BaseModel, frozen=True):
     """alarms notify it through an encrypted SNS topic"""
     waf_web_acl_arn: str | None = setting(
         None,
-        "an ARN `arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>`",
+        "an ARN `arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>`, "
+        "the name 1-128 of `A-Z a-z 0-9 _ -`",
         pattern=WEB_ACL_ARN,
     )
     """a web ACL of scope CLOUDFRONT in front of both distributions"""
@@ -329,7 +387,7 @@ class SiteSettings(BaseModel, frozen=True):
     )
     """the only countries CloudFront serves; unset, all"""
     tags: Annotated[dict[str, str], BeforeValidator(tag_map)] = setting({}, "a JSON object of strings")
-    """tags on every resource; a change never replaces the instance"""
+    """tags on every resource (the snapshot policy: keys DLM takes); a change never replaces the instance"""
 
     @model_validator(mode="after")
     def _combinations(self) -> "SiteSettings":
@@ -379,6 +437,7 @@ class SiteSettings(BaseModel, frozen=True):
     # attribute, a shell word or a quoted string in the user data.
     image_url_path = property(lambda s: quote(s.image_key, safe="/"))
     all_tags = property(lambda s: {"project": PROJECT_TAG, "environment": s.environment, **s.tags})
+    tags_dlm_refuses = property(lambda s: tuple(key for key in s.tags if not dlm_takes(key)))
 
     def stack_name(self, part: str) -> str:
         return f"Site{part}-{self.environment}"
@@ -394,14 +453,20 @@ class SiteSettings(BaseModel, frozen=True):
             raise SettingsError(f"unknown setting {_shown(unknown[0])}: {guess} Known settings: {known}")
         in_cdk_json = ()  # a setting there would win unseen; an unreadable cdk.json the CDK CLI reports
         with suppress(AttributeError, LookupError, OSError, TypeError, ValueError):
-            in_cdk_json = json.loads(cdk_json.read_text("utf-8"))["context"].keys() if cdk_json else ()
+            in_cdk_json = json.loads(cdk_json.read_text("utf-8-sig"))["context"].keys() if cdk_json else ()
         if misplaced := [name for name in in_cdk_json if not is_cdk_context_key(name)]:
             raise SettingsError(
                 f"setting '{misplaced[0]}' is in cdk.json, whose context the CDK CLI puts above "
                 f"cdk.context.json's: move it to cdk.context.json, or give it as -c {misplaced[0]}=..."
             )
-        # Spaces around a value are dropped; a blank value leaves a setting whose default is none unset.
-        values = {name: value.strip() if isinstance(value, str) else value for name, value in given.items()}
+        if nulls := [name for name, value in given.items() if value is None]:
+            raise SettingsError(
+                f"setting '{nulls[0]}' = null: JSON null is no value (the CDK CLI also writes it for a "
+                "number JSON cannot hold, such as 1e400): give a value, or leave the setting out"
+            )
+        # Spaces around a value are dropped, a choice is taken in any letter case; a blank value leaves a
+        # setting whose default is none unset.
+        values = {name: _plain(cls.model_fields[name], value) for name, value in given.items()}
         values = {k: v for k, v in values.items() if v != "" or cls.model_fields[k].default is not None}
         try:
             return cls.model_validate(values)
@@ -424,6 +489,18 @@ def is_cdk_context_key(name: str) -> bool:
     return name in CDK_CONTEXT_KEYS or name.startswith(CDK_CONTEXT_PREFIXES)
 
 
+def _choices(field: FieldInfo) -> tuple[Any, ...]:
+    kinds = (field.annotation, *get_args(field.annotation))
+    return next((get_args(kind) for kind in kinds if get_origin(kind) is Literal), ())
+
+
+def _plain(field: FieldInfo, value: Any) -> Any:
+    """``value`` without spaces around it, a choice in the letter case declared."""
+    if not isinstance(value, str):
+        return value
+    return next((c for c in _choices(field) if str(c).lower() == value.strip().lower()), value.strip())
+
+
 def _shown(value: Any) -> str:
     """The value as given: a string quoted, anything else (from JSON) as JSON; a long one cut."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
@@ -434,8 +511,7 @@ def _shown(value: Any) -> str:
 
 def allowed(field: FieldInfo, value: Any = "") -> str:
     """What a setting allows, from its declaration: in the docs, and where pydantic's own checks refuse."""
-    kinds = (field.annotation, *get_args(field.annotation))
-    choices = next((get_args(kind) for kind in kinds if get_origin(kind) is Literal), ())
+    kinds, choices = (field.annotation, *get_args(field.annotation)), _choices(field)
     low, high = (next((getattr(m, k) for m in field.metadata if hasattr(m, k)), None) for k in ("ge", "le"))
     span = f" from {low} to {high}" if high else f" of at least {low}" if low else ""
     number = int in kinds and f"a whole number{span}" + ("" if str(value).isascii() else " in ASCII digits")

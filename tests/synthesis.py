@@ -27,7 +27,7 @@ PROD_CONTEXT = {
     "geo_allowlist": "US,CA",
     "snapshot_retention_days": "14",
     "page_cache_seconds": "60",
-    "tags": '{"team": "web"}',
+    "tags": '{"team": "web", "cost centre": "Café 42"}',  # a key DLM alone refuses
     "detailed_monitoring": "true",
     "server_generation": "3",
     "page_title": "Café & friends: 100% off",

@@ -34,10 +34,15 @@ def scratch_project(tmp_path: Path) -> Path:
 
 
 def test_cli_synth_with_a_bad_setting_prints_one_line_and_fails(tmp_path):
-    out = tmp_path / "cdk.out"
+    """A number JSON cannot hold, in a cdk.context.json that starts with a byte-order mark: the CDK CLI reads
+    past the mark and hands the number over as null, which the app refuses by name."""
+    out, project = tmp_path / "cdk.out", scratch_project(tmp_path)
+    (project / "cdk.context.json").write_bytes(
+        b'\xef\xbb\xbf{"environment": "prod", "volume_size_gib": 1e400}'
+    )
     result = subprocess.run(
-        [str(CDK_CLI), "synth", "--quiet", "-o", str(out), "-c", "volume_size_gib=0"],
-        cwd=scratch_project(tmp_path),
+        [str(CDK_CLI), "synth", "--quiet", "-o", str(out)],
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=180,
@@ -46,7 +51,8 @@ def test_cli_synth_with_a_bad_setting_prints_one_line_and_fails(tmp_path):
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
-        "error: setting 'volume_size_gib' = '0': `gp3` volumes must be between 1 GiB and 65536 GiB in size"
+        "error: setting 'volume_size_gib' = null: JSON null is no value (the CDK CLI also writes it for a "
+        "number JSON cannot hold, such as 1e400): give a value, or leave the setting out"
     ]
     assert "Traceback" not in result.stderr
     assert not list(out.glob("*.template.json"))
@@ -62,7 +68,8 @@ BAD_CONTEXTS = {
     "a declared pattern (pydantic)": (
         {"waf_web_acl_arn": "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/y"},
         "error: setting 'waf_web_acl_arn' = 'arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/y': "
-        "must be an ARN arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>",
+        "must be an ARN arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>, "
+        "the name 1-128 of A-Z a-z 0-9 _ -",
     ),
     "a JSON object from cdk.context.json": (
         {"server_generation": {"a": 1}},
@@ -141,6 +148,35 @@ def test_app_prints_one_line_for_each_bad_value(tmp_path, monkeypatch):
             cdk.App(context={**CDK_FEATURE_FLAGS, "instance_type": "u-3tb1.56xlarge"}, outdir=str(outdir))
         )
     assert (code, stderr.getvalue(), _synthesized(outdir)) == (0, "", True)
+
+
+def test_a_null_the_cdk_cli_passes_is_refused_by_name_never_taken_for_the_default(tmp_path, monkeypatch):
+    """The CLI hands the context over in CDK_CONTEXT_JSON; on its way to Python, jsii drops a null."""
+    import app
+
+    monkeypatch.chdir(scratch_project(tmp_path))
+    monkeypatch.setenv("CDK_CONTEXT_JSON", json.dumps({"volume_iops": None}))
+    stderr, outdir = io.StringIO(), tmp_path / "out"
+    with contextlib.redirect_stderr(stderr):
+        code = app.main(cdk.App(context={**CDK_FEATURE_FLAGS, "volume_iops": None}, outdir=str(outdir)))
+    assert (code, _synthesized(outdir)) == (1, False)
+    assert stderr.getvalue().startswith("error: setting 'volume_iops' = null: JSON null is no value ")
+
+
+def test_a_context_file_holding_a_list_is_named_not_read_as_settings_0_and_1(tmp_path, monkeypatch, capsys):
+    import app
+
+    project = scratch_project(tmp_path)
+    (project / "cdk.context.json").write_text('["prod", "t4g.small"]')
+    monkeypatch.chdir(project)
+    # What the CDK CLI hands the app for that file.
+    code = app.main(
+        cdk.App(context={**CDK_FEATURE_FLAGS, "0": "prod", "1": "t4g.small"}, outdir=str(tmp_path))
+    )
+    assert code == 1
+    assert capsys.readouterr().err == (
+        'error: cdk.context.json holds a list, not an object: settings go in as {"environment": "prod"}\n'
+    )
 
 
 def test_settings_kept_in_cdk_json_never_reach_the_unit_fixtures(tmp_path, dev_app):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+
 from aws_cdk.assertions import Match
 
+from settings.model import PROJECT_ROOT, SettingsError, SiteSettings
 from tests.unit.template_queries import only_resource, resources_of
+from tests.unit.test_settings import ZIP_REWRITES, png
 
 MANAGED_CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 
@@ -197,3 +203,37 @@ def test_page_may_load_images_only_from_the_image_distribution(dev_app):
     image_url = association["Properties"]["Parameters"]["ImageUrl"][0]["Fn::Join"][1]
     image_domain = next(part for part in image_url if "Fn::GetStackOutput" in str(part))
     assert parts[1] == image_domain  # the very value the page's IMAGE_URL is built from
+
+
+def test_an_image_name_the_settings_take_is_the_name_the_cdk_clis_zip_keeps(tmp_path):
+    """The CDK CLI zips the upload with yazl, whose check of each name (run here as the pinned CLI holds it)
+    turns \\ into / and refuses names that look absolute or climb: a name the settings take must come out of
+    it as it went in, and one it changes or refuses must be one the settings refuse."""
+    cli = (PROJECT_ROOT / "node_modules" / "aws-cdk" / "lib" / "index.js").read_text(encoding="utf-8")
+    check = re.search(
+        r"function validateMetadataPath\(.*?\n\s*\}\n(?=\s*__name\(validateMetadataPath)", cli, re.S
+    )
+    names = [
+        *ZIP_REWRITES,
+        "site.png",
+        'it\'s "$HOME" [1]!*?.png',
+        "café ü.png",
+        "a..b.png",
+        "1:x.png",
+        "-.png",
+    ]
+    script = f"{check[0]}\nconsole.log(JSON.stringify(JSON.parse(process.argv[1]).map(name => {{\n"
+    script += "  try { return validateMetadataPath(name, false); } catch (error) { return null; } })));"
+    zipped = subprocess.run(
+        ["node", "-e", script, json.dumps(names)], capture_output=True, text=True, timeout=60, check=True
+    )
+    kept = dict(zip(names, json.loads(zipped.stdout), strict=True))
+    taken = {}
+    for name in names:
+        (tmp_path / name).write_bytes(png(1, 1))
+        try:
+            taken[name] = bool(SiteSettings.from_context({"image_file": str(tmp_path / name)}))
+        except SettingsError:
+            taken[name] = False
+    assert {name: kept[name] == name for name in names} == taken
+    assert sorted(name for name in names if not taken[name]) == sorted(ZIP_REWRITES)

@@ -2,40 +2,66 @@
 
 from __future__ import annotations
 
+import functools
 import json
+
+import botocore.session
+import regex
+from aws_cdk.assertions import Annotations, Match
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from tests.unit.template_queries import only_resource, resources_of
 
-# CloudFormation types without a Tags property, so Tags.of(app) cannot reach them.
-UNTAGGABLE = {
-    "AWS::CloudFront::CachePolicy",
-    "AWS::CloudFront::OriginAccessControl",
-    "AWS::CloudFront::ResponseHeadersPolicy",
-    "AWS::EC2::Route",
-    "AWS::EC2::SecurityGroupIngress",
-    "AWS::EC2::VPCCidrBlock",
-    "AWS::EC2::SubnetRouteTableAssociation",
-    "AWS::EC2::VPCGatewayAttachment",
-    "AWS::EC2::LaunchTemplate",
-    "AWS::IAM::InstanceProfile",
-    "AWS::IAM::Policy",
-    "AWS::S3::BucketPolicy",
-    "AWS::SNS::TopicPolicy",
-    "AWS::SNS::Subscription",
-    "AWS::Lambda::LayerVersion",
-}
-
-
-# Resources aws-cdk-lib writes as raw CfnResource, out of reach of Tags.of().
-CDK_PROVIDER_PREFIXES = (
-    "CustomS3AutoDeleteObjectsCustomResourceProvider",
-    "CustomVpcRestrictDefaultSGCustomResourceProvider",
+# The call each service takes tags with; CloudFormation's CreateStack for a stack's own tags.
+TAGGING_CALLS = (
+    "TagResource",
+    "AddTagsToResource",
+    "CreateTags",
+    "TagRole",
+    "PutBucketTagging",
+    "CreateStack",
 )
 
 
-def _all_resources(app):
-    for stack in (app.stacks.content, app.stacks.web_server):
-        yield from app.raw(stack)["Resources"].items()
+@functools.cache
+def tag_shapes(service: str) -> tuple:
+    """The tag key's and value's shapes in ``service``'s botocore model, in the input of its tagging call."""
+    model = botocore.session.get_session().get_service_model(service)
+    call = next(name for name in TAGGING_CALLS if name in model.operation_names)
+
+    def pair(shape):
+        if shape.type_name == "map":
+            return shape.key, shape.value
+        if shape.type_name == "list":
+            return pair(shape.member)
+        members = {name.lower(): member for name, member in getattr(shape, "members", {}).items()}
+        if set(members) in ({"key", "value"}, {"tagkey", "tagvalue"}):
+            return members.get("key", members.get("tagkey")), members.get("value", members.get("tagvalue"))
+        found = (pair(members[name]) for name in ("tags", "tagging", "tagset", "items") if name in members)
+        return next(filter(None, found), None)
+
+    return pair(model.operation_model(call).input_shape)
+
+
+def refusal(service: str, key: str, value: str) -> str | None:
+    """Why ``service`` refuses the tag: its key's or value's length (in UTF-16 units) or pattern, a Java
+    regex that the regex package reads as Java does (\\p{L}; +-= inside brackets is a range)."""
+    for text, shape in zip((key, value), tag_shapes(service), strict=True):
+        rule = shape.metadata
+        pattern = rule.get("pattern", ".*").replace(r"\p{all}", r"\s\S")  # Java's any character
+        units = len(text.encode("utf-16-le")) // 2
+        if not rule.get("min", 0) <= units <= rule.get("max", units) or not regex.fullmatch(pattern, text):
+            return f"{service} refuses {text!r}: {shape.name} {rule}"
+    return None
+
+
+def _taggable(kind: str) -> bool:
+    """Whether CloudFormation tags a resource of this type, and so passes a stack's tags on to it."""
+    return (
+        PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", kind)
+        .schema.get("tagging", {})
+        .get("taggable")
+    )
 
 
 def test_dev_destroy_empties_and_deletes_buckets_but_snapshots_the_volume(dev_app):
@@ -106,22 +132,41 @@ def test_stacks_carry_the_tags_so_cloudformation_propagates_them(dev_app, prod_a
             assert tags["environment"] == app.settings.environment
 
 
-def test_every_taggable_resource_carries_project_and_environment(dev_app, prod_app):
+def test_each_resource_carries_every_tag_its_service_takes_and_none_it_refuses(dev_app, prod_app):
+    """Each resource CloudFormation tags (its registry schema, as cfn-lint ships it) has each tag, its own or
+    the stack's, which CloudFormation passes on to it, unless its service's botocore model refuses the tag;
+    nothing, the stack itself included, has a tag its service refuses. prod's tags hold a key that Data
+    Lifecycle Manager alone refuses."""
+    assert refusal("dlm", "cost centre", "x")
+    assert not refusal("ec2", "cost centre", "x")
+    assert "cost centre" in prod_app.settings.tags
     for app in (dev_app, prod_app):
-        expected = {"project": "ebs-cloudfront-site", "environment": app.settings.environment}
-        for logical_id, resource in _all_resources(app):
-            tags = resource.get("Properties", {}).get("Tags")
-            if tags is None and logical_id.startswith(CDK_PROVIDER_PREFIXES):
-                continue  # aws-cdk-lib's raw provider resources: tagged through the stack tags
-            if tags is None:
-                assert resource["Type"] in UNTAGGABLE or resource["Type"].startswith("Custom::"), (
-                    f"{logical_id} ({resource['Type']}) has no tags"
-                )
-                continue
-            as_dict = tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
-            assert expected.items() <= as_dict.items(), logical_id
-    prod_bucket = next(iter(resources_of(prod_app.raw(prod_app.stacks.content), "AWS::S3::Bucket").values()))
-    assert {"Key": "team", "Value": "web"} in prod_bucket["Properties"]["Tags"]
+        manifest = json.loads((app.outdir / "manifest.json").read_text())
+        for stack in (app.stacks.content, app.stacks.web_server):
+            stack_tags = manifest["artifacts"][stack.artifact_id]["properties"]["tags"]
+            assert not list(filter(None, (refusal("cloudformation", *tag) for tag in stack_tags.items())))
+            for logical_id, resource in app.raw(stack)["Resources"].items():
+                kind = resource["Type"]
+                if kind.startswith("Custom::") or not _taggable(kind):
+                    continue
+                own = resource["Properties"].get("Tags", [])
+                tags = {
+                    **stack_tags,
+                    **(own if isinstance(own, dict) else {t["Key"]: t["Value"] for t in own}),
+                }
+                service = kind.split("::")[1].lower()
+                for key, value in tags.items():
+                    assert not refusal(service, key, value), f"{logical_id} ({kind})"
+                for key, value in app.settings.all_tags.items():
+                    expected = None if refusal(service, key, value) else value
+                    assert tags.get(key) == expected, f"{logical_id} ({kind}): tag {key!r}"
+
+
+def test_a_tag_left_off_the_snapshot_policy_is_said_at_synth(prod_app):
+    notes = Annotations.from_stack(prod_app.stacks.web_server).find_info(
+        "/SiteWebServer-prod/Snapshots/Policy", Match.string_like_regexp("tag key 'cost centre' is left off")
+    )
+    assert len(notes) == 1
 
 
 def test_custom_domain_gets_its_certificate_and_tls_1_2(prod_app):

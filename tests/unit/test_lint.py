@@ -155,15 +155,27 @@ def test_no_test_skips_for_what_the_project_installs():
 # ---- the Makefile's commands
 
 
-def _make_environment() -> dict[str, str]:
-    """The environment make gives the commands of its recipes."""
+def _make_environment(*assignments: str, **given: str) -> dict[str, str]:
+    """The environment make gives the commands of its recipes, with ``assignments`` on its command line
+    and ``given`` in its own environment."""
     result = subprocess.run(
-        ["make", "-s", "--no-print-directory", "--eval", "print-environment: ; @env", "print-environment"],
+        [
+            "make",
+            "-s",
+            "--no-print-directory",
+            "--eval",
+            "print-environment: ; @env",
+            "print-environment",
+            *assignments,
+        ],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in os.environ.items() if k not in ("UV_SYSTEM_CERTS", "NODE_USE_SYSTEM_CA")},
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("UV_SYSTEM_CERTS", "NODE_USE_SYSTEM_CA")},
+            **given,
+        },
         check=True,
     )
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
@@ -172,7 +184,7 @@ def _make_environment() -> dict[str, str]:
 def test_every_cdk_option_the_makefile_passes_is_known_to_the_pinned_cli():
     registry = json.loads((PROJECT_ROOT / "node_modules/aws-cdk/lib/cli/cli-type-registry.json").read_text())
     makefile = (PROJECT_ROOT / "Makefile").read_text()
-    calls = re.findall(r"^\t@?\$\(CDK\) ([a-z-]+)([^;\n]*)", makefile, re.M)
+    calls = re.findall(r"^\t@?(?:\$\(CHECK_CONTEXT\) && )?\$\(CDK\) ([a-z-]+)([^;\n]*)", makefile, re.M)
     # make deploy, verify and os-update run the CLI through the operator tool: self.cdk("deploy", ...).
     for source in sorted((PROJECT_ROOT / "operations").glob("*.py")):
         calls += re.findall(r'\.cdk\("([a-z-]+)"(.*?)\)$', source.read_text(), re.M)
@@ -181,6 +193,14 @@ def test_every_cdk_option_the_makefile_passes_is_known_to_the_pinned_cli():
         known = set(registry["commands"][command].get("options", {})) | set(registry["globalOptions"])
         for option in re.findall(r"--([a-z-]+)", arguments):
             assert option.removeprefix("no-") in known, f"cdk {command} does not take --{option}"
+
+
+def test_no_variable_named_cdk_reaches_the_cdk_cli_which_reads_it_as_an_option():
+    """The CDK CLI takes an environment variable CDK for the option "--" and warns "Unknown option(s): --";
+    make puts a variable given on its command line (make deploy CDK=...) in every recipe's environment."""
+    assert "CDK" not in _make_environment("CDK=npx cdk")
+    assert "CDK" not in _make_environment(CDK="npx cdk")
+    assert _make_environment("ARGS=-c environment=prod")["ARGS"] == "-c environment=prod"  # the others do
 
 
 def test_package_tools_trust_the_system_certificate_store():

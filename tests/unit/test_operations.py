@@ -11,10 +11,11 @@ credentials, and mock_aws around every test: nothing here can reach AWS.
 
 from __future__ import annotations
 
-import functools
 import html
 import json
+import os
 import runpy
+import subprocess
 import sys
 import threading
 import time
@@ -35,8 +36,9 @@ from moto.core.base_backend import BackendDict
 
 from operations import cli
 from operations.cli import OpsError, Poll, main, read_site_stacks
+from tests.unit.template_queries import write_assembly
+from tests.unit.test_app_cli import CDK_CLI, QUIET_CDK
 
-SNAPSHOTS = Path(__file__).parent / "__snapshots__" / "test_snapshots"
 REGION = "eu-west-1"
 INSTANCE = "i-0123456789abcdef0"
 ASSOCIATION = "11111111-2222-3333-4444-555555555555"
@@ -75,6 +77,7 @@ def moto(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def offline(moto, monkeypatch, tmp_path):
     _offline(monkeypatch, tmp_path)
+    monkeypatch.chdir(tmp_path)  # the tool reads ./cdk.context.json: this test's, not the project's
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +243,7 @@ class Account:
         if args[0] == "synth":
             context = dict(a.split("=", 1) for a in args if "=" in a)
             if (kept := Path("cdk.context.json")).exists():  # the CDK CLI reads it from the project
-                context = {**(json.loads(kept.read_text()) or {}), **context}
+                context = {**(json.loads(kept.read_text("utf-8-sig")) or {}), **context}
             write_assembly(
                 Path(args[args.index("--output") + 1]),
                 context.get("environment", "dev"),
@@ -264,36 +267,6 @@ class Account:
         )
         captured = self.capsys.readouterr()
         return code, captured.out, captured.err
-
-
-@functools.cache
-def _snapshot(app: str, stack: str) -> str:
-    return (SNAPSHOTS / f"test_template_matches_snapshot[{app}-{stack}].json").read_text()
-
-
-def write_assembly(directory: Path, environment: str, volume: dict[str, Any], zone_id: str = "") -> None:
-    """A cloud assembly of the app's templates (the snapshots test_snapshots keeps equal to them),
-    with the tree artifact the CDK CLI writes besides the stacks."""
-    directory.mkdir(parents=True, exist_ok=True)
-    app = "prod_app" if environment == "prod" else "dev_app"
-    artifacts: dict[str, Any] = {"Tree": {"type": "cdk:tree", "properties": {"file": "tree.json"}}}
-    for stack, prefix in (("web_server", "SiteWebServer"), ("content", "SiteContent")):
-        text = _snapshot(app, stack)
-        if (volume or zone_id) and stack == "web_server":
-            template = json.loads(text)
-            for resource in template["Resources"].values():
-                if resource["Type"] == "AWS::EC2::Volume":
-                    resource["Properties"].update(volume)
-                if resource["Type"] == "Custom::ZoneGuard":
-                    resource["Properties"]["ZoneId"] = zone_id
-            text = json.dumps(template)
-        name = f"{prefix}-{environment}"
-        (directory / f"{name}.template.json").write_text(text)
-        artifacts[name] = {
-            "type": "aws:cloudformation:stack",
-            "properties": {"templateFile": f"{name}.template.json"},
-        }
-    (directory / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": artifacts}))
 
 
 @pytest.fixture
@@ -655,19 +628,14 @@ def test_a_first_deploy_takes_a_zone_that_holds_the_site_and_keeps_it(account, p
     assert guard["Properties"]["ZoneId"] == "use1-az1"
 
 
-def test_a_zone_that_cannot_be_kept_is_named_before_anything_is_deployed(account, project):
-    project.write_text("[]")
+def test_a_zone_is_kept_in_a_context_file_with_a_byte_order_mark(account, project):
+    project.write_bytes(b'\xef\xbb\xbf{"environment": "dev"}')  # the CDK CLI reads past the mark
     account.zones([("us-east-1a", "use1-az3"), ("us-east-1b", "use1-az1")], ["use1-az1", "use1-az3"])
+    account.cdk_exit["deploy"] = 1
 
-    code, _, err = account.run("deploy")
+    account.run("deploy")
 
-    assert code == 1
-    assert _error_line(err).endswith(
-        "which cannot hold VPC origins: set availability_zone_id=use1-az1 "
-        f"({Path('cdk.context.json')} is not a JSON object the tool can add it to)"
-    )
-    assert project.read_text() == "[]"
-    assert [call[0] for call in account.cdk_calls] == ["synth"]
+    assert json.loads(project.read_text()) == {"environment": "dev", "availability_zone_id": "use1-az1"}
 
 
 def test_a_deployed_stack_keeps_its_zone_without_asking_ec2(account):
@@ -847,6 +815,85 @@ def test_profile_and_region_in_the_arguments_pick_them_for_the_tool_and_the_cdk_
         "--region",
         "eu-north-1",
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'["prod"]', "holds a list, not an object"),
+        (b"null", "holds null, not an object"),
+        (b'{"environment": prod}', "is not JSON: Expecting value: line 1 column 17 (char 16)"),
+        (b"\xff", "cannot be read: 'utf-8' codec can't decode byte 0xff"),
+    ],
+)
+def test_a_context_file_of_another_shape_is_one_line_before_the_cdk_cli_runs(account, content, said):
+    (account.tmp / "cdk.context.json").write_bytes(content)
+
+    code, _, err = account.run("deploy")
+
+    assert code == 1
+    assert _error_line(err).startswith(f"error: cdk.context.json {said}")
+    assert len(err.strip().splitlines()) == 1
+    assert account.cdk_calls == []
+
+
+def test_a_context_file_with_a_byte_order_mark_is_read_as_the_cdk_cli_reads_it(account):
+    (account.tmp / "cdk.context.json").write_bytes(b'\xef\xbb\xbf{"environment": "prod"}')
+
+    code, _, err = account.run("verify", "-c", "environment=prod")
+
+    assert code == 1  # past the file, as far as the stacks: prod is not deployed in this account
+    assert _error_line(err).startswith("error: stack SiteWebServer-prod does not exist")
+    assert [call[0] for call in account.cdk_calls] == ["synth"]
+
+
+def test_the_stacks_checked_are_those_the_cdk_cli_synthesized_with_the_users_own_cdk_json(
+    account, monkeypatch, tmp_path
+):
+    """~/.cdk.json's context reaches the app through the real CDK CLI, never the tool, which checks the
+    stacks of the assembly the CLI wrote. The app is a stand-in that names them as the app does (the
+    environment in the stack names) without its minutes of synthesis."""
+    home, project = tmp_path / "home", tmp_path / "project"
+    home.mkdir()
+    project.mkdir()
+    (home / ".cdk.json").write_text(json.dumps({"context": {"environment": "prod"}}))
+    stand_in = (
+        "import json, os, pathlib; from tests.unit.template_queries import write_assembly; "
+        "context = json.loads(os.environ['CDK_CONTEXT_JSON']); "
+        "write_assembly(pathlib.Path(os.environ['CDK_OUTDIR']), context.get('environment', 'dev'), {})"
+    )
+    app = f'env PYTHONPATH={Path(__file__).parents[2]} {sys.executable} -c "{stand_in}"'
+    (project / "cdk.json").write_text(json.dumps({"app": app}))
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("HOME", str(home))
+    for name, value in QUIET_CDK.items():
+        monkeypatch.setenv(name, value)
+
+    argv = ["verify", "--cdk", str(CDK_CLI), "--output", str(tmp_path / "assembly")]
+    code = main(argv, connect=lambda **_: account.aws, run_cdk=subprocess.call)
+
+    assert code == 1
+    assert _error_line(account.capsys.readouterr().err) == (
+        f"error: stack SiteWebServer-prod does not exist in {REGION} in this account: deploy it first"
+    )
+
+
+def test_a_cdk_cli_this_user_may_not_run_is_one_clear_line(account, monkeypatch, tmp_path):
+    """What a directory on PATH that the user may not search gives: subprocess's lookup raises
+    PermissionError. A file without execute permission on PATH raises it as well, for root too."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "npx").write_text("#!/bin/sh\n")
+    os.chmod(tmp_path / "bin" / "npx", 0o644)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+
+    code = main(["verify", "--cdk", "npx cdk"], connect=lambda **_: account.aws, run_cdk=subprocess.call)
+
+    err = account.capsys.readouterr().err
+    assert code == 1
+    assert err == (
+        "error: cannot run the CDK CLI 'npx': Permission denied (check --cdk, and that this user may search "
+        "every directory on PATH)\n"
+    )
 
 
 def test_an_unknown_profile_is_one_line(capsys):

@@ -338,7 +338,7 @@ def test_every_cloudwatch_logs_retention_is_accepted(days):
     assert settings(log_retention_days=days).log_retention_days == days
 
 
-@pytest.mark.parametrize("days", ["2", "0", "3650", "4000", "\uff11\uff14", "90.0"])
+@pytest.mark.parametrize("days", ["2", "0", "3650", "4000", "\uff11\uff14", "90.5"])
 def test_other_log_retentions_are_refused_with_the_list(days):
     text = refused(log_retention_days=days)
     assert text == (
@@ -355,10 +355,32 @@ def test_full_width_digits_are_refused(name):
     assert "in ASCII digits" in refused(**{name: "\uff11\uff10"})
 
 
-@pytest.mark.parametrize("value", ["9" * 5000, "1" + "0" * 19, "1e3", "0x10", " ", "None"])
+@pytest.mark.parametrize(
+    "value", ["9" * 5000, "1" + "0" * 19, "1e3", "0x10", " ", "None", "10.5", "1.0.0", 10.5]
+)
 def test_numbers_that_int_would_choke_on_or_misread_are_refused(value):
     assert "must be a whole number" in refused(volume_size_gib=value)
     assert "must be a whole number from 1 to 1000000" in refused(server_generation=value)
+
+
+def test_whole_numbers_written_with_a_zero_fraction_are_taken():
+    assert settings(volume_size_gib="10.0").volume_size_gib == 10
+    assert (
+        SiteSettings.from_context({"volume_size_gib": 10.0, "log_retention_days": "90.00"}).volume_size_gib
+        == 10
+    )
+    assert settings(log_retention_days="90.0").log_retention_days == 90
+
+
+@pytest.mark.parametrize("name", SETTING_NAMES)
+def test_a_json_null_is_refused_by_name_never_taken_for_the_default(name):
+    """cdk.context.json's null, or what the CDK CLI's JSON round trip makes of a number JSON cannot hold."""
+    with pytest.raises(SettingsError) as caught:
+        SiteSettings.from_context({name: None})
+    assert str(caught.value) == (
+        f"setting '{name}' = null: JSON null is no value (the CDK CLI also writes it for a number JSON "
+        "cannot hold, such as 1e400): give a value, or leave the setting out"
+    )
 
 
 @pytest.mark.parametrize("value", ["content/images/\x00.jpg", "x" * 5000 + ".jpg", "/root/../nonexistent"])
@@ -436,8 +458,20 @@ def test_tags_within_aws_limits_are_accepted():
     most = MAX_USER_TAGS
     many = {f"k{i}": "v" for i in range(most)}
     assert settings(tags=many).tags == many
-    edge = {"k" * 128: "v" * 256, "ünïcode key": "välue with spaces +-=._:/@", "empty": ""}
+    edge = {"k" * 128: "v" * 256, "ünïcode key": "välue with spaces +-=._:/@", "1": "2"}
     assert settings(tags=edge).tags == edge
+
+
+def test_an_empty_tag_value_is_refused_as_cloudformation_refuses_it():
+    assert refused(tags={"team": ""}).endswith(
+        "tag 'team' has an empty value: CloudFormation refuses one on stacks and alarms"
+    )
+
+
+def test_tag_keys_that_data_lifecycle_manager_refuses_are_taken_and_named():
+    s = settings(tags={"cost centre": "a", "owner@web": "b", "Grüße": "c", "team:a/b.c_d-e+f=g1": "d"})
+    assert s.tags_dlm_refuses == ("cost centre", "owner@web", "Grüße")
+    assert settings(tags={"team": "web"}).tags_dlm_refuses == ()
 
 
 def test_too_many_tags_counting_the_apps_own():
@@ -571,7 +605,7 @@ def test_image_names_are_percent_encoded_in_the_url(tmp_path, name, encoded):
 def test_content_stack_publishes_the_encoded_url_and_uploads_the_file_by_its_name(tmp_path):
     # Characters S3 keys allow, glob and shell characters among them: the upload copies the
     # one file, so none of them is read as a pattern.
-    name = 'it\'s "$HOME" #1 café [x]!*?\\.png'
+    name = 'it\'s "$HOME" #1 café [x]!*?.png'
     (tmp_path / name).write_bytes(png(2, 2))
     (tmp_path / "neighbour.png").write_bytes(png(1, 1))
     app = cdk.App(outdir=str(tmp_path / "out"), context=CDK_FEATURE_FLAGS)
@@ -579,11 +613,48 @@ def test_content_stack_publishes_the_encoded_url_and_uploads_the_file_by_its_nam
     stack = SiteContentStack(app, "Content", settings=s)
     template = app.synth().get_stack_by_name("Content").template
     url = template["Outputs"]["ImageUrl"]["Value"]["Fn::Join"][1]
-    assert url[-1] == "/images/it%27s%20%22%24HOME%22%20%231%20caf%C3%A9%20%5Bx%5D%21%2A%3F%5C.png"
+    assert url[-1] == "/images/it%27s%20%22%24HOME%22%20%231%20caf%C3%A9%20%5Bx%5D%21%2A%3F.png"
     assert stack.image_url.endswith(url[-1])
     # The image asset holds that file only, by its name.
     (image_asset,) = {p.parent for p in (tmp_path / "out").glob("asset.*/*") if p.name == name}
     assert [p.name for p in image_asset.iterdir()] == [name]
+
+
+# What the CDK CLI's zip of the upload (yazl) does to a name: \ becomes /, and a name that looks absolute
+# (/x, C:x) or holds a .. segment is refused (tests/unit/test_content_stack.py runs the CLI's own code).
+ZIP_REWRITES = ["a\\b.png", "..\\up.png", "\\root.png", "C:drive.png", "z:x.png", "x\\..\\y.png"]
+
+
+@pytest.mark.parametrize("name", ZIP_REWRITES)
+def test_image_names_the_uploads_zip_rewrites_or_refuses_are_refused(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(png(1, 1))
+    assert refused(image_file=path).endswith(
+        "the file name may not hold a backslash or start with a letter and a colon: the CDK CLI's zip of the "
+        "upload turns \\ into / and refuses names that look absolute"
+    )
+
+
+def test_an_image_larger_than_the_upload_function_can_unpack_is_refused(tmp_path):
+    """The upload function holds the zip and the file it unpacks side by side in its 512 MiB /tmp. A sparse
+    file costs no disk, and Pillow reads the header only."""
+    path = tmp_path / "large.png"
+    path.write_bytes(png(1, 1))
+    os.truncate(path, model.MAX_IMAGE_BYTES)
+    assert settings(image_file=path).image_file == path
+    os.truncate(path, model.MAX_IMAGE_BYTES + 1)
+    assert refused(image_file=path).endswith(
+        "the image has 209,715,201 bytes, more than the 200 MiB the upload takes: its function unpacks the "
+        "image beside its zip in a 512 MiB /tmp"
+    )
+
+
+def test_a_name_that_is_only_an_extension_is_refused_saying_so(tmp_path):
+    (tmp_path / ".jpg").write_bytes((PROJECT_ROOT / "content" / "images" / "site-image.jpg").read_bytes())
+    assert refused(image_file=tmp_path / ".jpg").endswith(
+        "the file name '.jpg' is an extension alone, which the upload takes for a hidden file without one: "
+        "name it, e.g. image.jpg"
+    )
 
 
 @pytest.mark.parametrize("name", ["new\nline.png", "tab\t.png", "bidi\u202e.png", "zero\u200bwidth.png"])
@@ -785,6 +856,16 @@ def test_settings_are_normalised_where_the_intent_is_plain():
     assert settings(price_class="priceclass_200").price_class == "200"
     assert settings(price_class="all").price_class == "All"
     assert "must be one of 100, 200, All" in refused(price_class="PriceClass_300")
+    # A choice in any letter case, as instance_type.
+    s = settings(
+        volume_type="GP3", environment="Prod", volume_removal_policy="RETAIN", bucket_removal_policy="Destroy"
+    )
+    assert (s.volume_type, s.environment, s.volume_removal_policy, s.bucket_removal_policy) == (
+        "gp3",
+        "prod",
+        "retain",
+        "destroy",
+    )
     # A blank value leaves an optional setting unset; one that needs a value refuses it.
     blank = settings(volume_iops=" ", domain_name="", bucket_removal_policy=" ", tags=" ", geo_allowlist=" ")
     assert (blank.volume_iops, blank.domain_name, blank.bucket_removal_policy) == (None, None, None)
@@ -834,7 +915,7 @@ def test_every_must_be_a_number_message_gives_the_range_the_setting_declares(nam
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [({"a": 1}, '{"a": 1}'), (True, "true"), (None, "null"), ([1, "\n"], '[1, "\\n"]'), (2.5, "2.5"),
+    [({"a": 1}, '{"a": 1}'), (True, "true"), ([1, "\n"], '[1, "\\n"]'), (2.5, "2.5"),
      (["\u2028\u202e"], '["\\u2028\\u202e"]')],  # a line separator and a direction mark: escaped
 )  # fmt: skip
 def test_values_from_json_context_are_shown_as_json_not_python_objects(value, shown):
@@ -993,7 +1074,8 @@ def test_web_acl_arns_that_cannot_exist_are_refused(value):
     text = refused(waf_web_acl_arn=value)
     assert text.startswith(f"setting 'waf_web_acl_arn' = {value[:40]!r}"[:-1])
     assert text.endswith(
-        ": must be an ARN arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>"
+        ": must be an ARN arn:aws:wafv2:us-east-1:<12-digit account id>:global/webacl/<name>/<UUID>, "
+        "the name 1-128 of A-Z a-z 0-9 _ -"
     )
 
 
@@ -1036,6 +1118,27 @@ def test_domain_names_are_taken_in_the_ascii_form_cloudfront_uses(given, normali
 def test_impossible_domain_names_are_refused(bad):
     text = refused(domain_name=bad, certificate_arn=CERTIFICATE)
     assert text.startswith(f"setting 'domain_name' = {bad!r}: must be a DNS name such as www.example.com")
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (
+            "www.xn--a.com",
+            "its label 'xn--a' is Punycode for '\\x80' (U+0080), which IDNA 2008 refuses",
+        ),
+        (
+            "xn--ls8h.la",
+            "its label 'xn--ls8h' is Punycode for '\U0001f4a9' (U+1F4A9), which IDNA 2008 refuses",
+        ),
+        ("xn--zz.example.com", "its label 'xn--zz' is not Punycode after its xn-- prefix"),
+        ("XN--AB.example.com", "its label 'xn--ab' is Punycode for '\\x81\\x80' (U+0081 U+0080), which IDNA"),
+    ],
+)
+def test_an_xn_label_that_decodes_badly_is_named_with_what_it_decodes_to(bad, why):
+    assert f"must be a DNS name such as www.example.com ({why}" in refused(
+        domain_name=bad, certificate_arn=CERTIFICATE
+    )
 
 
 @pytest.mark.parametrize(
