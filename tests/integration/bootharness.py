@@ -619,6 +619,8 @@ class Sandbox:
         self.calls_dir = root / "calls"
         self.tmp_dir = root / "tmp"
         self.docroot = root / "var" / "www" / "html"
+        # The tree Apache serves, through the link the scripts keep for a shell.
+        self.served = self.docroot / "current"
         for d in (self.by_id_dir, self.log_file.parent, self.aws_dir, self.calls_dir, self.tmp_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.docroot.mkdir(parents=True)
@@ -904,7 +906,7 @@ def wait_for_port(port: int, timeout: float = 15) -> None:
 @dataclass
 class ServedSite:
     url: str
-    docroot_in_ns: Path
+    served_in_ns: Path
     sandbox: Sandbox
     namespace: Namespace
     mount_source: str

@@ -23,6 +23,11 @@ FS_TYPE=${FS_TYPE:-xfs}
 FS_LABEL=${FS_LABEL:-site-docroot}
 HTTPD_SERVICE=${HTTPD_SERVICE:-httpd}
 HTTPD_CONF_DIR=${HTTPD_CONF_DIR:-/etc/httpd/conf.d}
+# The served tree on the volume (site-release.sh): Apache's DocumentRoot is the
+# link SERVED, which names one of the trees in RELEASES.
+RELEASES=$DOCROOT/.releases
+# shellcheck disable=SC2034 # for the scripts that source this
+SERVED=$RELEASES/current
 # The instance's identity: from IMDS unless set (boot.sh exports it for its steps).
 INSTANCE_ID=${INSTANCE_ID:-}
 AWS_REGION=${AWS_REGION:-}
