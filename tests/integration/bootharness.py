@@ -200,6 +200,16 @@ def configuration_of(templates: Mapping[str, dict], stack: str) -> Configuration
     return ConfigurationDocument(content=content, values=values)
 
 
+def release_document_of(templates: Mapping[str, dict], stack: str) -> tuple[dict, str]:
+    """The synthesized document make publish and make restore send, resolved as CloudFormation would
+    in REGION, and the bucket it downloads from."""
+    outputs = templates[stack]["Outputs"]
+    deployment = Deployment(templates, region=REGION)
+    document = templates[stack]["Resources"][outputs["ReleaseDocument"]["Value"]["Ref"]]
+    content = deployment.resolve(stack, document["Properties"]["Content"])
+    return content, deployment.resolve(stack, outputs["RunOutputBucketName"]["Value"])
+
+
 class LoopVolume:
     """A sparse file on a loop device, standing in for the EBS volume."""
 

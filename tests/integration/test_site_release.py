@@ -9,20 +9,30 @@ a file's bytes, a link's target, a directory.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import http.client
+import io
 import os
+import shlex
 import shutil
+import tarfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.integration.bootharness import SYSTEM_PATH, require_apache, serve
+from operations.site_folder import bundle, manifest, parse_inventory, plan, read_folder
+from tests import ssm_agent
+from tests.integration.bootharness import BOOT_SRC, SYSTEM_PATH, release_document_of, require_apache, serve
+from tests.integration.fallback_harness import AwsSandbox, aws, moto_server  # noqa: F401 (fixtures)
+from web_server.transfer import TRANSFER_PREFIX
 
 # A site as a user leaves it: nested folders, a link inside the tree, names with spaces and
 # non-ASCII letters, an empty folder, a page edited by hand.
@@ -82,18 +92,28 @@ class Reader:
     def __init__(self, base: str, expected: Mapping[str, list[bytes]], threads: int = 4) -> None:
         self.base, self.expected = base, expected
         self.wrong: list[tuple[str, int, bytes]] = []
-        self.seen: list[int] = []  # per answer, the index of the version it was
+        self.seen: list[tuple[int, str, int]] = []  # per answer: the thread, the URL, which version
         self._done = threading.Event()
-        self._threads = [threading.Thread(target=self._read, daemon=True) for _ in range(threads)]
+        self._threads = [threading.Thread(target=self._read, args=(n,), daemon=True) for n in range(threads)]
 
-    def _read(self) -> None:
+    def _read(self, thread: int) -> None:
         while not self._done.is_set():
             for key, versions in self.expected.items():
                 status, body = get(self.base + quoted(key))
                 if status == 200 and body in versions:
-                    self.seen.append(versions.index(body))
+                    self.seen.append((thread, key, versions.index(body)))
                 else:
                     self.wrong.append((key, status, body[:200]))
+
+    def went_back(self) -> list[str]:
+        """URLs a thread saw in a version older than one it had seen before."""
+        latest: dict[tuple[int, str], int] = {}
+        back = []
+        for thread, key, version in self.seen:
+            if version < latest.get((thread, key), 0):
+                back.append(key)
+            latest[(thread, key)] = max(version, latest.get((thread, key), 0))
+        return back
 
     def __enter__(self) -> Reader:
         for thread in self._threads:
@@ -111,19 +131,20 @@ class Reader:
             assert not thread.is_alive()
 
 
-def failing(workdir: Path, command: str, pattern: str) -> str:
-    """A PATH whose ``command`` fails when its arguments match the shell pattern."""
+def failing(workdir: Path, command: str, pattern: str, path: str = SYSTEM_PATH) -> str:
+    """``path`` with, first, a ``command`` that fails when its arguments match the shell pattern."""
     bin_dir = workdir / f"failing-{command}"
     bin_dir.mkdir(exist_ok=True)
-    real = shutil.which(command, path=SYSTEM_PATH)
+    real = shutil.which(command, path=path)
     stand_in = bin_dir / command
     stand_in.write_text(
         "#!/usr/bin/env bash\n"
-        f'if [[ "$*" == {pattern} ]]; then echo "{command} $*: failure injected" >&2; exit 1; fi\n'
+        f"pattern={shlex.quote(pattern)}\n"
+        f'if [[ "$*" == $pattern ]]; then echo "{command} $*: failure injected" >&2; exit 1; fi\n'
         f'exec {real} "$@"\n'
     )
     stand_in.chmod(0o755)
-    return f"{bin_dir}:{SYSTEM_PATH}"
+    return f"{bin_dir}:{path}"
 
 
 def release(sandbox, ns, *args: str, **env: str):
@@ -285,3 +306,247 @@ def test_a_move_interrupted_at_any_step_serves_the_same_and_the_next_run_finishe
     assert sorted(p.name for p in (root / ".releases").iterdir()) == sorted(["current", served_id(site)])
     for key, data in LEGACY.items():
         assert get(site.url + quoted(key)) == (200, data), key
+
+
+# ---- publish: the release document, run as the SSM agent runs it, against moto's S3
+
+V1 = {
+    "index.html": b"<!doctype html><title>one</title><link rel=stylesheet href=css/site.css>\n",
+    "css/site.css": b"body { color: #111 }\n",
+    "img/big.bin": os.urandom(300_000),
+    "old.html": b"<p>only in the first</p>\n",
+    "back\\slash and space.txt": b"kept as it is\n",
+}
+V2 = {
+    "index.html": b"<!doctype html><title>two</title><link rel=stylesheet href=css/site.css>\n",
+    "css/site.css": b"body { color: #222 }\n",
+    "img/big.bin": V1["img/big.bin"],
+    "new/page.html": b"<p>only in the second</p>\n",
+    "back\\slash and space.txt": b"kept as it is\n",
+}
+
+
+def write_folder(path: Path, files: Mapping[str, bytes], links: Mapping[str, str] = {}) -> Path:
+    for key, data in files.items():
+        (path / key).parent.mkdir(parents=True, exist_ok=True)
+        (path / key).write_bytes(data)
+    for key, target in links.items():
+        (path / key).symlink_to(target)
+    return path
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Releases:
+    """The instance, the release document as deployed, moto's S3 with the run-output bucket."""
+
+    site: object
+    aws: AwsSandbox
+    content: dict
+    bucket: str
+
+    def run(self, action: str, release: str = "none", path: str | None = None, **env: str) -> Result:
+        """The document with these values, as the SSM agent runs it: stdout and stderr apart."""
+        values = {"Action": action, "Release": release, "VolumeId": "none", "DeviceName": "none"}
+        script = self.site.tmp_dir / f"agent-{time.monotonic_ns()}.sh"
+        script.write_text(ssm_agent.script(self.content, values))
+        script.chmod(0o755)
+        errors = script.with_suffix(".err")
+        full = {**self.site.env(), **self.aws.script_env(DOCROOT=str(self.site.docroot)), **env}
+        if path is not None:
+            full["PATH"] = path
+        # Amazon Linux's sh, which the agent runs the script with, is bash.
+        result = self.site.ns.machine.run("bash", "-c", f"{script} 2>{errors}", env=full)
+        return Result(result.returncode, result.stdout, errors.read_text())
+
+    def upload(self, folder: Path, release: str) -> None:
+        """What make publish uploads: the folder's manifest and the files the server lacks."""
+        entries, refusals = read_folder(folder)
+        assert refusals == []
+        inventory = self.run("inventory")
+        assert inventory.returncode == 0, inventory.stderr
+        _, served = parse_inventory(inventory.stdout)
+        files = io.BytesIO()
+        bundle(folder, plan(entries, served).upload, files)
+        s3 = self.aws.moto.client("s3")
+        s3.put_object(Bucket=self.bucket, Key=f"{TRANSFER_PREFIX}{release}/manifest", Body=manifest(entries))
+        s3.put_object(Bucket=self.bucket, Key=f"{TRANSFER_PREFIX}{release}/files.tar", Body=files.getvalue())
+
+    def publish(self, folder: Path, release: str, **env: str) -> Result:
+        self.upload(folder, release)
+        return self.run("publish", release, **env)
+
+
+@pytest.fixture
+def releases(site, aws, dev_app):  # noqa: F811
+    content, bucket = release_document_of(dev_app.templates, dev_app.stacks.web_server.stack_name)
+    s3 = aws.moto.client("s3")
+    with contextlib.suppress(
+        s3.exceptions.BucketAlreadyOwnedByYou
+    ):  # the session's moto: another test made it
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    return Releases(site, aws, content, bucket)
+
+
+def releases_on(site) -> list[str]:
+    return sorted(p.name for p in site.ns.path(site.docroot / ".releases").iterdir())
+
+
+def previous_of(site, release: str) -> str:
+    return os.readlink(site.ns.path(site.docroot / ".releases" / f"{release}.previous"))
+
+
+ONE, TWO = "20260101T120000Z-publish-0001", "20260101T130000Z-publish-0002"
+
+
+def test_publish_then_publish_again_switch_atomically_and_keep_the_tree_they_replaced(releases, tmp_path):
+    site = releases.site
+    initial = served_id(site)
+    one = write_folder(tmp_path / "one", V1, {"home.html": "index.html"})
+    two = write_folder(tmp_path / "two", V2, {"home.html": "new/page.html"})
+
+    first = releases.publish(one, ONE)
+
+    assert first.returncode == 0, first.stderr
+    assert served_id(site) == ONE
+    assert tree(site.ns.path(site.served)) == tree(one)
+    assert previous_of(site, ONE) == initial  # the restore point: the tree the boot made
+    assert first.stdout.splitlines()[0].startswith(f"served {ONE} ")
+    assert first.stdout.splitlines()[-1].startswith(
+        f"page {hashlib.sha256(V1['index.html']).hexdigest()} index.html"
+    )
+    for key, data in V1.items():
+        assert get(site.url + quoted(key)) == (200, data)
+    # Apache serves as the folder's modes never said: files 0644, folders 0755.
+    served = site.ns.path(site.served)
+    assert {oct(os.lstat(p).st_mode & 0o777) for p in served.rglob("*") if not p.is_symlink()} == {
+        "0o644",
+        "0o755",
+    }
+
+    expected = {key: [V1[key], V2[key]] for key in ("index.html", "css/site.css")}
+    with Reader(site.url, expected) as reader:
+        second = releases.publish(two, TWO)
+
+    assert second.returncode == 0, second.stderr
+    assert reader.wrong == []
+    assert reader.went_back() == []
+    assert tree(site.ns.path(site.served)) == tree(two)
+    assert get(site.url + "old.html")[0] == 404
+    assert previous_of(site, TWO) == ONE
+    assert tree(site.ns.path(site.docroot / ".releases" / ONE)) == tree(one)
+    assert releases_on(site) == sorted([ONE, TWO, f"{TWO}.previous", "current"])  # the boot's tree is gone
+    # Only what the server lacked was uploaded.
+    with tarfile.open(
+        fileobj=io.BytesIO(
+            releases.aws.moto.client("s3")
+            .get_object(Bucket=releases.bucket, Key=f"{TRANSFER_PREFIX}{TWO}/files.tar")["Body"]
+            .read()
+        )
+    ) as tar:
+        assert sorted(tar.getnames()) == ["css/site.css", "index.html", "new/page.html"]
+    before = states(site.ns.path(site.docroot))
+
+    again = releases.run("publish", TWO)
+
+    assert again.returncode == 0, again.stderr
+    assert "already the served tree" in again.stderr
+    assert states(site.ns.path(site.docroot)) == before
+
+
+PUBLISH_STEPS = {
+    "the manifest's download": ("aws", "*/manifest *"),
+    "the files' download": ("aws", "*/files.tar*"),
+    "unpacking": ("tar", "*"),
+    "a copy from the served tree": ("cp", "*--reflink*"),
+    "the modes": ("chmod", "*"),
+    "the check against the manifest": ("cmp", "*"),
+    "the tree's rename": ("mv", "*/.new-*"),
+    "the restore point's link": ("ln", "*.previous.new"),
+    "the flush to disk": ("sync", "*"),
+    "the switch": ("mv", "*current.new*"),
+}
+
+
+@pytest.mark.parametrize("step", PUBLISH_STEPS, ids=list(PUBLISH_STEPS))
+def test_a_publish_failing_at_any_step_leaves_the_served_tree_byte_for_byte(releases, tmp_path, step):
+    site = releases.site
+    one = write_folder(tmp_path / "one", V1)
+    assert releases.publish(one, ONE).returncode == 0
+    two = write_folder(tmp_path / "two", V2)
+    before = tree(site.ns.path(site.served))
+    command, pattern = PUBLISH_STEPS[step]
+    path = failing(site.root, command, pattern, releases.aws.script_env()["PATH"])
+
+    failed = releases.publish(two, TWO, PATH=path)
+
+    assert failed.returncode != 0
+    assert "failure injected" in failed.stderr
+    assert served_id(site) == ONE
+    assert tree(site.ns.path(site.served)) == before
+    for key, data in V1.items():
+        assert get(site.url + quoted(key)) == (200, data)
+
+    retried = releases.run("publish", TWO)
+
+    assert retried.returncode == 0, retried.stderr
+    assert tree(site.ns.path(site.served)) == tree(two)
+    assert previous_of(site, TWO) == ONE
+    assert releases_on(site) == sorted([ONE, TWO, f"{TWO}.previous", "current"])
+
+
+def test_a_failure_after_the_switch_leaves_the_new_tree_served_and_says_so(releases, tmp_path):
+    site = releases.site
+    assert releases.publish(write_folder(tmp_path / "one", V1), ONE).returncode == 0
+    two = write_folder(tmp_path / "two", V2)
+    path = failing(site.root, "rm", "-rf -- *", releases.aws.script_env()["PATH"])
+
+    result = releases.publish(two, TWO, PATH=path)
+
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: could not remove" in result.stderr
+    assert tree(site.ns.path(site.served)) == tree(two)
+    assert previous_of(site, TWO) == ONE
+
+
+def test_a_tree_that_does_not_match_its_manifest_is_never_served(releases, tmp_path):
+    site = releases.site
+    one = write_folder(tmp_path / "one", V1)
+    assert releases.publish(one, ONE).returncode == 0
+    before = tree(site.ns.path(site.served))
+    two = write_folder(tmp_path / "two", V2)
+    releases.upload(two, TWO)
+    # A file of the served tree edited over a shell after the plan, which took it from there.
+    (site.ns.path(site.served) / "img" / "big.bin").write_bytes(b"edited since")
+    before["img/big.bin"] = ("file", b"edited since")
+
+    edited = releases.run("publish", TWO)
+
+    assert edited.returncode != 0
+    assert "does not match its manifest" in edited.stderr
+    assert tree(site.ns.path(site.served)) == before
+    assert releases_on(site) == sorted([ONE, f"{ONE}.previous", "current", previous_of(site, ONE)])
+
+
+def test_after_the_switch_the_fallback_copy_and_the_edge_caches_follow(releases, tmp_path):
+    site, moto = releases.site, releases.aws
+    # The mirror's unit as the configuration installs it, reading moto's endpoint from site.env.
+    shutil.copy(BOOT_SRC / "units" / "site-sync.service", site.systemd_dir)
+    values = moto.script_env(DOCROOT=str(site.docroot), HTTPD_USER="www-data")
+    site.env_file.parent.mkdir(parents=True, exist_ok=True)
+    site.env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    assert site.ns.machine.run("systemctl", "daemon-reload").returncode == 0
+    two = write_folder(tmp_path / "two", V2)
+
+    result = releases.publish(two, TWO)
+
+    assert result.returncode == 0, result.stderr
+    assert "site-sync.service ran" in result.stderr
+    assert {key: moto.get_object(key)[0] for key in moto.objects()} == V2
+    assert [inv["InvalidationBatch"]["Paths"]["Items"] for inv in moto.invalidations()] == [["/*"]]

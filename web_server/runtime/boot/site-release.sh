@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# The served tree and its restore point on the document-root volume
-# (docs/boot.md, "The served tree"):
-#   DOCROOT/.releases/<id>/          a tree
-#   DOCROOT/.releases/current        -> <id>: Apache's DocumentRoot
-#   DOCROOT/.releases/<id>.previous  -> the tree <id> replaced: its restore point
-#   DOCROOT/current                  -> .releases/current, where a shell edits the site
-# A change is built beside the served tree and ends in one rename of current,
-# the only commit point: a crash before it leaves the site as it was, after it
-# as it is meant to be, and the next run removes what is left over.
-#
-#   site-release.sh layout   boot step: the volume's first tree (the files it
-#                            holds, moved in once), Apache pointed at current
+# The served tree on the document-root volume (docs/boot.md, "The served
+# tree"): DOCROOT/.releases/current -> <id> is Apache's DocumentRoot, <id>/ a
+# tree, <id>.previous -> the tree <id> replaced (its restore point). A change
+# is built beside the served tree and ends in one rename of current, the only
+# commit point; the next run removes what an interrupted one left.
+#   layout       boot step: the volume's first tree (the files at its root,
+#                moved in once), Apache pointed at current
+#   inventory    the served tree (tree_state) and the free space, gzipped,
+#                base64: what make publish plans with
+#   status       the served tree, its restore point, the page at /
+#   publish ID   builds ID from TRANSFER_PREFIX/ID/ (a manifest, a tar of the
+#                files the served tree lacks), checks it, switches to it
+# Every action but layout (run by boot.sh, under its lock) takes the boot's
+# lock. After a switch the mirror (MIRROR_UNIT) runs at once.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -25,6 +27,10 @@ DOCROOT_CONF=$HTTPD_CONF_DIR/site-docroot.conf
 SAMPLE=$DOCROOT/index.html.sample-new
 # How long a graceful reload of Apache may take to reach every worker.
 SETTLE_SECONDS=${SETTLE_SECONDS:-5}
+LOCK_WAIT_SECONDS=${LOCK_WAIT_SECONDS:-300}
+MIRROR_UNIT=${MIRROR_UNIT:-site-sync.service}
+TRANSFER_BUCKET=${TRANSFER_BUCKET:-}
+TRANSFER_PREFIX=${TRANSFER_PREFIX:-site-transfer/}
 
 # root_entries ARRAY DIR NAME...: the entries of DIR but the NAMEs and the
 # link DIR/current to the served tree.
@@ -71,7 +77,8 @@ switch_to() {
 }
 
 # Everything in RELEASES but the served tree and its restore point: trees
-# replaced earlier, and what an interrupted run left.
+# replaced earlier, and what an interrupted run left. What cannot be removed
+# is named and left for the next run.
 prune() {
   local served previous entry
   served=$(readlink "$SERVED") || served=""
@@ -79,8 +86,11 @@ prune() {
   previous=$(readlink "$RELEASES/$served.previous") || previous=""
   for entry in "$RELEASES"/*; do
     case ${entry##*/} in current | "$served" | "$served.previous" | "$previous") continue ;; esac
-    rm -rf -- "$entry"
-    log "removed $entry: neither the served tree nor its restore point"
+    if rm -rf -- "$entry"; then
+      log "removed $entry: neither the served tree nor its restore point"
+    else
+      log "WARNING: could not remove $entry; the next change or boot tries again"
+    fi
   done
 }
 
@@ -155,6 +165,119 @@ remove_leftovers() {
     log "WARNING: $DOCROOT holds ${entries[*]} outside the served tree, which is $DOCROOT/current/: not served, left as it is"
 }
 
+# What a tree holds, as operations/site_folder.py lists a folder, so that the
+# two compare byte for byte: one NUL-terminated record per entry (type, size of
+# a file, path, target of a link), sorted bytewise, then sha256sum's line for
+# each file, sorted by path.
+tree_state() {
+  (
+    cd "$1"
+    find . -mindepth 1 \( -type d -printf 'd\t0\t%P\t\0' \) -o \( -type f -printf 'f\t%s\t%P\t\0' \) \
+      -o \( -type l -printf 'l\t0\t%P\t%l\0' \) -o -printf '?\t0\t%P\t\0' | LC_ALL=C sort -z
+    find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0r sha256sum --
+  )
+}
+
+served_tree() {
+  mountpoint -q "$DOCROOT" || die "$DOCROOT is not mounted"
+  [[ -L $SERVED ]] || die "$SERVED does not exist: the site's configuration has not run on this volume yet"
+  readlink -f "$SERVED"
+}
+
+# A tree's line of status: what it is, its name, bytes and files.
+describe() {
+  printf '%s %s %s %s\n' "$1" "${2##*/}" "$(du -sb "$2" | cut -f1)" "$(find "$2" -type f | wc -l)"
+}
+
+# The served tree and its restore point; the page a viewer gets at /
+# (index.html, or else the tree's first file) and its sha256, which make
+# publish and make restore compare through CloudFront.
+status() {
+  local tree previous page hash=""
+  tree=$(served_tree)
+  describe served "$tree"
+  previous=$(readlink "$RELEASES/${tree##*/}.previous") || previous=""
+  [[ -z $previous || ! -d $RELEASES/$previous ]] || describe previous "$RELEASES/$previous"
+  page=index.html
+  [[ -f $tree/$page ]] || page=$(cd "$tree" && find . -type f -printf '%P\n' | LC_ALL=C sort | head -n 1)
+  [[ -z $page ]] || hash=$(sha256sum <"$tree/$page")
+  printf 'page %s %s\n' "${hash%% *}" "${page:--}"
+}
+
+inventory() {
+  local tree
+  tree=$(served_tree)
+  {
+    printf '#free\t%s\0#block\t%s\0#served\t%s\0' "$(df -B1 --output=avail "$DOCROOT" | tail -n 1 | tr -d ' ')" \
+      "$(stat -f -c %S "$DOCROOT")" "${tree##*/}"
+    tree_state "$tree"
+  } | gzip -c | base64 -w 0
+  echo
+}
+
+lock() {
+  [[ $LOCK_FILE != */* || -d ${LOCK_FILE%/*} ]] || mkdir -p "${LOCK_FILE%/*}"
+  exec {lock_fd}>>"$LOCK_FILE"
+  flock -w "$LOCK_WAIT_SECONDS" "$lock_fd" ||
+    die "a boot or another change of the site holds $LOCK_FILE; nothing was changed, try again later"
+}
+
+# After a switch: the fallback copy and CloudFront's caches follow now, not at
+# the timer's next pass. Its failure leaves the switch done; the timer retries.
+mirror() {
+  systemctl cat "$MIRROR_UNIT" >/dev/null 2>&1 || return 0
+  if systemctl restart "$MIRROR_UNIT"; then
+    log "$MIRROR_UNIT ran: the fallback copy is the served tree, and CloudFront's caches are invalidated"
+  else
+    log "WARNING: $MIRROR_UNIT failed; its timer retries (journalctl -u ${MIRROR_UNIT%.service})"
+  fi
+}
+
+# publish ID: builds the tree ID beside the served one from the manifest and
+# the files uploaded under TRANSFER_PREFIX/ID/, every other file copied from
+# the served tree (reflinked where the filesystem can: no space until one of
+# them changes), checks it against the manifest, then switches to it.
+publish() {
+  local id=$1 tree new manifest url kind path target
+  [[ $id =~ ^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]+$ ]] || die "'$id' is not a release name"
+  [[ -n $TRANSFER_BUCKET ]] || die "TRANSFER_BUCKET is not set: run this through the site's release document"
+  tree=$(served_tree)
+  if [[ ${tree##*/} == "$id" ]]; then
+    log "$id is already the served tree; nothing to do"
+    return 0
+  fi
+  prune
+  new=$RELEASES/.new-$id manifest=$RELEASES/.new-$id.manifest url=s3://$TRANSFER_BUCKET/$TRANSFER_PREFIX$id
+  # shellcheck disable=SC2064 # these paths, now: the id is checked, without quotes
+  trap "rm -rf -- '$new' '$manifest' || true" EXIT
+  mkdir -m 0755 "$new"
+  log "downloading $url/"
+  aws s3 cp --only-show-errors "$url/manifest" "$manifest"
+  # -m: each new file is newer than its copy in the fallback bucket, so the mirror uploads it.
+  aws s3 cp --only-show-errors "$url/files.tar" - | tar -x -m --no-same-owner --no-same-permissions -C "$new" -f -
+  while IFS=$'\t' read -r -d '' kind _ path target; do
+    case $kind in
+    d) mkdir -p -- "$new/$path" ;;
+    l) ln -s -- "$target" "$new/$path" ;;
+    f)
+      [[ -e $new/$path ]] && continue
+      [[ -f $tree/$path && ! -L $tree/$path ]] ||
+        die "the served tree has no file $path any more, which the plan took from it; nothing was changed, run make publish again"
+      cp --reflink=auto -p -- "$tree/$path" "$new/$path"
+      ;;
+    esac
+  done <"$manifest"
+  find "$new" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
+  cmp -s <(tree_state "$new") "$manifest" ||
+    die "the tree built from $url/ does not match its manifest (a file of the served tree changed since the plan, or the upload is incomplete); nothing was changed, run make publish again"
+  mv -T "$new" "$RELEASES/$id"
+  rm -f "$manifest"
+  log "built $id: $(find "$RELEASES/$id" -type f | wc -l) files, checked against the manifest"
+  switch_to "$id"
+  prune
+  mirror
+}
+
 layout() {
   mountpoint -q "$DOCROOT" || die "$DOCROOT is not mounted"
   [[ -d $RELEASES ]] || mkdir -m 0755 "$RELEASES"
@@ -168,5 +291,12 @@ layout() {
 
 case $ACTION in
 layout) layout ;;
-*) die "unknown action '$ACTION'" ;;
+inventory) inventory ;;
+status) status ;;
+publish)
+  lock
+  publish "${2:-}"
+  status
+  ;;
+*) die "unknown action '$ACTION' (expected layout, inventory, status or publish)" ;;
 esac
