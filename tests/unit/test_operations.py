@@ -11,11 +11,18 @@ credentials, and mock_aws around every test: nothing here can reach AWS.
 
 from __future__ import annotations
 
+import base64
 import functools
+import gzip
+import hashlib
 import html
+import io
 import json
+import os
+import re
 import runpy
 import sys
+import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,11 +36,11 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.retries.standard import ExponentialBackoff
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from moto.core.base_backend import BackendDict
 
-from operations import cli
+from operations import cli, site_folder
 from operations.cli import OpsError, Poll, main, read_site_stacks
 
 SNAPSHOTS = Path(__file__).parent / "__snapshots__" / "test_snapshots"
@@ -41,6 +48,7 @@ REGION = "eu-west-1"
 INSTANCE = "i-0123456789abcdef0"
 ASSOCIATION = "11111111-2222-3333-4444-555555555555"
 DOCUMENT = "SiteWebServer-dev-OsUpdate-ABC"
+RELEASE_DOCUMENT = "SiteWebServer-dev-ReleasesDocument-ABC"
 COMMAND_ID = "c0ffee00-1111-2222-3333-444444444444"
 IMAGE_PATH = "/images/site-image.jpg"
 RUN_OUTPUT_BUCKET = "site-run-output-test"
@@ -92,6 +100,9 @@ class SiteState:
     page_statuses: list[int] = field(default_factory=lambda: [200])  # one per request, the last repeated
     image_type: str = "image/jpeg"
     requests: list[str] = field(default_factory=list)
+    bodies: dict[str, list[bytes]] = field(
+        default_factory=dict
+    )  # a path's answers in turn, the last repeated
 
 
 class _SiteHandler(BaseHTTPRequestHandler):
@@ -101,7 +112,9 @@ class _SiteHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         state: SiteState = self.server.state  # type: ignore[attr-defined]
         state.requests.append(self.path)
-        if self.path.split("?")[0] == IMAGE_PATH:
+        if bodies := state.bodies.get(self.path):
+            status, body, content_type = 200, bodies.pop(0) if len(bodies) > 1 else bodies[0], "text/html"
+        elif self.path.split("?")[0] == IMAGE_PATH:
             status, body, content_type = 200, b"\xff\xd8\xff\xe0" + bytes(64), state.image_type
         else:
             status = state.page_statuses.pop(0) if len(state.page_statuses) > 1 else state.page_statuses[0]
@@ -186,6 +199,8 @@ class Account:
             "SiteDistributionId": "E2SITE",
             "ConfigurationAssociationId": ASSOCIATION,
             "OsUpdateDocument": DOCUMENT,
+            "ReleaseDocument": RELEASE_DOCUMENT,
+            "RunOutputBucketName": RUN_OUTPUT_BUCKET,
         }
         self.stacks["SiteContent-dev"] = {"ImageUrl": self.state.image_url, "ImageDistributionId": "E2IMAGE"}
 
@@ -889,4 +904,221 @@ def test_the_tool_without_a_command_says_its_usage_in_one_line(monkeypatch, caps
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "usage: python -m operations {deploy,verify,os-update}" in _error_line(err)
+    assert "usage: python -m operations {deploy,verify,os-update,publish,restore}" in _error_line(err)
+
+
+# ---- publish
+
+
+def write_site(root: Path, files: dict[str, bytes]) -> Path:
+    for key, data in files.items():
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(data)
+    return root
+
+
+SERVED = {"index.html": b"<p>served</p>\n", "css/site.css": b"body{}\n", "old.html": b"<p>old</p>\n"}
+LOCAL = {"index.html": b"<p>new</p>\n", "css/site.css": b"body{}\n", "img/a.bin": bytes(5000)}
+
+
+def release_command(
+    account: Account, action: str, *, status: str = "Success", stdout_url: str = "", **answer
+):
+    """SendCommand of the release document, then its invocation as the waiter and the tool read it."""
+    parameters = {"Action": [action], "Release": [ANY], "VolumeId": ["none"], "DeviceName": ["none"]}
+    sent = {
+        "DocumentName": RELEASE_DOCUMENT,
+        "InstanceIds": [INSTANCE],
+        "Parameters": parameters,
+        "Comment": ANY,
+        "OutputS3BucketName": RUN_OUTPUT_BUCKET,
+        "OutputS3KeyPrefix": "site-commands",
+    }
+    account.ssm.add_response("send_command", {"Command": {"CommandId": COMMAND_ID}}, sent)
+    invocation = {"CommandId": COMMAND_ID, "InstanceId": INSTANCE}
+    answer = {**invocation, "Status": status, "StandardOutputUrl": stdout_url, **answer}
+    account.ssm.add_response("get_command_invocation", {**answer, "Status": "InProgress"}, invocation)
+    account.ssm.add_response("get_command_invocation", answer, invocation)
+    if status == "Success":
+        account.ssm.add_response("get_command_invocation", answer, invocation)
+
+
+def inventory(account: Account, served: dict[str, bytes], *, free: int = 10**9) -> None:
+    """The server's answer to the inventory: the served tree, listed by site-release.sh, in S3."""
+    entries, _ = site_folder.read_folder(write_site(account.tmp / "served", served))
+    listing = f"#free\t{free}\0#block\t4096\0#served\t20260101T000000Z-initial\0".encode()
+    text = base64.b64encode(gzip.compress(listing + site_folder.manifest(entries))).decode() + "\n"
+    s3 = account.aws.s3
+    s3.create_bucket(Bucket=RUN_OUTPUT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    key = f"site-commands/{COMMAND_ID}/{INSTANCE}/awsrunShellScript/changeServedTree/stdout"
+    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=key, Body=text.encode())
+    release_command(
+        account, "inventory", stdout_url=f"https://s3.{REGION}.amazonaws.com/{RUN_OUTPUT_BUCKET}/{key}"
+    )
+
+
+def transfers(account: Account) -> dict[str, bytes]:
+    listed = account.aws.s3.list_objects_v2(Bucket=RUN_OUTPUT_BUCKET, Prefix="site-transfer/").get(
+        "Contents", []
+    )
+    return {
+        o["Key"]: account.aws.s3.get_object(Bucket=RUN_OUTPUT_BUCKET, Key=o["Key"])["Body"].read()
+        for o in listed
+    }
+
+
+def test_publish_refuses_what_it_cannot_carry_one_line_each_before_anything_else(account):
+    site = write_site(account.tmp / "site", {"about.html": b"<p>about</p>\n", "_maintenance/x.html": b"x"})
+    (site / "passwd").symlink_to("/etc/passwd")
+    (site / "up").symlink_to("../outside")
+    (site / "a.css").symlink_to("about.html")  # stays inside: fine
+    os.mkfifo(site / "pipe")
+    (site / ".htaccess").write_text("Require all denied\n")
+    (site / "tab\there.html").write_text("x")
+    with open(os.path.join(os.fsencode(site), b"caf\xe9.html"), "wb") as latin1:
+        latin1.write(b"x")
+
+    code, out, err = account.run("publish", "--site", str(site))
+
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert all(line.startswith("error: ") for line in lines), err
+    assert len(lines) == 8, err
+    for expected in (
+        "passwd: a symbolic link that leaves the folder (-> /etc/passwd)",
+        "up: a symbolic link that leaves the folder (-> ../outside)",
+        "pipe: a special file",
+        "'.htaccess': Apache refuses to serve .ht* files",
+        "'tab\\there.html': its name holds a control character",
+        "'caf\\udce9.html': its name is not UTF-8",
+        "'_maintenance': _maintenance/ in the fallback bucket belongs to the maintenance page",
+        "index.html: missing at the top of the folder",
+    ):
+        assert any(expected in line for line in lines), (expected, err)
+    assert account.connected == []
+    assert account.cdk_calls == []
+    assert out == ""
+
+
+def test_force_takes_a_folder_without_index_html_and_a_missing_site_is_named(account):
+    site = write_site(account.tmp / "site", {"about.html": b"<p>about</p>\n"})
+    account.cdk_exit["synth"] = 1  # stop right after the checks
+
+    forced = account.run("publish", "--site", str(site), "--force", "1")
+    unset = account.run("publish", "--site", "")
+    absent = account.run("publish", "--site", str(account.tmp / "nowhere"))
+
+    assert _error_line(forced[2]) == "error: cdk synth failed (exit status 1)"
+    assert _error_line(unset[2]).startswith("error: SITE is not set: make publish SITE=path/to/folder")
+    assert _error_line(absent[2]).startswith(f"error: SITE={account.tmp / 'nowhere'} is not a folder")
+    assert unset[0] == absent[0] == 2
+
+
+def test_plan_lists_what_would_be_added_changed_and_deleted_with_sizes_and_changes_nothing(account):
+    site = write_site(account.tmp / "site", LOCAL)
+    inventory(account, SERVED)
+
+    code, out, err = account.run("publish", "--site", str(site), "--plan", "1")
+
+    assert code == 0, out + err
+    lines = out.splitlines()
+    listed = [" ".join(line.split()) for line in lines if line.startswith("  ")]
+    assert listed == [
+        "add (folder) img",
+        "add 4.9 KiB img/a.bin",
+        "change 11 B index.html",
+        "delete 11 B old.html",
+    ]  # css/site.css has the same bytes: unchanged
+    assert "plan against 20260101T000000Z-initial: 2 to add (4.9 KiB), 1 to change (11 B), 1 to delete" in out
+    assert lines[-1] == "PLAN=1: nothing was uploaded or changed"
+    assert transfers(account) == {}
+    assert account.state.requests == []  # and no publish command: the stub has none to give
+
+
+def test_publish_refuses_a_tree_larger_than_the_free_space_the_server_measured(account):
+    site = write_site(account.tmp / "site", LOCAL)
+    inventory(account, SERVED, free=16384)
+
+    code, _, err = account.run("publish", "--site", str(site))
+
+    assert code == 1
+    assert _error_line(err) == (
+        f"error: {site} needs 24.0 KiB on the volume, which has 16.0 KiB free (measured on {INSTANCE}): "
+        "raise volume_size_gib, or publish less; nothing was uploaded or changed"
+    )
+    assert transfers(account) == {}
+
+
+def test_publish_uploads_what_the_server_lacks_applies_it_and_ends_with_the_verdict(account):
+    site = write_site(account.tmp / "site", LOCAL)
+    inventory(account, SERVED)
+    release_command(account, "publish", StandardOutputContent="served x 1 1\n")
+    account.state.bodies["/"] = [SERVED["index.html"], LOCAL["index.html"]]  # until CloudFront is invalidated
+
+    code, out, err = account.run("publish", "--site", str(site))
+
+    assert code == 0, out + err
+    uploaded = transfers(account)
+    (manifest_key,) = [key for key in uploaded if key.endswith("/manifest")]
+    name = manifest_key.split("/")[1]
+    assert re.fullmatch(r"\d{8}T\d{6}Z-publish-[0-9a-f]{4}", name)
+    assert uploaded[manifest_key] == site_folder.manifest(site_folder.read_folder(site)[0])
+    with tarfile.open(fileobj=io.BytesIO(uploaded[f"site-transfer/{name}/files.tar"])) as tar:
+        assert {m.name: tar.extractfile(m).read() for m in tar.getmembers()} == {
+            "img/a.bin": LOCAL["img/a.bin"],
+            "index.html": LOCAL["index.html"],
+        }
+    assert re.search(r"\] upload: \d+\.\d KiB of \d+\.\d KiB\n", out)
+    assert f"publish on {INSTANCE}: InProgress" in out
+    assert "another index.html" in out
+    digest = hashlib.sha256(LOCAL["index.html"]).hexdigest()
+    assert out.splitlines()[-1] == (
+        f"site works: {account.site.site_url} serves the published index.html (sha256 {digest[:12]})"
+    )
+
+
+def test_a_failed_apply_ends_with_its_output_and_where_to_look(account):
+    site = write_site(account.tmp / "site", LOCAL)
+    inventory(account, SERVED)
+    release_command(
+        account,
+        "publish",
+        status="Failed",
+        StandardErrorContent="site-boot[release-publish]: ERROR: the tree does not match its manifest\n",
+    )
+
+    code, _, err = account.run("publish", "--site", str(site))
+
+    assert code == 1
+    assert "does not match its manifest" in err
+    assert _error_line(err).startswith(
+        f"error: publish Failed on {INSTANCE}; details: aws ssm get-command-invocation"
+    )
+    assert account.state.requests == []
+
+
+def test_a_folder_the_server_serves_already_is_not_uploaded_again_but_verified(account):
+    site = write_site(account.tmp / "site", SERVED)
+    inventory(account, SERVED)
+    account.state.bodies["/"] = [SERVED["index.html"]]
+
+    code, out, err = account.run("publish", "--site", str(site))
+
+    assert code == 0, out + err
+    assert "nothing to publish: the server serves this folder already (20260101T000000Z-initial)" in out
+    assert transfers(account) == {}
+    assert out.splitlines()[-1].startswith("site works: ")
+
+
+def test_a_site_that_never_serves_the_published_page_ends_at_wait_seconds(account, monkeypatch):
+    monkeypatch.setenv("WAIT_SECONDS", "0.2")
+    site = write_site(account.tmp / "site", SERVED | {"index.html": b"<p>another</p>\n"})
+    inventory(account, SERVED)
+    release_command(account, "publish")
+    account.state.bodies["/"] = [SERVED["index.html"]]
+
+    code, _, err = account.run("publish", "--site", str(site))
+
+    assert code == 1
+    assert f"page {account.site.site_url} still 'HTTP 200, another index.html'" in _error_line(err)
+    assert "journalctl -u site-sync" in _error_line(err)
