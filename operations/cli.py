@@ -421,6 +421,51 @@ def publish(release: Release, folder: Path, entries: dict, *, plan_only: bool) -
     release.verdict(page, entries[page].sha256, "published")
 
 
+def _status(invocation: dict) -> dict[str, str]:
+    """site-release.sh status's lines by their first word: served, previous, page."""
+    lines = invocation.get("StandardOutputContent", "").splitlines()
+    return dict(
+        line.partition(" ")[::2] for line in lines if line.startswith(("served ", "previous ", "page "))
+    )
+
+
+def _tree(line: str) -> str:
+    name, size, files = line.split()
+    return f"{name} ({_size(int(size))}, {files} files)"
+
+
+def restore(release: Release, volume: str, *, previous: bool) -> None:
+    """Back to the restore point on the volume, then the verdict; or, asked for none, the list of them."""
+    if previous:
+        sha256, _, page = _status(release.run("previous", "restore"))["page"].partition(" ")
+        release.verdict(page, sha256, "restored")
+        return
+    status = _status(release.run("status", "status"))
+    print(f"{release.instance} serves {_tree(status['served'])}", flush=True)
+    print("restore points:", flush=True)
+    if "previous" in status:
+        print(f"  on the volume  {_tree(status['previous'])}: make restore PREVIOUS=1", flush=True)
+    pages = release.aws.ec2.get_paginator("describe_snapshots").paginate(
+        OwnerIds=["self"], Filters=[{"Name": "volume-id", "Values": [volume]}]
+    )
+    listed = sorted(
+        (s for page in pages for s in page["Snapshots"]), key=lambda s: s["StartTime"], reverse=True
+    )
+    for snapshot in listed:
+        taken = f"{snapshot['StartTime'].astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+        state, name = (
+            "" if snapshot["State"] == "completed" else f", {snapshot['State']}",
+            snapshot["SnapshotId"],
+        )
+        size = f"{snapshot['VolumeSize']} GiB volume{state}"
+        print(f"  snapshot       {name} of {taken} ({size}): make restore SNAPSHOT={name}", flush=True)
+    if "previous" not in status and not listed:
+        print(
+            f"  none yet: the first publish keeps one, and {volume} is snapshotted daily at 03:00 UTC",
+            flush=True,
+        )
+
+
 def upload(release: Release, folder: Path, name: str, entries: dict, paths: list[str]) -> None:
     """The folder's manifest and a tar of the files the server lacks, under TRANSFER_PREFIX/name/."""
     prefix = f"{TRANSFER_PREFIX}{name}/"
@@ -465,7 +510,7 @@ class Operator:
         parser.add_argument("command", choices=WAIT_SECONDS)
         parser.add_argument("--cdk", default=f"{Path(sys.executable).parent / 'npx'} cdk")  # package-lock's
         parser.add_argument("--output", "-o", default="cdk.out")  # the cloud assembly's directory
-        for name in ("--profile", "--region", "--release", "--site", "--snapshot"):
+        for name in ("--profile", "--region", "--release", "--site"):
             parser.add_argument(name)
         for name in ("--plan", "--force", "--previous"):  # make's PLAN=1, FORCE=1, PREVIOUS=1
             parser.add_argument(name, choices=["", "0", "1"], default="")
@@ -517,6 +562,9 @@ class Operator:
         elif self.options.command == "publish":
             release = Release(self.aws, poll, web_server)
             publish(release, Path(self.options.site), self.entries, plan_only=self.options.plan == "1")
+        elif self.options.command == "restore":
+            volume = stack_outputs(self.aws, web_server.name, "DocumentRootVolumeId")["DocumentRootVolumeId"]
+            restore(Release(self.aws, poll, web_server), volume, previous=self.options.previous == "1")
         else:
             verify(self.aws, poll, web_server, content)
 

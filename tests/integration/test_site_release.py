@@ -534,14 +534,19 @@ def test_a_tree_that_does_not_match_its_manifest_is_never_served(releases, tmp_p
     assert releases_on(site) == sorted([ONE, f"{ONE}.previous", "current", previous_of(site, ONE)])
 
 
-def test_after_the_switch_the_fallback_copy_and_the_edge_caches_follow(releases, tmp_path):
-    site, moto = releases.site, releases.aws
-    # The mirror's unit as the configuration installs it, reading moto's endpoint from site.env.
+def install_mirror(releases) -> None:
+    """The mirror's unit as the configuration installs it, reading moto's endpoint from site.env."""
+    site = releases.site
     shutil.copy(BOOT_SRC / "units" / "site-sync.service", site.systemd_dir)
-    values = moto.script_env(DOCROOT=str(site.docroot), HTTPD_USER="www-data")
+    values = releases.aws.script_env(DOCROOT=str(site.docroot), HTTPD_USER="www-data")
     site.env_file.parent.mkdir(parents=True, exist_ok=True)
     site.env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
     assert site.ns.machine.run("systemctl", "daemon-reload").returncode == 0
+
+
+def test_after_the_switch_the_fallback_copy_and_the_edge_caches_follow(releases, tmp_path):
+    moto = releases.aws
+    install_mirror(releases)
     two = write_folder(tmp_path / "two", V2)
 
     result = releases.publish(two, TWO)
@@ -550,3 +555,91 @@ def test_after_the_switch_the_fallback_copy_and_the_edge_caches_follow(releases,
     assert "site-sync.service ran" in result.stderr
     assert {key: moto.get_object(key)[0] for key in moto.objects()} == V2
     assert [inv["InvalidationBatch"]["Paths"]["Items"] for inv in moto.invalidations()] == [["/*"]]
+
+
+# ---- restore: back to the tree the last switch replaced
+
+
+def test_previous_switches_back_atomically_and_again_forth(releases, tmp_path):
+    site = releases.site
+    one, two = write_folder(tmp_path / "one", V1), write_folder(tmp_path / "two", V2)
+    assert releases.publish(one, ONE).returncode == 0
+    assert releases.publish(two, TWO).returncode == 0
+    expected = {key: [V2[key], V1[key]] for key in ("index.html", "css/site.css")}
+
+    with Reader(site.url, expected) as reader:
+        back = releases.run("previous")
+
+    assert back.returncode == 0, back.stderr
+    assert reader.wrong == []
+    assert reader.went_back() == []
+    assert served_id(site) == ONE
+    assert tree(site.ns.path(site.served)) == tree(one)
+    assert previous_of(site, ONE) == TWO  # the tree it replaced is the restore point now
+    assert back.stdout.splitlines()[-1].startswith(
+        f"page {hashlib.sha256(V1['index.html']).hexdigest()} index.html"
+    )
+    assert releases_on(site) == sorted([ONE, TWO, f"{ONE}.previous", "current"])
+
+    forth = releases.run("previous")
+
+    assert forth.returncode == 0, forth.stderr
+    assert served_id(site) == TWO
+    assert tree(site.ns.path(site.served)) == tree(two)
+    assert previous_of(site, TWO) == ONE
+
+
+PREVIOUS_STEPS = {
+    "the new times": ("touch", "*"),
+    "the restore point's link": ("ln", "*.previous.new"),
+    "the switch": ("mv", "*current.new*"),
+}
+
+
+@pytest.mark.parametrize("step", PREVIOUS_STEPS, ids=list(PREVIOUS_STEPS))
+def test_previous_failing_at_any_step_leaves_the_served_tree_byte_for_byte(releases, tmp_path, step):
+    site = releases.site
+    assert releases.publish(write_folder(tmp_path / "one", V1), ONE).returncode == 0
+    two = write_folder(tmp_path / "two", V2)
+    assert releases.publish(two, TWO).returncode == 0
+    command, pattern = PREVIOUS_STEPS[step]
+
+    failed = releases.run(
+        "previous", PATH=failing(site.root, command, pattern, releases.aws.script_env()["PATH"])
+    )
+
+    assert failed.returncode != 0
+    assert "failure injected" in failed.stderr
+    assert served_id(site) == TWO
+    assert tree(site.ns.path(site.served)) == tree(two)
+    assert previous_of(site, TWO) == ONE
+    assert releases.run("previous").returncode == 0
+    assert served_id(site) == ONE
+
+
+def test_previous_without_a_restore_point_changes_nothing(releases):
+    site = releases.site
+    before = states(site.ns.path(site.docroot))
+
+    result = releases.run("previous")
+
+    assert result.returncode != 0
+    assert (
+        f"the served tree {served_id(site)} has no restore point on the volume; nothing was changed"
+        in result.stderr
+    )
+    assert states(site.ns.path(site.docroot)) == before
+
+
+def test_the_fallback_copy_follows_a_switch_back_even_where_sizes_match(releases, tmp_path):
+    """css/site.css differs between the trees by its bytes alone: the sync compares sizes and times."""
+    moto = releases.aws
+    install_mirror(releases)
+    assert releases.publish(write_folder(tmp_path / "one", V1), ONE).returncode == 0
+    assert releases.publish(write_folder(tmp_path / "two", V2), TWO).returncode == 0
+    assert len(V1["css/site.css"]) == len(V2["css/site.css"])
+
+    result = releases.run("previous")
+
+    assert result.returncode == 0, result.stderr
+    assert {key: moto.get_object(key)[0] for key in moto.objects()} == V1

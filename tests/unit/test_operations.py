@@ -1122,3 +1122,88 @@ def test_a_site_that_never_serves_the_published_page_ends_at_wait_seconds(accoun
     assert code == 1
     assert f"page {account.site.site_url} still 'HTTP 200, another index.html'" in _error_line(err)
     assert "journalctl -u site-sync" in _error_line(err)
+
+
+# ---- restore: the list, and back to the tree on the volume
+
+
+def status_lines(page: bytes, *, previous: bool = True) -> str:
+    lines = ["served 20260102T000000Z-publish-0002 307200 5"]
+    lines += ["previous 20260101T000000Z-publish-0001 2048 2"] if previous else []
+    return "\n".join([*lines, f"page {hashlib.sha256(page).hexdigest()} index.html", ""])
+
+
+def test_restore_lists_the_tree_on_the_volume_and_the_volumes_snapshots(account):
+    release_command(account, "status", StandardOutputContent=status_lines(b"x"))
+    listed = [
+        {"SnapshotId": "snap-0aaaaaaaaaaaaaaaa", "StartTime": NOW - timedelta(days=1), "VolumeSize": 5,
+         "State": "completed", "VolumeId": VOLUME},
+        {"SnapshotId": "snap-0bbbbbbbbbbbbbbbb", "StartTime": NOW, "VolumeSize": 8, "State": "pending",
+         "VolumeId": VOLUME},
+    ]  # fmt: skip
+    filters = {"OwnerIds": ["self"], "Filters": [{"Name": "volume-id", "Values": [VOLUME]}]}
+    account.ec2.add_response("describe_snapshots", {"Snapshots": listed}, filters)
+
+    code, out, err = account.run("restore")
+
+    assert code == 0, out + err
+    assert out.splitlines()[-5:] == [
+        f"{INSTANCE} serves 20260102T000000Z-publish-0002 (300.0 KiB, 5 files)",
+        "restore points:",
+        "  on the volume  20260101T000000Z-publish-0001 (2.0 KiB, 2 files): make restore PREVIOUS=1",
+        "  snapshot       snap-0bbbbbbbbbbbbbbbb of 2026-01-01 12:00 UTC (8 GiB volume, pending): "
+        "make restore SNAPSHOT=snap-0bbbbbbbbbbbbbbbb",
+        "  snapshot       snap-0aaaaaaaaaaaaaaaa of 2025-12-31 12:00 UTC (5 GiB volume): "
+        "make restore SNAPSHOT=snap-0aaaaaaaaaaaaaaaa",
+    ]
+    assert account.state.requests == []
+
+
+def test_restore_says_when_there_is_no_restore_point_yet(account):
+    release_command(account, "status", StandardOutputContent=status_lines(b"x", previous=False))
+    account.ec2.add_response("describe_snapshots", {"Snapshots": []})
+
+    code, out, _ = account.run("restore")
+
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        f"  none yet: the first publish keeps one, and {VOLUME} is snapshotted daily at 03:00 UTC"
+    )
+
+
+def test_restore_previous_switches_back_and_ends_with_the_verdict(account):
+    page = b"<p>yesterday</p>\n"
+    release_command(account, "previous", StandardOutputContent=status_lines(page))
+    account.state.bodies["/"] = [b"<p>today</p>\n", page]
+
+    code, out, err = account.run("restore", "--previous", "1")
+
+    assert code == 0, out + err
+    assert f"restore on {INSTANCE}: InProgress" in out
+    assert out.splitlines()[-1] == (
+        f"site works: {account.site.site_url} serves the restored index.html "
+        f"(sha256 {hashlib.sha256(page).hexdigest()[:12]})"
+    )
+
+
+def test_restore_previous_without_a_restore_point_is_the_servers_one_line(account):
+    release_command(
+        account,
+        "previous",
+        status="Failed",
+        StandardErrorContent="ERROR: the tree x has no restore point on the volume; nothing was changed",
+    )
+
+    code, _, err = account.run("restore", "--previous", "1")
+
+    assert code == 1
+    assert "has no restore point on the volume; nothing was changed" in err
+    assert _error_line(err).startswith(f"error: restore Failed on {INSTANCE}")
+
+
+def test_a_flag_with_another_value_than_1_is_a_usage_error(account):
+    code, _, err = account.run("restore", "--previous", "yes")
+
+    assert code == 2
+    assert "argument --previous: invalid choice: 'yes'" in _error_line(err)
+    assert account.connected == []

@@ -12,6 +12,8 @@
 #   status       the served tree, its restore point, the page at /
 #   publish ID   builds ID from TRANSFER_PREFIX/ID/ (a manifest, a tar of the
 #                files the served tree lacks), checks it, switches to it
+#   previous     switches back to the restore point (which the served tree
+#                then becomes)
 # Every action but layout (run by boot.sh, under its lock) takes the boot's
 # lock. After a switch the mirror (MIRROR_UNIT) runs at once.
 set -euo pipefail
@@ -278,6 +280,20 @@ publish() {
   mirror
 }
 
+# Back to the restore point. Its files get the time of the switch: each is
+# then newer than its copy in the fallback bucket, which the mirror replaces.
+previous() {
+  local tree previous
+  tree=$(served_tree)
+  previous=$(readlink "$RELEASES/${tree##*/}.previous") || previous=""
+  [[ -n $previous && -d $RELEASES/$previous ]] ||
+    die "the served tree ${tree##*/} has no restore point on the volume; nothing was changed (make restore lists the snapshots)"
+  find "$RELEASES/$previous" -type f -exec touch -c -- {} +
+  switch_to "$previous"
+  prune
+  mirror
+}
+
 layout() {
   mountpoint -q "$DOCROOT" || die "$DOCROOT is not mounted"
   [[ -d $RELEASES ]] || mkdir -m 0755 "$RELEASES"
@@ -293,10 +309,10 @@ case $ACTION in
 layout) layout ;;
 inventory) inventory ;;
 status) status ;;
-publish)
+publish | previous)
   lock
-  publish "${2:-}"
+  "$ACTION" "${2:-}"
   status
   ;;
-*) die "unknown action '$ACTION' (expected layout, inventory, status or publish)" ;;
+*) die "unknown action '$ACTION' (expected layout, inventory, status, publish or previous)" ;;
 esac
