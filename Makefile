@@ -82,12 +82,12 @@ os-update: venv-runtime node
 	@$(OPERATIONS) os-update --cdk "$(CDK)" --release "$(RELEASE)" $(ARGS)
 
 # `make publish SITE=path/to/folder` (PLAN=1 lists the changes only, FORCE=1 takes a folder without
-# index.html); `make restore` lists the restore points, PREVIOUS=1 switches back to the one on the volume.
+# index.html); `make restore` lists the restore points, PREVIOUS=1 or SNAPSHOT=snap-... restores one.
 publish: venv-runtime node
 	@$(OPERATIONS) publish --cdk "$(CDK)" --site "$(SITE)" --plan "$(PLAN)" --force "$(FORCE)" $(ARGS)
 
 restore: venv-runtime node
-	@$(OPERATIONS) restore --cdk "$(CDK)" --previous "$(PREVIOUS)" $(ARGS)
+	@$(OPERATIONS) restore --cdk "$(CDK)" --previous "$(PREVIOUS)" --snapshot "$(SNAPSHOT)" $(ARGS)
 
 # End-to-end test in a real account (tests/integ_site.py, docs/testing.md): deploys a
 # throwaway copy whose assertions run as part of the deploy, then always destroys it.

@@ -37,6 +37,8 @@ from web_server.transfer import COMMAND_OUTPUT_PREFIX, TRANSFER_PREFIX
 # a publish or a restore its commands, the mirror and CloudFront's invalidation.
 WAIT_SECONDS = {"deploy": 1800, "verify": 1800, "os-update": 5400, "publish": 1800, "restore": 3600}
 POLL_SECONDS = 5.0  # a verdict within seconds of a finished run, far below SSM's API limits
+VOLUME_REMOVAL_SECONDS = 900  # a detach, then the delete, of a restore's temporary volume
+SNAPSHOT_ID = re.compile(r"snap-([0-9a-f]{8}|[0-9a-f]{17})")
 # Throttling and transient errors are retried by botocore, with backoff, inside each call.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=15, read_timeout=60)
 # EBS takes a volume's next change 6 h after the last started, once that one left modifying/optimizing.
@@ -466,6 +468,66 @@ def restore(release: Release, volume: str, *, previous: bool) -> None:
         )
 
 
+def _wait_for_volume(poll: Poll, ec2: Any, volume: str, wanted: str) -> None:
+    """Until the volume is ``wanted``: a volume state (available), or an attachment state (attached)."""
+
+    def look() -> tuple[str, str | None]:
+        (described,) = ec2.describe_volumes(VolumeIds=[volume])["Volumes"]
+        state = next((a["State"] for a in described.get("Attachments", [])), described["State"])
+        return state, state if state == wanted else None
+
+    poll.until(f"temporary volume {volume}", look, hint=f"aws ec2 describe-volumes --volume-ids {volume}")
+
+
+def remove_volume(ec2: Any, volume: str, poll: Poll) -> None:
+    try:
+        (described,) = ec2.describe_volumes(VolumeIds=[volume])["Volumes"]
+        for attachment in described.get("Attachments", []):
+            ec2.detach_volume(VolumeId=volume, InstanceId=attachment["InstanceId"])
+        _wait_for_volume(poll, ec2, volume, "available")
+        ec2.delete_volume(VolumeId=volume)
+    except Exception as error:
+        raise OpsError(
+            f"the temporary volume {volume} is left ({error}); it is billed until you delete it: "
+            f"aws ec2 detach-volume --volume-id {volume}, then aws ec2 delete-volume --volume-id {volume}"
+        ) from error
+    print(f"deleted the temporary volume {volume}", flush=True)
+
+
+def restore_snapshot(release: Release, snapshot: str, stack: str) -> None:
+    """A temporary volume from the snapshot in the server's zone, attached, copied from on the server with
+    the same atomic switch, then detached and deleted whatever happened; then the verdict. The EC2 calls
+    are the operator's: the server's role gains nothing for them."""
+    ec2, instance = release.aws.ec2, release.instance
+    (found,) = ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"]
+    if found["State"] != "completed":
+        raise OpsError(f"{snapshot} is {found['State']}: restore from it once it is completed (make restore)")
+    (server,) = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"]
+    used = {m["DeviceName"].replace("/dev/xvd", "/dev/sd") for m in server.get("BlockDeviceMappings", [])}
+    device = next(f"/dev/sd{letter}" for letter in "ghijklmnop" if f"/dev/sd{letter}" not in used)
+    zone = server["Placement"]["AvailabilityZone"]
+    tags = [{"Key": "Name", "Value": f"{stack}: restore from {snapshot}, deleted when it ends"}]
+    volume = ec2.create_volume(
+        SnapshotId=snapshot,
+        AvailabilityZone=zone,
+        VolumeType="gp3",
+        TagSpecifications=[{"ResourceType": "volume", "Tags": tags}],
+    )["VolumeId"]
+    print(f"created the temporary volume {volume} from {snapshot} in {zone}", flush=True)
+    try:
+        _wait_for_volume(release.poll, ec2, volume, "available")
+        ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device=device)
+        _wait_for_volume(release.poll, ec2, volume, "attached")
+        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{snapshot}"
+        status = _status(release.run("snapshot", "restore", name, VolumeId=volume, DeviceName=device))
+    finally:  # a deadline of its own: the restore's may be spent
+        remove_volume(
+            ec2, volume, Poll(wait_seconds=VOLUME_REMOVAL_SECONDS, poll_seconds=release.poll.poll_seconds)
+        )
+    sha256, _, page = status["page"].partition(" ")
+    release.verdict(page, sha256, "restored")
+
+
 def upload(release: Release, folder: Path, name: str, entries: dict, paths: list[str]) -> None:
     """The folder's manifest and a tar of the files the server lacks, under TRANSFER_PREFIX/name/."""
     prefix = f"{TRANSFER_PREFIX}{name}/"
@@ -510,7 +572,7 @@ class Operator:
         parser.add_argument("command", choices=WAIT_SECONDS)
         parser.add_argument("--cdk", default=f"{Path(sys.executable).parent / 'npx'} cdk")  # package-lock's
         parser.add_argument("--output", "-o", default="cdk.out")  # the cloud assembly's directory
-        for name in ("--profile", "--region", "--release", "--site"):
+        for name in ("--profile", "--region", "--release", "--site", "--snapshot"):
             parser.add_argument(name)
         for name in ("--plan", "--force", "--previous"):  # make's PLAN=1, FORCE=1, PREVIOUS=1
             parser.add_argument(name, choices=["", "0", "1"], default="")
@@ -526,6 +588,11 @@ class Operator:
             )
         if self.options.command == "publish":
             self.entries = self._checked_site()
+        snapshot = self.options.snapshot
+        if snapshot and not SNAPSHOT_ID.fullmatch(snapshot):
+            raise OpsError(f"SNAPSHOT={snapshot} is not a snapshot id such as snap-0123456789abcdef0", code=2)
+        if snapshot and self.options.previous == "1":
+            raise OpsError("PREVIOUS=1 and SNAPSHOT= name two restore points: give one", code=2)
         self.wait = seconds_from_env("WAIT_SECONDS", WAIT_SECONDS[self.options.command], zero_allowed=True)
         self.poll = seconds_from_env("POLL_SECONDS", POLL_SECONDS, zero_allowed=False)
         self.aws, self.run_cdk = connect(profile=self.options.profile, region=self.options.region), run_cdk
@@ -562,6 +629,8 @@ class Operator:
         elif self.options.command == "publish":
             release = Release(self.aws, poll, web_server)
             publish(release, Path(self.options.site), self.entries, plan_only=self.options.plan == "1")
+        elif self.options.command == "restore" and self.options.snapshot:
+            restore_snapshot(Release(self.aws, poll, web_server), self.options.snapshot, web_server.name)
         elif self.options.command == "restore":
             volume = stack_outputs(self.aws, web_server.name, "DocumentRootVolumeId")["DocumentRootVolumeId"]
             restore(Release(self.aws, poll, web_server), volume, previous=self.options.previous == "1")

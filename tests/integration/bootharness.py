@@ -213,9 +213,12 @@ def release_document_of(templates: Mapping[str, dict], stack: str) -> tuple[dict
 class LoopVolume:
     """A sparse file on a loop device, standing in for the EBS volume."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, copy_of: LoopVolume | None = None) -> None:
         self.image = workdir / "volume.img"
-        run("truncate", "-s", VOLUME_SIZE, str(self.image))
+        if copy_of is None:
+            run("truncate", "-s", VOLUME_SIZE, str(self.image))
+        else:  # a snapshot: the volume's blocks as they are now, as EBS takes them (crash-consistent)
+            run("cp", "--sparse=always", str(copy_of.image), str(self.image))
         self.dev = run("losetup", "--find", "--show", "--partscan", str(self.image)).stdout.strip()
         self.by_id_name = "nvme-Amazon_Elastic_Block_Store_" + VOLUME_ID.replace("-", "")
 
@@ -818,8 +821,8 @@ class Harness:
         path.mkdir()
         return path
 
-    def volume(self) -> LoopVolume:
-        vol = LoopVolume(self._subdir("volume"))
+    def volume(self, copy_of: LoopVolume | None = None) -> LoopVolume:
+        vol = LoopVolume(self._subdir("volume"), copy_of)
         self._stack.callback(vol.detach)
         self.machine.wait_for_node(vol.dev)
         return vol

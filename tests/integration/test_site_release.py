@@ -30,7 +30,14 @@ import pytest
 
 from operations.site_folder import bundle, manifest, parse_inventory, plan, read_folder
 from tests import ssm_agent
-from tests.integration.bootharness import BOOT_SRC, SYSTEM_PATH, release_document_of, require_apache, serve
+from tests.integration.bootharness import (
+    BOOT_SRC,
+    SYSTEM_PATH,
+    release_document_of,
+    require_apache,
+    run,
+    serve,
+)
 from tests.integration.fallback_harness import AwsSandbox, aws, moto_server  # noqa: F401 (fixtures)
 from web_server.transfer import TRANSFER_PREFIX
 
@@ -159,7 +166,7 @@ def site(harness, volume):
     sandbox, ns = harness.instance(volume)
     assert ns.boot().returncode == 0
     sandbox.url = serve(sandbox, ns)
-    sandbox.ns = ns
+    sandbox.ns, sandbox.volume = ns, volume
     return sandbox
 
 
@@ -351,9 +358,12 @@ class Releases:
     content: dict
     bucket: str
 
-    def run(self, action: str, release: str = "none", path: str | None = None, **env: str) -> Result:
+    def run(
+        self, action: str, release: str = "none", path: str | None = None, volume: str = "none", **env: str
+    ) -> Result:
         """The document with these values, as the SSM agent runs it: stdout and stderr apart."""
-        values = {"Action": action, "Release": release, "VolumeId": "none", "DeviceName": "none"}
+        device = "none" if volume == "none" else "/dev/sdg"
+        values = {"Action": action, "Release": release, "VolumeId": volume, "DeviceName": device}
         script = self.site.tmp_dir / f"agent-{time.monotonic_ns()}.sh"
         script.write_text(ssm_agent.script(self.content, values))
         script.chmod(0o755)
@@ -643,3 +653,130 @@ def test_the_fallback_copy_follows_a_switch_back_even_where_sizes_match(releases
 
     assert result.returncode == 0, result.stderr
     assert {key: moto.get_object(key)[0] for key in moto.objects()} == V1
+
+
+# ---- restore: from a snapshot, a copy of the volume on a loop device of its own
+
+SNAPSHOT_VOLUME = "vol-0fedcba9876543210"
+RESTORED = "20260101T140000Z-snap-0123456789abcdef0"
+
+
+@pytest.fixture
+def snapshot_of(releases, harness):
+    """Takes a "snapshot" of the volume (a copy of its blocks, XFS's UUID and all), attached to the
+    instance as the operator attaches the volume made from one; nothing of it stays mounted."""
+    site, made = releases.site, []
+
+    def take():
+        site.ns.machine.run("sync")
+        volume = harness.volume(copy_of=site.volume)
+        site.link_device(volume, "nvme-Amazon_Elastic_Block_Store_" + SNAPSHOT_VOLUME.replace("-", ""))
+        made.append(volume)
+        return volume
+
+    yield take
+    for volume in made:
+        for mountpoint, mount in site.ns.machine.mounts().items():
+            if mount["source"].startswith(volume.dev):
+                site.ns.machine.run("umount", mountpoint)
+
+
+def restore_from(releases, **env: str) -> Result:
+    return releases.run("snapshot", RESTORED, volume=SNAPSHOT_VOLUME, **env)
+
+
+def mounted_from(site, volume) -> list[str]:
+    return [
+        point for point, mount in site.ns.machine.mounts().items() if mount["source"].startswith(volume.dev)
+    ]
+
+
+def test_a_snapshot_s_tree_is_copied_back_atomically_and_its_volume_left_unmounted(
+    releases, snapshot_of, tmp_path
+):
+    site = releases.site
+    one, two = write_folder(tmp_path / "one", V1), write_folder(tmp_path / "two", V2)
+    assert releases.publish(one, ONE).returncode == 0
+    snapshot = snapshot_of()  # yesterday's, with ONE served
+    assert releases.publish(two, TWO).returncode == 0
+    expected = {key: [V2[key], V1[key]] for key in ("index.html", "css/site.css")}
+
+    with Reader(site.url, expected) as reader:
+        result = restore_from(releases)
+
+    assert result.returncode == 0, result.stderr
+    assert "mounted" in result.stderr
+    assert reader.wrong == []
+    assert reader.went_back() == []
+    assert served_id(site) == RESTORED
+    assert tree(site.ns.path(site.served)) == tree(one)
+    assert previous_of(site, RESTORED) == TWO
+    assert releases_on(site) == sorted([RESTORED, TWO, f"{RESTORED}.previous", "current"])
+    assert mounted_from(site, snapshot) == []
+    before = states(site.ns.path(site.docroot))
+
+    again = restore_from(releases)
+
+    assert again.returncode == 0, again.stderr
+    assert states(site.ns.path(site.docroot)) == before
+
+
+def test_a_snapshot_from_before_the_served_tree_has_its_root_copied_back(releases, snapshot_of, harness):
+    site = releases.site
+    text = {key: data for key, data in LEGACY.items() if key != "img/photo one.bin"}
+    old = harness.volume()
+    run("mkfs.ext4", "-q", "-L", "site-docroot", old.dev)  # with lost+found at its root, which stays
+    old.populate(old.dev, {key: data.decode() for key, data in text.items()})
+    site.link_device(old, "nvme-Amazon_Elastic_Block_Store_" + SNAPSHOT_VOLUME.replace("-", ""))
+
+    result = restore_from(releases)
+
+    assert result.returncode == 0, result.stderr
+    restored = tree(site.ns.path(site.served))
+    assert {key: entry[1] for key, entry in restored.items() if entry[0] == "file"} == text
+    assert "lost+found" not in restored
+    assert mounted_from(site, old) == []
+
+
+SNAPSHOT_STEPS = {
+    "the read-only mount": ("mount", "-o ro*"),
+    "the copy": ("cp", "-a*"),
+    "the tree's rename": ("mv", "*/.new-*"),
+    "the switch": ("mv", "*current.new*"),
+}
+
+
+@pytest.mark.parametrize("step", SNAPSHOT_STEPS, ids=list(SNAPSHOT_STEPS))
+def test_a_restore_failing_at_any_step_leaves_the_site_and_unmounts_the_snapshot(
+    releases, snapshot_of, tmp_path, step
+):
+    site = releases.site
+    assert releases.publish(write_folder(tmp_path / "one", V1), ONE).returncode == 0
+    snapshot = snapshot_of()
+    two = write_folder(tmp_path / "two", V2)
+    assert releases.publish(two, TWO).returncode == 0
+    command, pattern = SNAPSHOT_STEPS[step]
+
+    failed = restore_from(
+        releases, PATH=failing(site.root, command, pattern, releases.aws.script_env()["PATH"])
+    )
+
+    assert failed.returncode != 0
+    assert "failure injected" in failed.stderr
+    assert served_id(site) == TWO
+    assert tree(site.ns.path(site.served)) == tree(two)
+    assert mounted_from(site, snapshot) == []
+    assert restore_from(releases).returncode == 0
+    assert tree(site.ns.path(site.served)) == tree(write_folder(tmp_path / "again", V1))
+
+
+def test_the_document_root_s_own_volume_is_never_taken_for_a_snapshot(releases):
+    site = releases.site
+    site.link_device(site.volume, "nvme-Amazon_Elastic_Block_Store_" + SNAPSHOT_VOLUME.replace("-", ""))
+    before = states(site.ns.path(site.docroot))
+
+    result = restore_from(releases)
+
+    assert result.returncode != 0
+    assert "is the document root's own device; nothing was changed" in result.stderr
+    assert states(site.ns.path(site.docroot)) == before

@@ -1,9 +1,10 @@
-"""operations/: make deploy's, verify's and os-update's tool, in-process and offline.
+"""operations/: the tool behind make deploy, verify, os-update, publish and restore, in-process and offline.
 
 Each test has an account of its own: its stacks are a dict that answers CloudFormation's
-DescribeStacks by name (moto's CloudFormation and EC2 take longer to load than this whole file
-takes to run); its EC2 and SSM calls go through botocore's Stubber, whose scripted answers must come
-in the order given; S3 is moto's (`mock_aws`, its accounts reset before each test). The page and the
+DescribeStacks by name (moto's CloudFormation takes longer to load than this whole file takes to
+run); its EC2 and SSM calls go through botocore's Stubber, whose scripted answers must come in the
+order given, but for a restore from a snapshot, whose volume calls go to moto's EC2; S3 is moto's
+(`mock_aws`, its accounts reset before each test). The page and the
 image come from an HTTP server on 127.0.0.1; the CDK CLI is a callable that writes an assembly of the
 committed template snapshots. moto, the clients and the server are made once for the module. Fake
 credentials, and mock_aws around every test: nothing here can reach AWS.
@@ -922,22 +923,25 @@ LOCAL = {"index.html": b"<p>new</p>\n", "css/site.css": b"body{}\n", "img/a.bin"
 
 
 def release_command(
-    account: Account, action: str, *, status: str = "Success", stdout_url: str = "", **answer
+    account: Account, action: str, *, status: str = "Success", stdout_url: str = "", looks: int = 2, **answer
 ):
-    """SendCommand of the release document, then its invocation as the waiter and the tool read it."""
-    parameters = {"Action": [action], "Release": [ANY], "VolumeId": ["none"], "DeviceName": ["none"]}
+    """SendCommand of the release document, then its invocation as the waiter (``looks``, the last with
+    ``status``) and the tool read it."""
+    instance = account.stacks["SiteWebServer-dev"]["InstanceId"]
+    parameters = {"Action": [action], "Release": [ANY], "VolumeId": [ANY], "DeviceName": [ANY]}
     sent = {
         "DocumentName": RELEASE_DOCUMENT,
-        "InstanceIds": [INSTANCE],
+        "InstanceIds": [instance],
         "Parameters": parameters,
         "Comment": ANY,
         "OutputS3BucketName": RUN_OUTPUT_BUCKET,
         "OutputS3KeyPrefix": "site-commands",
     }
     account.ssm.add_response("send_command", {"Command": {"CommandId": COMMAND_ID}}, sent)
-    invocation = {"CommandId": COMMAND_ID, "InstanceId": INSTANCE}
+    invocation = {"CommandId": COMMAND_ID, "InstanceId": instance}
     answer = {**invocation, "Status": status, "StandardOutputUrl": stdout_url, **answer}
-    account.ssm.add_response("get_command_invocation", {**answer, "Status": "InProgress"}, invocation)
+    for _ in range(looks - 1):
+        account.ssm.add_response("get_command_invocation", {**answer, "Status": "InProgress"}, invocation)
     account.ssm.add_response("get_command_invocation", answer, invocation)
     if status == "Success":
         account.ssm.add_response("get_command_invocation", answer, invocation)
@@ -1206,4 +1210,149 @@ def test_a_flag_with_another_value_than_1_is_a_usage_error(account):
 
     assert code == 2
     assert "argument --previous: invalid choice: 'yes'" in _error_line(err)
+    assert account.connected == []
+
+
+# ---- restore from a snapshot: the EC2 calls against moto, the server's command stubbed
+
+
+@pytest.fixture(scope="module")
+def moto_ec2(moto):
+    """EC2 as moto keeps it (the account's own EC2 client answers from its Stubber)."""
+    return boto3.client("ec2", region_name=REGION, config=cli.CLIENT_CONFIG)
+
+
+@pytest.fixture
+def snapshot_account(account, moto_ec2):
+    """The account with moto's EC2: the server with its document-root volume, and that volume's snapshot."""
+    zone = f"{REGION}b"
+    placement = {"AvailabilityZone": zone}
+    (server,) = moto_ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, Placement=placement)[
+        "Instances"
+    ]
+    docroot = moto_ec2.create_volume(AvailabilityZone=zone, Size=5, VolumeType="gp3")["VolumeId"]
+    moto_ec2.attach_volume(VolumeId=docroot, InstanceId=server["InstanceId"], Device="/dev/sdf")
+    snapshot = moto_ec2.create_snapshot(VolumeId=docroot)["SnapshotId"]
+    account.stacks["SiteWebServer-dev"].update(InstanceId=server["InstanceId"], DocumentRootVolumeId=docroot)
+    account.aws = account.aws._replace(ec2=moto_ec2)
+    account.server, account.docroot, account.snapshot, account.zone = (
+        server["InstanceId"],
+        docroot,
+        snapshot,
+        zone,
+    )
+    sent = []
+
+    def seen_by_the_command(params, **_):  # the volume as the server finds it while the command runs
+        if params["Parameters"]["Action"] == ["snapshot"]:
+            (volume,) = moto_ec2.describe_volumes(VolumeIds=params["Parameters"]["VolumeId"])["Volumes"]
+            sent.append((params["Parameters"], volume))
+
+    account.aws.ssm.meta.events.register("provide-client-params.ssm.SendCommand", seen_by_the_command)
+    account.sent = sent
+    yield account
+    account.aws.ssm.meta.events.unregister("provide-client-params.ssm.SendCommand", seen_by_the_command)
+
+
+def temporary_volumes(account) -> list[dict]:
+    volumes = account.aws.ec2.describe_volumes()["Volumes"]
+    return [
+        v for v in volumes if v["VolumeId"] != account.docroot and v.get("SnapshotId") == account.snapshot
+    ]
+
+
+def test_restore_from_a_snapshot_copies_through_a_temporary_volume_that_is_deleted_after(snapshot_account):
+    account = snapshot_account
+    page = b"<p>as it was</p>\n"
+    release_command(account, "snapshot", StandardOutputContent=status_lines(page))
+    account.state.bodies["/"] = [page]
+
+    code, out, err = account.run("restore", "--snapshot", account.snapshot)
+
+    assert code == 0, out + err
+    ((parameters, volume),) = account.sent
+    assert parameters["Action"] == ["snapshot"]
+    assert re.fullmatch(rf"\d{{8}}T\d{{6}}Z-{account.snapshot}", parameters["Release"][0])
+    assert parameters["DeviceName"] == ["/dev/sdg"]  # the first name the server does not use
+    assert volume["SnapshotId"] == account.snapshot
+    assert volume["AvailabilityZone"] == account.zone
+    assert volume["VolumeId"] == parameters["VolumeId"][0] != account.docroot
+    assert [(a["InstanceId"], a["Device"], a["State"]) for a in volume["Attachments"]] == [
+        (account.server, "/dev/sdg", "attached")
+    ]
+    assert temporary_volumes(account) == []
+    (docroot,) = account.aws.ec2.describe_volumes(VolumeIds=[account.docroot])["Volumes"]
+    assert [a["InstanceId"] for a in docroot["Attachments"]] == [account.server]
+    assert f"deleted the temporary volume {volume['VolumeId']}" in out
+    assert out.splitlines()[-1].startswith(
+        f"site works: {account.site.site_url} serves the restored index.html"
+    )
+
+
+def test_a_failed_copy_removes_the_temporary_volume_and_says_what_failed(snapshot_account):
+    account = snapshot_account
+    release_command(
+        account, "snapshot", status="Failed", StandardErrorContent="ERROR: no filesystem on /dev/nvme2n1"
+    )
+
+    code, out, err = account.run("restore", "--snapshot", account.snapshot)
+
+    assert code == 1
+    assert "no filesystem on /dev/nvme2n1" in err
+    assert _error_line(err).startswith(f"error: restore Failed on {account.server}")
+    assert temporary_volumes(account) == []
+    assert "deleted the temporary volume" in out
+    assert account.state.requests == []
+
+
+def test_a_restore_interrupted_while_it_waits_removes_the_temporary_volume(snapshot_account, monkeypatch):
+    account = snapshot_account
+    monkeypatch.setenv("WAIT_SECONDS", "0")
+    release_command(account, "snapshot", status="InProgress", looks=1)
+
+    code, _, err = account.run("restore", "--snapshot", account.snapshot)
+
+    assert code == 1
+    assert "still 'InProgress'" in _error_line(err)
+    assert temporary_volumes(account) == []
+
+
+def test_an_unknown_snapshot_is_one_line_and_no_volume(snapshot_account):
+    code, _, err = snapshot_account.run("restore", "--snapshot", "snap-0123456789abcdef0")
+
+    assert code == 1
+    assert "InvalidSnapshot.NotFound" in _error_line(err)
+    assert len(err.strip().splitlines()) == 1
+    assert temporary_volumes(snapshot_account) == []
+
+
+def test_a_snapshot_still_being_taken_is_one_line_and_no_volume(account):
+    pending = {"SnapshotId": "snap-0123456789abcdef0", "State": "pending", "VolumeSize": 5}
+    account.ec2.add_response(
+        "describe_snapshots", {"Snapshots": [pending]}, {"SnapshotIds": [pending["SnapshotId"]]}
+    )
+
+    code, _, err = account.run("restore", "--snapshot", pending["SnapshotId"])
+
+    assert code == 1  # and no CreateVolume: the stub has no answer for one
+    assert _error_line(err) == (
+        "error: snap-0123456789abcdef0 is pending: restore from it once it is completed (make restore)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--snapshot", "snap-12"],
+            "error: SNAPSHOT=snap-12 is not a snapshot id such as snap-0123456789abcdef0",
+        ),
+        (["--snapshot", "snap-0123456789abcdef0", "--previous", "1"], "error: PREVIOUS=1 and SNAPSHOT= name"),
+    ],
+)
+def test_restore_refuses_a_bad_snapshot_id_or_two_restore_points_before_anything(account, args, expected):
+    code, _, err = account.run("restore", *args)
+
+    assert code == 2
+    assert _error_line(err).startswith(expected)
     assert account.connected == []

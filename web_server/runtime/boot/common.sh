@@ -58,9 +58,9 @@ log() {
 }
 
 # die MESSAGE [STATUS]: log the error with the step, the volume and the device
-# being worked on, then exit with STATUS (1).
+# being worked on (where known), then exit with STATUS (1).
 die() {
-  log "ERROR: step $STEP failed for volume ${VOLUME_ID:-<unset>}${CURRENT_DEVICE:+ (device $CURRENT_DEVICE)}: $1"
+  log "ERROR: step $STEP failed${VOLUME_ID:+ for volume $VOLUME_ID}${CURRENT_DEVICE:+ (device $CURRENT_DEVICE)}: $1"
   exit "${2:-1}"
 }
 

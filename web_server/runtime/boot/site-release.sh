@@ -1,21 +1,17 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # The served tree on the document-root volume (docs/boot.md, "The served
-# tree"): DOCROOT/.releases/current -> <id> is Apache's DocumentRoot, <id>/ a
-# tree, <id>.previous -> the tree <id> replaced (its restore point). A change
-# is built beside the served tree and ends in one rename of current, the only
-# commit point; the next run removes what an interrupted one left.
-#   layout       boot step: the volume's first tree (the files at its root,
-#                moved in once), Apache pointed at current
-#   inventory    the served tree (tree_state) and the free space, gzipped,
-#                base64: what make publish plans with
-#   status       the served tree, its restore point, the page at /
-#   publish ID   builds ID from TRANSFER_PREFIX/ID/ (a manifest, a tar of the
-#                files the served tree lacks), checks it, switches to it
-#   previous     switches back to the restore point (which the served tree
-#                then becomes)
-# Every action but layout (run by boot.sh, under its lock) takes the boot's
-# lock. After a switch the mirror (MIRROR_UNIT) runs at once.
+# tree"): .releases/current -> <id> is Apache's DocumentRoot, <id>.previous ->
+# the tree <id> replaced (its restore point). A change is built beside the
+# served tree and ends in one rename of current, the only commit point.
+#   layout                     boot step: the first tree, Apache pointed at it
+#   inventory                  the served tree and the free space (make publish)
+#   status                     the served tree, its restore point, the page at /
+#   publish ID                 the tree uploaded as ID becomes the served one
+#   previous                   back to the restore point
+#   snapshot ID VOLUME DEVICE  the tree on VOLUME (from a snapshot) copied as ID
+# Every action but layout (run under boot.sh's lock) takes the boot's lock;
+# after a switch the mirror (MIRROR_UNIT) runs at once.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -294,6 +290,84 @@ previous() {
   mirror
 }
 
+# The block device of VOLUME, attached as DEVICE: its udev link on Nitro
+# instances (NVMe), the name asked for on Xen ones. Sets DISK.
+find_disk() {
+  local candidate
+  for candidate in "$BY_ID_DIR/nvme-Amazon_Elastic_Block_Store_${1/-/}" "$2" "${2/\/sd//xvd}"; do
+    [[ -b $candidate ]] || continue
+    DISK=$(readlink -f "$candidate")
+    return 0
+  done
+  return 1
+}
+
+# The filesystem on DISK as prepare-docroot.sh chose it: the partition
+# labelled FS_LABEL, else the first holding a filesystem, else the whole disk.
+# Sets FSDEV and FSTYPE. Never the document root's own device.
+find_filesystem() {
+  local name=${DISK##*/} entry dev probe serving found=()
+  serving=$(mountpoint -d "$DOCROOT")
+  partx -u "$DISK" >/dev/null 2>&1 || true
+  for entry in /sys/class/block/"$name"/"$name"* /sys/class/block/"$name"; do
+    [[ $entry == */"$name" || -r $entry/partition ]] || continue
+    dev=/dev/${entry##*/}
+    [[ $(<"$entry/dev") != "$serving" ]] || die "$dev is the document root's own device; nothing was changed"
+    probe=$(blkid -p -o export "$dev" 2>/dev/null)$'\n' || continue
+    [[ $probe == *$'\nUSAGE=filesystem\n'* ]] || continue
+    found+=("$dev")
+    [[ $probe != *$'\nLABEL='"$FS_LABEL"$'\n'* ]] || found=("$dev" "${found[@]}")
+  done
+  ((${#found[@]})) || die "no filesystem on $DISK; nothing was changed"
+  FSDEV=${found[0]}
+  FSTYPE=$(blkid -p -o value -s TYPE "$FSDEV")
+}
+
+# snapshot ID VOLUME DEVICE: what VOLUME served (its tree, or the files at its
+# root on a volume from before this layout) becomes the tree ID. Read-only:
+# with nouuid for XFS, whose copy has the live filesystem's UUID.
+snapshot() {
+  local id=$1 volume=$2 device=$3 mnt new source options=ro entries needed free deadline
+  [[ $id =~ ^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]+$ && $volume =~ ^vol-[0-9a-f]+$ ]] || die "usage: snapshot ID VOLUME DEVICE"
+  source=$(served_tree)
+  if [[ ${source##*/} == "$id" ]]; then
+    log "$id is already the served tree; nothing to do"
+    return 0
+  fi
+  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
+  until find_disk "$volume" "$device"; do
+    (($(now_ms) < deadline)) || die "no block device for $volume ($device) within ${DEVICE_WAIT_SECONDS}s; nothing was changed"
+    sleep "$DEVICE_POLL_SECONDS"
+  done
+  find_filesystem
+  prune
+  mnt=$RUN_DIR/restore-$id new=$RELEASES/.new-$id
+  mkdir -p "$mnt"
+  # shellcheck disable=SC2064 # these paths, now: the id is checked, without quotes
+  trap "{ umount '$mnt'; rmdir '$mnt'; rm -rf -- '$new'; } 2>/dev/null || true" EXIT
+  [[ $FSTYPE != xfs ]] || options=ro,nouuid
+  mount -o "$options" "$FSDEV" "$mnt"
+  log "mounted $FSDEV of $volume read-only"
+  source=$mnt
+  if [[ -L $mnt/.releases/current ]]; then
+    source=$mnt/.releases/$(readlink "$mnt/.releases/current")
+    [[ ${source#"$mnt"/.releases/} != */* && -d $source ]] || die "$volume's .releases/current names no tree"
+  fi
+  root_entries entries "$source" .releases lost+found
+  needed=0
+  ((${#entries[@]} == 0)) || needed=$(du -scB1 -- "${entries[@]/#/$source/}" | tail -n 1 | cut -f1)
+  free=$(df -B1 --output=avail "$DOCROOT" | tail -n 1 | tr -d ' ')
+  ((needed < free)) || die "the tree on $volume takes $needed bytes, the volume has $free free; nothing was changed"
+  mkdir -m 0755 "$new"
+  # Each file the time of the copy: newer than its copy in the fallback bucket, which the mirror replaces.
+  ((${#entries[@]} == 0)) || cp -a --no-preserve=timestamps -- "${entries[@]/#/$source/}" "$new/"
+  mv -T "$new" "$RELEASES/$id"
+  log "copied ${#entries[@]} entries of the tree on $volume into $id"
+  switch_to "$id"
+  prune
+  mirror
+}
+
 layout() {
   mountpoint -q "$DOCROOT" || die "$DOCROOT is not mounted"
   [[ -d $RELEASES ]] || mkdir -m 0755 "$RELEASES"
@@ -309,10 +383,10 @@ case $ACTION in
 layout) layout ;;
 inventory) inventory ;;
 status) status ;;
-publish | previous)
+publish | previous | snapshot)
   lock
-  "$ACTION" "${2:-}"
+  "$ACTION" "${@:2}"
   status
   ;;
-*) die "unknown action '$ACTION' (expected layout, inventory, status, publish or previous)" ;;
+*) die "unknown action '$ACTION' (expected layout, inventory, status, publish, previous or snapshot)" ;;
 esac
