@@ -454,12 +454,9 @@ def restore(release: Release, volume: str, *, previous: bool) -> None:
         (s for page in pages for s in page["Snapshots"]), key=lambda s: s["StartTime"], reverse=True
     )
     for snapshot in listed:
+        name, state = snapshot["SnapshotId"], snapshot["State"]
         taken = f"{snapshot['StartTime'].astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
-        state, name = (
-            "" if snapshot["State"] == "completed" else f", {snapshot['State']}",
-            snapshot["SnapshotId"],
-        )
-        size = f"{snapshot['VolumeSize']} GiB volume{state}"
+        size = f"{snapshot['VolumeSize']} GiB volume" + ("" if state == "completed" else f", {state}")
         print(f"  snapshot       {name} of {taken} ({size}): make restore SNAPSHOT={name}", flush=True)
     if "previous" not in status and not listed:
         print(

@@ -71,8 +71,12 @@ def read_folder(root: Path, *, force: bool = False) -> tuple[dict[str, Entry], l
     pending = [""]
     while pending:
         folder = pending.pop()
-        with os.scandir(root / folder) as listing:
-            found = sorted(listing, key=lambda item: item.name)
+        try:
+            with os.scandir(root / folder) as listing:
+                found = sorted(listing, key=lambda item: item.name)
+        except OSError as error:
+            refusals.append(f"{folder or '.'}: cannot be read ({error.strerror})")
+            continue
         for item in found:
             path = f"{folder}{item.name}"
             if why := _refusal(path, item.name, not folder):
@@ -104,7 +108,9 @@ def read_folder(root: Path, *, force: bool = False) -> tuple[dict[str, Entry], l
                 refusals.append(
                     f"{path}: a special file (a pipe, socket or device), which a web server cannot serve"
                 )
-    if not force and entries.get(PAGE, Entry("?")).kind != "f":
+    if not any(entry.kind == "f" for entry in entries.values()):
+        refusals.append("the folder holds no file: there would be nothing to serve")
+    elif not force and entries.get(PAGE, Entry("?")).kind != "f":
         refusals.append(
             f"{PAGE}: missing at the top of the folder, so the site has no page at / "
             "(FORCE=1 publishes it anyway)"

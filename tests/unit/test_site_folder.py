@@ -144,3 +144,16 @@ def test_the_bundle_holds_the_files_named_owned_by_nobody_in_particular(tmp_path
             ("index.html", 0o644, 0, ""),
         ]
         assert tar.extractfile("index.html").read() == b"<p>x</p>"
+
+
+def test_a_folder_without_any_file_or_one_it_cannot_read_is_refused(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    folder = write(tmp_path / "site", {"index.html": b"x"})
+    (folder / "closed").mkdir(mode=0)
+
+    _, empty = read_folder(tmp_path / "empty", force=True)
+    _, closed = read_folder(folder)
+
+    assert empty == ["the folder holds no file: there would be nothing to serve"]
+    if os.geteuid() != 0:  # root reads it anyway
+        assert closed == ["closed/: cannot be read (Permission denied)"]
