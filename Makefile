@@ -29,7 +29,7 @@ if [[ $$(id -u) == 0 && -n "$${SUDO_UID:-}" ]]; then for path in $(OUTPUTS); do 
   [[ -e $$path ]] && chown -R "$$SUDO_UID:$${SUDO_GID:-$$SUDO_UID}" "$$path" 2>/dev/null; done; true; fi
 endef
 
-.PHONY: synth test lock bootstrap deploy verify diff destroy os-update integ system-deps diagram bench snapshot-update clean \
+.PHONY: synth test lock bootstrap deploy verify diff destroy os-update publish restore integ system-deps diagram bench snapshot-update clean \
 	venv-runtime venv-dev node
 
 # Each step checks its own state (a broken .venv is rebuilt, a lock newer than its stamp
@@ -86,6 +86,14 @@ destroy: venv-runtime node
 # `make os-update RELEASE=2023.9.20251110`: RELEASE is required (latest takes the newest on purpose).
 os-update: venv-runtime node
 	@$(OPERATIONS) os-update --cdk "$(CDK)" --release "$(RELEASE)" $(ARGS)
+
+# `make publish SITE=path/to/folder` (PLAN=1 lists the changes only, FORCE=1 takes a folder without
+# index.html); `make restore` lists the restore points, PREVIOUS=1 or SNAPSHOT=snap-... restores one.
+publish: venv-runtime node
+	@$(OPERATIONS) publish --cdk "$(CDK)" --site "$(SITE)" --plan "$(PLAN)" --force "$(FORCE)" $(ARGS)
+
+restore: venv-runtime node
+	@$(OPERATIONS) restore --cdk "$(CDK)" --previous "$(PREVIOUS)" --snapshot "$(SNAPSHOT)" $(ARGS)
 
 # End-to-end test in a real account (tests/integ_site.py, docs/testing.md): deploys a
 # throwaway copy whose assertions run as part of the deploy, then always destroys it. Without

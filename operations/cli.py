@@ -1,17 +1,22 @@
-"""make deploy, verify and os-update (docs/operations.md): each synthesizes with make's ARGS, takes
-the stacks from that assembly and asks AWS with the credentials, profile and Region the CDK CLI uses."""
+"""make deploy, verify, os-update, publish and restore (docs/operations.md): each synthesizes with make's
+ARGS, takes the stacks from that assembly and asks AWS with the credentials, profile and Region the CDK
+CLI uses."""
 
 import argparse
 import collections
 import contextlib
+import hashlib
 import html
 import http.client
 import json
 import os
 import re
+import secrets
 import shlex
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -25,11 +30,16 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, WaiterError
 
+from operations import site_folder
 from settings.context import CONTEXT_FILE, context_file_problem
+from web_server.transfer import COMMAND_OUTPUT_PREFIX, TRANSFER_PREFIX
 
-# The configuration may wait 30 min for the volume in an instance roll; an OS update 1 h, a reboot, a rerun.
-WAIT_SECONDS = {"deploy": 1800, "verify": 1800, "os-update": 5400}
+# The configuration may wait 30 min for the volume in an instance roll; an OS update 1 h, a reboot, a rerun;
+# a publish or a restore its commands, the mirror and CloudFront's invalidation.
+WAIT_SECONDS = {"deploy": 1800, "verify": 1800, "os-update": 5400, "publish": 1800, "restore": 3600}
 POLL_SECONDS = 5.0  # a verdict within seconds of a finished run, far below SSM's API limits
+VOLUME_REMOVAL_SECONDS = 900  # a detach, then the delete, of a restore's temporary volume
+SNAPSHOT_ID = re.compile(r"snap-([0-9a-f]{8}|[0-9a-f]{17})")
 # Throttling and transient errors are retried by botocore, with backoff, inside each call.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=15, read_timeout=60)
 # EBS takes a volume's next change 6 h after the last started, once that one left modifying/optimizing.
@@ -245,6 +255,17 @@ def _http_state(url: str, *, shows: str = "") -> tuple[str, str | None]:
     return state, media_type
 
 
+def _http_body(url: str) -> tuple[str, bytes | None]:
+    """A look's state and, once the answer is 200, the body."""
+    try:
+        with urlopen(Request(url, headers={"User-Agent": "site-verify"}), timeout=15) as response:
+            return f"HTTP {response.status}", response.read()
+    except urllib.error.HTTPError as error:
+        return f"HTTP {error.code}, waiting for 200", None
+    except (OSError, http.client.HTTPException) as error:
+        return f"no answer ({getattr(error, 'reason', error)})", None
+
+
 def verify(aws: Aws, poll: Poll, web_server: Stack, content: Stack) -> None:
     web = stack_outputs(aws, web_server.name, "InstanceId", "ConfigurationAssociationId", "SiteUrl")
     images = stack_outputs(aws, content.name, "ImageUrl")
@@ -296,15 +317,14 @@ def verify(aws: Aws, poll: Poll, web_server: Stack, content: Stack) -> None:
     print(f"{verdict} succeeded on {instance}", flush=True)
 
 
-def os_update(aws: Aws, poll: Poll, web_server: Stack, release: str) -> None:
-    """Send the OS-update document and wait for the command to end (a reboot runs its step again)."""
-    outputs = stack_outputs(aws, web_server.name, "InstanceId", "OsUpdateDocument")
-    instance, document = outputs["InstanceId"], outputs["OsUpdateDocument"]
-    parameters = {"Parameters": {"ReleaseVersion": [release]}, "Comment": f"OS update to {release}"}
-    sent = aws.ssm.send_command(DocumentName=document, InstanceIds=[instance], **parameters)
-    command = sent["Command"]["CommandId"]
+def run_command(aws: Aws, poll: Poll, instance: str, document: str, what: str, **send: Any) -> str:
+    """Send ``document`` to the instance and wait for the command to end (a reboot runs its step again);
+    its id. ``what`` names it in the progress lines and the error."""
+    command = aws.ssm.send_command(DocumentName=document, InstanceIds=[instance], **send)["Command"][
+        "CommandId"
+    ]
     details = f"aws ssm get-command-invocation --command-id {command} --instance-id {instance}"
-    print(f"sent {document} ({release}) to {instance} as command {command}", flush=True)
+    print(f"sent {document} ({send.get('Comment', what)}) to {instance} as command {command}", flush=True)
 
     waiter = aws.ssm.get_waiter("command_executed")  # botocore's: which of the command's states are final
 
@@ -319,10 +339,253 @@ def os_update(aws: Aws, poll: Poll, web_server: Stack, release: str) -> None:
                 return status, None
         streams = (answer.get(name) or "" for name in ("StandardOutputContent", "StandardErrorContent"))
         tail = [line for stream in streams for line in stream.splitlines()[-TAIL_LINES:]]
-        raise OpsError(f"OS update {status} on {instance}; details: {details}", details=tail)
+        raise OpsError(f"{what} {status} on {instance}; details: {details}", details=tail)
 
-    poll.until(f"OS update on {instance}", look, hint=f"it goes on; see {details}")
+    poll.until(f"{what} on {instance}", look, hint=f"it goes on; see {details}")
+    return command
+
+
+def os_update(aws: Aws, poll: Poll, web_server: Stack, release: str) -> None:
+    outputs = stack_outputs(aws, web_server.name, "InstanceId", "OsUpdateDocument")
+    instance, document = outputs["InstanceId"], outputs["OsUpdateDocument"]
+    parameters = {"Parameters": {"ReleaseVersion": [release]}, "Comment": f"OS update to {release}"}
+    run_command(aws, poll, instance, document, "OS update", **parameters)
     print(f"OS update to {release} done on {instance}", flush=True)
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError  # unreachable: GiB ends the loop
+
+
+class Release:
+    """The server's served tree, changed through the release document (web_server/releases.py)."""
+
+    def __init__(self, aws: Aws, poll: Poll, web_server: Stack) -> None:
+        self.aws, self.poll = aws, poll
+        self.outputs = stack_outputs(
+            aws, web_server.name, "InstanceId", "ReleaseDocument", "RunOutputBucketName", "SiteUrl"
+        )
+        self.instance, self.bucket = self.outputs["InstanceId"], self.outputs["RunOutputBucketName"]
+
+    def run(self, action: str, what: str, release: str = "none", **values: str) -> dict:
+        """The release document's ``action`` on the server; the command's invocation, with its output."""
+        parameters = {"Action": [action], "Release": [release], "VolumeId": ["none"], "DeviceName": ["none"]}
+        parameters.update({name: [value] for name, value in values.items()})
+        command = run_command(
+            self.aws,
+            self.poll,
+            self.instance,
+            self.outputs["ReleaseDocument"],
+            what,
+            Parameters=parameters,
+            Comment=f"{what} ({release})" if release != "none" else what,
+            OutputS3BucketName=self.bucket,
+            OutputS3KeyPrefix=COMMAND_OUTPUT_PREFIX.rstrip("/"),
+        )
+        return self.aws.ssm.get_command_invocation(CommandId=command, InstanceId=self.instance)
+
+    def full_output(self, invocation: dict) -> str:
+        """The command's whole standard output: the agent's copy in S3 (the API gives 24,000 characters)."""
+        bucket, key = s3_location(invocation["StandardOutputUrl"])
+
+        def look() -> tuple[str, str | None]:
+            try:
+                body = self.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except self.aws.s3.exceptions.NoSuchKey:
+                return "not uploaded yet", None
+            return "read", body.decode()
+
+        return self.poll.until(
+            f"output s3://{bucket}/{key}", look, hint="the SSM agent uploads it after the run"
+        )
+
+    def verdict(self, page: str, sha256: str, what: str) -> None:
+        """Wait until CloudFront serves ``page`` with this hash; the line saying so."""
+        url = self.outputs["SiteUrl"] + ("" if page == site_folder.PAGE else urllib.parse.quote(page))
+
+        def look() -> tuple[str, str | None]:
+            state, body = _http_body(url)
+            if body is None:
+                return state, None
+            got = hashlib.sha256(body).hexdigest()
+            return (
+                (f"{state}, sha256 {got[:12]}", "ok") if got == sha256 else (f"{state}, another {page}", None)
+            )
+
+        hint = (
+            f"the mirror invalidates CloudFront: journalctl -u site-sync on {self.instance}; {WHERE_TO_LOOK}"
+        )
+        self.poll.until(f"page {url}", look, hint=hint)
+        print(f"site works: {url} serves the {what} {page} (sha256 {sha256[:12]})", flush=True)
+
+
+def publish(release: Release, folder: Path, entries: dict, *, plan_only: bool) -> None:
+    """Plan against the served tree, upload what the server lacks, build and switch there; the verdict."""
+    meta, served = site_folder.parse_inventory(release.full_output(release.run("inventory", "inventory")))
+    plan = site_folder.plan(entries, served)
+    for verb, items in (("add", plan.added), ("change", plan.changed), ("delete", plan.deleted)):
+        for path, entry in items if plan_only else ():
+            size = {"d": "(folder)", "l": "(link)"}.get(entry.kind) or _size(entry.size)
+            print(f"  {verb:<7}{size:>10}  {path}", flush=True)
+    needed = site_folder.space_needed(entries.values(), int(meta["block"]))
+    free, served_id = int(meta["free"]), meta["served"]
+    added, changed = (_size(sum(entry.size for _, entry in items)) for items in (plan.added, plan.changed))
+    print(
+        f"plan against {served_id}: {len(plan.added)} to add ({added}), {len(plan.changed)} to change "
+        f"({changed}), {len(plan.deleted)} to delete; the new tree takes {_size(needed)} of the "
+        f"{_size(free)} free on the volume",
+        flush=True,
+    )
+    if needed > free:
+        raise OpsError(
+            f"{folder} needs {_size(needed)} on the volume, which has {_size(free)} free (measured on "
+            f"{release.instance}): raise volume_size_gib, or publish less; nothing was uploaded or changed"
+        )
+    page = (
+        site_folder.PAGE
+        if site_folder.PAGE in entries
+        else min(p for p, e in entries.items() if e.kind == "f")
+    )
+    if plan_only:
+        print("PLAN=1: nothing was uploaded or changed", flush=True)
+        return
+    if plan.added or plan.changed or plan.deleted:
+        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-publish-{secrets.token_hex(2)}"
+        upload(release, folder, name, entries, plan.upload)
+        release.run("publish", "publish", name)
+    else:
+        print(f"nothing to publish: the server serves this folder already ({served_id})", flush=True)
+    release.verdict(page, entries[page].sha256, "published")
+
+
+def _status(invocation: dict) -> dict[str, str]:
+    """site-release.sh status's lines by their first word: served, previous, page."""
+    lines = invocation.get("StandardOutputContent", "").splitlines()
+    return dict(
+        line.partition(" ")[::2] for line in lines if line.startswith(("served ", "previous ", "page "))
+    )
+
+
+def _tree(line: str) -> str:
+    name, size, files = line.split()
+    return f"{name} ({_size(int(size))}, {files} files)"
+
+
+def restore(release: Release, volume: str, *, previous: bool) -> None:
+    """Back to the restore point on the volume, then the verdict; or, asked for none, the list of them."""
+    if previous:
+        sha256, _, page = _status(release.run("previous", "restore"))["page"].partition(" ")
+        release.verdict(page, sha256, "restored")
+        return
+    status = _status(release.run("status", "status"))
+    print(f"{release.instance} serves {_tree(status['served'])}", flush=True)
+    print("restore points:", flush=True)
+    if "previous" in status:
+        print(f"  on the volume  {_tree(status['previous'])}: make restore PREVIOUS=1", flush=True)
+    pages = release.aws.ec2.get_paginator("describe_snapshots").paginate(
+        OwnerIds=["self"], Filters=[{"Name": "volume-id", "Values": [volume]}]
+    )
+    listed = sorted(
+        (s for page in pages for s in page["Snapshots"]), key=lambda s: s["StartTime"], reverse=True
+    )
+    for snapshot in listed:
+        name, state = snapshot["SnapshotId"], snapshot["State"]
+        taken = f"{snapshot['StartTime'].astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+        size = f"{snapshot['VolumeSize']} GiB volume" + ("" if state == "completed" else f", {state}")
+        print(f"  snapshot       {name} of {taken} ({size}): make restore SNAPSHOT={name}", flush=True)
+    if "previous" not in status and not listed:
+        print(
+            f"  none yet: the first publish keeps one, and {volume} is snapshotted daily at 03:00 UTC",
+            flush=True,
+        )
+
+
+def _wait_for_volume(poll: Poll, ec2: Any, volume: str, wanted: str) -> None:
+    """Until the volume is ``wanted``: a volume state (available), or an attachment state (attached)."""
+
+    def look() -> tuple[str, str | None]:
+        (described,) = ec2.describe_volumes(VolumeIds=[volume])["Volumes"]
+        state = next((a["State"] for a in described.get("Attachments", [])), described["State"])
+        return state, state if state == wanted else None
+
+    poll.until(f"temporary volume {volume}", look, hint=f"aws ec2 describe-volumes --volume-ids {volume}")
+
+
+def remove_volume(ec2: Any, volume: str, poll: Poll) -> None:
+    try:
+        (described,) = ec2.describe_volumes(VolumeIds=[volume])["Volumes"]
+        for attachment in described.get("Attachments", []):
+            ec2.detach_volume(VolumeId=volume, InstanceId=attachment["InstanceId"])
+        _wait_for_volume(poll, ec2, volume, "available")
+        ec2.delete_volume(VolumeId=volume)
+    except Exception as error:
+        raise OpsError(
+            f"the temporary volume {volume} is left ({error}); it is billed until you delete it: "
+            f"aws ec2 detach-volume --volume-id {volume}, then aws ec2 delete-volume --volume-id {volume}"
+        ) from error
+    print(f"deleted the temporary volume {volume}", flush=True)
+
+
+def restore_snapshot(release: Release, snapshot: str, stack: str) -> None:
+    """A temporary volume from the snapshot in the server's zone, attached, copied from on the server with
+    the same atomic switch, then detached and deleted whatever happened; then the verdict. The EC2 calls
+    are the operator's: the server's role gains nothing for them."""
+    ec2, instance = release.aws.ec2, release.instance
+    (found,) = ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"]
+    if found["State"] != "completed":
+        raise OpsError(f"{snapshot} is {found['State']}: restore from it once it is completed (make restore)")
+    (server,) = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"]
+    used = {m["DeviceName"].replace("/dev/xvd", "/dev/sd") for m in server.get("BlockDeviceMappings", [])}
+    device = next(f"/dev/sd{letter}" for letter in "ghijklmnop" if f"/dev/sd{letter}" not in used)
+    zone = server["Placement"]["AvailabilityZone"]
+    tags = [{"Key": "Name", "Value": f"{stack}: restore from {snapshot}, deleted when it ends"}]
+    volume = ec2.create_volume(
+        SnapshotId=snapshot,
+        AvailabilityZone=zone,
+        VolumeType="gp3",
+        TagSpecifications=[{"ResourceType": "volume", "Tags": tags}],
+    )["VolumeId"]
+    print(f"created the temporary volume {volume} from {snapshot} in {zone}", flush=True)
+    try:
+        _wait_for_volume(release.poll, ec2, volume, "available")
+        ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device=device)
+        _wait_for_volume(release.poll, ec2, volume, "attached")
+        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{snapshot}"
+        status = _status(release.run("snapshot", "restore", name, VolumeId=volume, DeviceName=device))
+    finally:  # a deadline of its own: the restore's may be spent
+        remove_volume(
+            ec2, volume, Poll(wait_seconds=VOLUME_REMOVAL_SECONDS, poll_seconds=release.poll.poll_seconds)
+        )
+    sha256, _, page = status["page"].partition(" ")
+    release.verdict(page, sha256, "restored")
+
+
+def upload(release: Release, folder: Path, name: str, entries: dict, paths: list[str]) -> None:
+    """The folder's manifest and a tar of the files the server lacks, under TRANSFER_PREFIX/name/."""
+    prefix = f"{TRANSFER_PREFIX}{name}/"
+    release.aws.s3.put_object(
+        Bucket=release.bucket, Key=f"{prefix}manifest", Body=site_folder.manifest(entries)
+    )
+    with tempfile.TemporaryFile() as bundle:
+        site_folder.bundle(folder, paths, bundle)
+        total, sent, shown, lock = bundle.tell(), [0], [0.0], threading.Lock()
+        bundle.seek(0)
+
+        def progress(amount: int) -> None:  # boto3 calls it from its transfer threads
+            with lock:
+                sent[0] += amount
+                now = time.monotonic()
+                if now - shown[0] >= 1 or sent[0] >= total:
+                    shown[0] = now
+                    start = release.poll.start
+                    print(f"[{now - start:4.0f}s] upload: {_size(sent[0])} of {_size(total)}", flush=True)
+
+        release.aws.s3.upload_fileobj(bundle, release.bucket, f"{prefix}files.tar", Callback=progress)
+    print(f"uploaded {len(paths)} files to s3://{release.bucket}/{prefix}", flush=True)
 
 
 def seconds_from_env(name: str, default: float, *, zero_allowed: bool) -> float:
@@ -336,7 +599,7 @@ def seconds_from_env(name: str, default: float, *, zero_allowed: bool) -> float:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]  # one line, not usage and a line
-        raise OpsError(f"{message}; usage: {self.prog} {{deploy,verify,os-update}} [CDK ARGS]", code=2)
+        raise OpsError(f"{message}; usage: {self.prog} {{{','.join(WAIT_SECONDS)}}} [CDK ARGS]", code=2)
 
 
 class Operator:
@@ -345,8 +608,10 @@ class Operator:
         parser.add_argument("command", choices=WAIT_SECONDS)
         parser.add_argument("--cdk", default=f"{Path(sys.executable).parent / 'npx'} cdk")  # package-lock's
         parser.add_argument("--output", "-o", default="cdk.out")  # the cloud assembly's directory
-        for name in ("--profile", "--region", "--release"):
+        for name in ("--profile", "--region", "--release", "--site", "--snapshot"):
             parser.add_argument(name)
+        for name in ("--plan", "--force", "--previous"):  # make's PLAN=1, FORCE=1, PREVIOUS=1
+            parser.add_argument(name, choices=["", "0", "1"], default="")
         self.options, self.cdk_args = parser.parse_known_args(argv)
         for name in ("profile", "region"):  # read here as the CDK CLI reads them, and passed on to it
             self.cdk_args += [f"--{name}", getattr(self.options, name)] if getattr(self.options, name) else []
@@ -357,9 +622,29 @@ class Operator:
                 "or RELEASE=latest to take the newest on purpose",
                 code=2,
             )
+        if self.options.command == "publish":
+            self.entries = self._checked_site()
+        snapshot = self.options.snapshot
+        if snapshot and not SNAPSHOT_ID.fullmatch(snapshot):
+            raise OpsError(f"SNAPSHOT={snapshot} is not a snapshot id such as snap-0123456789abcdef0", code=2)
+        if snapshot and self.options.previous == "1":
+            raise OpsError("PREVIOUS=1 and SNAPSHOT= name two restore points: give one", code=2)
         self.wait = seconds_from_env("WAIT_SECONDS", WAIT_SECONDS[self.options.command], zero_allowed=True)
         self.poll = seconds_from_env("POLL_SECONDS", POLL_SECONDS, zero_allowed=False)
         self.aws, self.run_cdk = connect(profile=self.options.profile, region=self.options.region), run_cdk
+
+    def _checked_site(self) -> dict[str, site_folder.Entry]:
+        """The folder's entries; before anything else, one line for each thing that cannot be published."""
+        site = self.options.site
+        if not site or not Path(site).is_dir():
+            given = f"SITE={site} is not a folder" if site else "SITE is not set"
+            raise OpsError(
+                f"{given}: make publish SITE=path/to/folder (PLAN=1 lists the changes first)", code=2
+            )
+        entries, refusals = site_folder.read_folder(Path(site), force=self.options.force == "1")
+        if refusals:
+            raise OpsError(refusals[-1], details=[f"error: {refusal}" for refusal in refusals[:-1]], code=2)
+        return entries
 
     def cdk(self, *args: str) -> None:
         command = [*shlex.split(self.options.cdk), *args]
@@ -390,6 +675,14 @@ class Operator:
         poll = Poll(wait_seconds=self.wait, poll_seconds=self.poll)
         if self.options.command == "os-update":
             os_update(self.aws, poll, web_server, self.options.release)
+        elif self.options.command == "publish":
+            release = Release(self.aws, poll, web_server)
+            publish(release, Path(self.options.site), self.entries, plan_only=self.options.plan == "1")
+        elif self.options.command == "restore" and self.options.snapshot:
+            restore_snapshot(Release(self.aws, poll, web_server), self.options.snapshot, web_server.name)
+        elif self.options.command == "restore":
+            volume = stack_outputs(self.aws, web_server.name, "DocumentRootVolumeId")["DocumentRootVolumeId"]
+            restore(Release(self.aws, poll, web_server), volume, previous=self.options.previous == "1")
         else:
             verify(self.aws, poll, web_server, content)
 

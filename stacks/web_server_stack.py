@@ -20,6 +20,7 @@ from web_server.document_root import DocumentRootVolume
 from web_server.infrastructure import WebServer
 from web_server.instance_values import INSTANCE_VALUES
 from web_server.os_update import OsUpdateDocument
+from web_server.releases import SiteReleaseDocument
 from web_server.snapshots import VolumeSnapshotSchedule
 
 
@@ -97,6 +98,9 @@ class WebServerStack(Stack):
             output_bucket=self.run_output.bucket,
         )
         self.os_update = OsUpdateDocument(self, "OsUpdate")
+        self.releases = SiteReleaseDocument(
+            self, "Releases", server=self.server, bucket=self.run_output.bucket
+        )
         self.alarms = ServerAlarms(
             self,
             "Alarms",
@@ -119,5 +123,15 @@ class WebServerStack(Stack):
                 "aws ssm start-associations-once --association-ids <id> re-applies the configuration",
             ),
             ("OsUpdateDocument", self.os_update.document.ref, "make os-update runs it on the server"),
+            (
+                "ReleaseDocument",
+                self.releases.document.ref,
+                "make publish and make restore run it on the server",
+            ),
+            (
+                "RunOutputBucketName",
+                self.run_output.bucket.bucket_name,
+                "make publish uploads under site-transfer/",
+            ),
         ):
             CfnOutput(self, name, value=value, description=description)

@@ -207,12 +207,25 @@ def configuration_of(templates: Mapping[str, dict], stack: str) -> Configuration
     return ConfigurationDocument(content=content, values=values)
 
 
+def release_document_of(templates: Mapping[str, dict], stack: str) -> tuple[dict, str]:
+    """The synthesized document make publish and make restore send, resolved as CloudFormation would
+    in REGION, and the bucket it downloads from."""
+    outputs = templates[stack]["Outputs"]
+    deployment = Deployment(templates, region=REGION)
+    document = templates[stack]["Resources"][outputs["ReleaseDocument"]["Value"]["Ref"]]
+    content = deployment.resolve(stack, document["Properties"]["Content"])
+    return content, deployment.resolve(stack, outputs["RunOutputBucketName"]["Value"])
+
+
 class LoopVolume:
     """A sparse file on a loop device, standing in for the EBS volume."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, copy_of: LoopVolume | None = None) -> None:
         self.image = workdir / "volume.img"
-        run("truncate", "-s", VOLUME_SIZE, str(self.image))
+        if copy_of is None:
+            run("truncate", "-s", VOLUME_SIZE, str(self.image))
+        else:  # a snapshot: the volume's blocks as they are now, as EBS takes them (crash-consistent)
+            run("cp", "--sparse=always", str(copy_of.image), str(self.image))
         self.dev = run("losetup", "--find", "--show", "--partscan", str(self.image)).stdout.strip()
         self.by_id_name = "nvme-Amazon_Elastic_Block_Store_" + VOLUME_ID.replace("-", "")
 
@@ -626,6 +639,8 @@ class Sandbox:
         self.calls_dir = root / "calls"
         self.tmp_dir = root / "tmp"
         self.docroot = root / "var" / "www" / "html"
+        # The tree Apache serves, through the link the scripts keep for a shell.
+        self.served = self.docroot / "current"
         for d in (self.by_id_dir, self.log_file.parent, self.aws_dir, self.calls_dir, self.tmp_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.docroot.mkdir(parents=True)
@@ -823,8 +838,8 @@ class Harness:
         path.mkdir()
         return path
 
-    def volume(self) -> LoopVolume:
-        vol = LoopVolume(self._subdir("volume"))
+    def volume(self, copy_of: LoopVolume | None = None) -> LoopVolume:
+        vol = LoopVolume(self._subdir("volume"), copy_of)
         self._stack.callback(vol.detach)
         self.machine.wait_for_node(vol.dev)
         return vol
@@ -921,7 +936,7 @@ def wait_for_port(port: int, timeout: float = 15) -> None:
 @dataclass
 class ServedSite:
     url: str
-    docroot_in_ns: Path
+    served_in_ns: Path
     sandbox: Sandbox
     namespace: Namespace
     mount_source: str

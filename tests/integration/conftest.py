@@ -68,7 +68,7 @@ def served_site(machine, configuration) -> ServedSite:
         assert mount is not None
         yield ServedSite(
             url=url,
-            docroot_in_ns=ns.path(sandbox.docroot),
+            served_in_ns=ns.path(sandbox.served),
             sandbox=sandbox,
             namespace=ns,
             mount_source=mount["source"],

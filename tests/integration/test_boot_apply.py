@@ -172,7 +172,7 @@ def test_apply_boots_then_reapplying_changes_nothing_and_a_new_image_url_follows
     assert f"<h1>{escaped}</h1>" in page
 
     # An edited page is kept; the rendering for the next URL goes next to it.
-    page_file = ns.path(sandbox.docroot / "index.html")
+    page_file = ns.path(sandbox.served / "index.html")
     edited = page.replace("<h1>", "<h1>Edited: ")
     page_file.write_text(edited)
     kept = ns.apply(sandbox.staging("staging-4"), IMAGE_URL=THIRD_URL)

@@ -56,7 +56,7 @@ def test_seeded_page_shows_the_image(harness, volume):
     sandbox, ns = harness.instance(volume)
     assert ns.boot().returncode == 0
 
-    page = ns.path(sandbox.docroot / "index.html")
+    page = ns.path(sandbox.served / "index.html")
     text = page.read_text()
     assert text.startswith("<!DOCTYPE html>")
     assert "{{" not in text
@@ -67,21 +67,22 @@ def test_seeded_page_shows_the_image(harness, volume):
     assert img["alt"]
     assert_generated(text)
     assert oct(os.stat(page).st_mode & 0o777) == "0o644"
-    # Nothing else was written to the volume.
-    assert sorted(p.name for p in ns.path(sandbox.docroot).iterdir()) == ["index.html"]
+    # Nothing else was written to the volume: the served tree and the link to it.
+    assert sorted(p.name for p in ns.path(sandbox.served).iterdir()) == ["index.html"]
+    assert sorted(p.name for p in ns.path(sandbox.docroot).iterdir()) == [".releases", "current"]
 
 
 def test_untouched_page_follows_a_changed_image_url(harness, volume):
     sandbox, ns = harness.instance(volume)
     assert ns.boot().returncode == 0
-    other = ns.path(sandbox.docroot / "other.html")
+    other = ns.path(sandbox.served / "other.html")
     other.write_text("<p>other</p>\n")
     other_before = os.stat(other)
 
     result = ns.boot(IMAGE_URL=NEW_URL)
 
     assert result.returncode == 0, result.output
-    text = ns.path(sandbox.docroot / "index.html").read_text()
+    text = ns.path(sandbox.served / "index.html").read_text()
     assert IMAGE_URL not in text
     assert f'src="{NEW_URL_IN_HTML}"' in text
     assert parse(text).images[0]["src"] == NEW_URL
@@ -95,10 +96,10 @@ def test_untouched_page_follows_a_changed_image_url(harness, volume):
     )
 
     # The same URL again: nothing is rewritten.
-    before = os.stat(ns.path(sandbox.docroot / "index.html"))
+    before = os.stat(ns.path(sandbox.served / "index.html"))
     again = ns.boot(IMAGE_URL=NEW_URL)
     assert again.returncode == 0
-    now = os.stat(ns.path(sandbox.docroot / "index.html"))
+    now = os.stat(ns.path(sandbox.served / "index.html"))
     assert (now.st_ino, now.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert "up to date" in again.output
 
@@ -106,7 +107,7 @@ def test_untouched_page_follows_a_changed_image_url(harness, volume):
 def test_edited_page_survives_reruns_and_url_changes(harness, volume):
     sandbox, ns = harness.instance(volume)
     assert ns.boot().returncode == 0
-    page = ns.path(sandbox.docroot / "index.html")
+    page = ns.path(sandbox.served / "index.html")
     edited = page.read_text().replace("Hello from the web server", "My own heading")
     page.write_text(edited)
 
@@ -119,7 +120,7 @@ def test_edited_page_survives_reruns_and_url_changes(harness, volume):
     result = ns.boot(IMAGE_URL=NEW_URL)
 
     assert result.returncode == 0, result.output
-    page = ns.path(sandbox.docroot / "index.html")
+    page = ns.path(sandbox.served / "index.html")
     assert page.read_text() == edited
     sample = ns.path(sandbox.docroot / "index.html.sample-new").read_text()
     assert f'src="{NEW_URL_IN_HTML}"' in sample
@@ -135,7 +136,7 @@ def test_the_title_and_heading_follow_the_page_title_while_untouched(harness, vo
     result = ns.boot(PAGE_TITLE=title)
 
     assert result.returncode == 0, result.output
-    text = ns.path(sandbox.docroot / "index.html").read_text()
+    text = ns.path(sandbox.served / "index.html").read_text()
     assert parse(text).texts == {"title": title, "h1": title}
     assert "Café &amp; friends" in text
     assert parse(text).images[0]["src"] == IMAGE_URL
@@ -150,4 +151,4 @@ def test_a_placeholder_the_deployment_does_not_set_stops_the_step(harness, volum
 
     assert result.returncode != 0
     assert "the page template names {{PAGE_TITLE}}, which the deployment does not set" in result.output
-    assert not ns.path(sandbox.docroot / "index.html").exists()
+    assert not ns.path(sandbox.served / "index.html").exists()

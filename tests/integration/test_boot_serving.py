@@ -60,7 +60,7 @@ def test_apache_serves_the_seeded_page_from_the_volume(served_site):
 
     assert status == 200
     assert content_type.startswith("text/html")
-    on_volume = (served_site.docroot_in_ns / "index.html").read_text()
+    on_volume = (served_site.served_in_ns / "index.html").read_text()
     assert body == on_volume
     assert f'src="{IMAGE_URL}"' in body
     # The file exists only on the mounted volume, not in the directory below.
@@ -69,7 +69,7 @@ def test_apache_serves_the_seeded_page_from_the_volume(served_site):
 
 
 def test_the_volume_is_what_apache_serves(served_site):
-    on_volume = (served_site.docroot_in_ns / "index.html").read_text()
+    on_volume = (served_site.served_in_ns / "index.html").read_text()
     assert fetch(served_site.url)[::2] == (200, on_volume)
     assert fetch(served_site.url + "index.html")[::2] == (200, on_volume)
     assert fetch(served_site.url + "missing.html")[0] == 404
@@ -99,8 +99,8 @@ def fetch_raw(url: str, headers: dict[str, str]) -> tuple[int, str | None]:
 def test_apache_redirects_to_the_viewers_domain(served_site):
     """CloudFront connects to the origin's own host name; Apache's redirect
     must send the viewer back through CloudFront, over HTTPS."""
-    (served_site.docroot_in_ns / "somedir").mkdir(exist_ok=True)
-    (served_site.docroot_in_ns / "somedir" / "index.html").write_text("<p>somedir</p>\n")
+    (served_site.served_in_ns / "somedir").mkdir(exist_ok=True)
+    (served_site.served_in_ns / "somedir" / "index.html").write_text("<p>somedir</p>\n")
     headers = {"Host": "ip-10-0-2-10.eu-west-1.compute.internal"}
 
     status, location = fetch_raw(served_site.url + "somedir", headers)

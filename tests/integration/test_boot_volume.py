@@ -59,7 +59,7 @@ def test_fresh_volume_is_partitioned_formatted_mounted_and_served(harness, volum
     assert f"--volume-id {VOLUME_ID}" in attach[0]
     assert "--device /dev/sdf" in attach[0]
 
-    page = ns.path(sandbox.docroot / "index.html").read_text()
+    page = ns.path(sandbox.served / "index.html").read_text()
     assert f'src="{IMAGE_URL}"' in page
     # The root disk's directory under the mount point stayed empty.
     assert list(sandbox.docroot.iterdir()) == []
@@ -81,10 +81,10 @@ def test_rerun_and_reboot_change_nothing(harness, volume):
     sandbox, ns = harness.instance(volume)
     assert ns.boot().returncode == 0
     uuid = probe(volume.part(1))["UUID"]
-    marker = ns.path(sandbox.docroot / "marker.txt")
+    marker = ns.path(sandbox.served / "marker.txt")
     marker.write_text("user data\n")
     before = os.stat(marker)
-    page_before = os.stat(ns.path(sandbox.docroot / "index.html"))
+    page_before = os.stat(ns.path(sandbox.served / "index.html"))
     fstab_before = sandbox.fstab.read_bytes()
     drop_in_before = sandbox.drop_in.read_bytes()
 
@@ -93,10 +93,10 @@ def test_rerun_and_reboot_change_nothing(harness, volume):
         assert "creating" not in result.output
         assert probe(volume.part(1))["UUID"] == uuid
         assert len(partition_table(volume.dev)["partitions"]) == 1
-        now = os.stat(current_ns.path(sandbox.docroot / "marker.txt"))
+        now = os.stat(current_ns.path(sandbox.served / "marker.txt"))
         assert (now.st_ino, now.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
-        assert current_ns.path(sandbox.docroot / "marker.txt").read_text() == ("user data\n")
-        page = os.stat(current_ns.path(sandbox.docroot / "index.html"))
+        assert current_ns.path(sandbox.served / "marker.txt").read_text() == ("user data\n")
+        page = os.stat(current_ns.path(sandbox.served / "index.html"))
         assert (page.st_ino, page.st_mtime_ns) == (
             page_before.st_ino,
             page_before.st_mtime_ns,
@@ -119,8 +119,8 @@ def test_new_instance_reuses_the_volume(harness, volume):
     first, ns = harness.instance(volume)
     assert ns.boot().returncode == 0
     uuid = probe(volume.part(1))["UUID"]
-    ns.path(first.docroot / "data" / "keep.txt").parent.mkdir()
-    ns.path(first.docroot / "data" / "keep.txt").write_text("kept\n")
+    ns.path(first.served / "data" / "keep.txt").parent.mkdir()
+    ns.path(first.served / "data" / "keep.txt").write_text("kept\n")
     ns.close()
 
     # The replacement: empty fstab, volume not yet attached to it.
@@ -131,7 +131,7 @@ def test_new_instance_reuses_the_volume(harness, volume):
     assert result.returncode == 0, result.output
     assert "creating" not in result.output
     assert probe(volume.part(1))["UUID"] == uuid
-    assert ns2.path(second.docroot / "data" / "keep.txt").read_text() == "kept\n"
+    assert ns2.path(second.served / "data" / "keep.txt").read_text() == "kept\n"
     assert only_fstab_entry(second)[0] == f"UUID={uuid}"
     assert any("attach-volume" in c for c in second.calls("aws"))
     assert second.httpd_state() == ("active", "enabled")
@@ -194,8 +194,8 @@ def test_filesystem_made_by_hand_is_mounted_as_is(harness, volume, layout):
     assert probe(target)["UUID"] == uuid
     assert probe(target)["TYPE"] == fstype
     assert ns.mount_at(sandbox.docroot) == {"source": target, "fstype": fstype}
-    assert ns.path(sandbox.docroot / "photos" / "a.txt").read_text() == "photo\n"
-    assert ns.path(sandbox.docroot / "index.html").read_text() == hand_page
+    assert ns.path(sandbox.served / "photos" / "a.txt").read_text() == "photo\n"
+    assert ns.path(sandbox.served / "index.html").read_text() == hand_page
     assert IMAGE_URL in ns.path(sandbox.docroot / "index.html.sample-new").read_text()
     assert run("sfdisk", "--dump", volume.dev, check=False).stdout == table_before
     if not partitioned:
@@ -298,7 +298,7 @@ def test_enlarged_volume_grows_online_with_every_file_intact(harness, volume, la
     fsdev = volume.part(1) if partitioned or fstype is None else volume.dev
     sandbox, ns = harness.instance(volume)
     assert ns.boot().returncode == 0
-    docroot = ns.path(sandbox.docroot)
+    docroot = ns.path(sandbox.served)
     (docroot / "photos").mkdir()
     for i in range(20):
         (docroot / "photos" / f"{i}.bin").write_bytes(os.urandom(64 * 1024))
@@ -342,7 +342,7 @@ def test_enlarged_volume_grows_online_with_every_file_intact(harness, volume, la
     after_reboot = ns.boot()
     assert after_reboot.returncode == 0, after_reboot.output
     assert "growing" not in after_reboot.output
-    assert tree_digests(ns.path(sandbox.docroot)) == before
+    assert tree_digests(ns.path(sandbox.served)) == before
 
 
 def test_growth_waits_for_the_size_the_deployment_names(harness, volume):
@@ -350,7 +350,7 @@ def test_growth_waits_for_the_size_the_deployment_names(harness, volume):
     run started by the association's new VOLUME_SIZE_GIB waits for it."""
     sandbox, ns = harness.instance(volume)
     assert ns.boot().returncode == 0
-    (ns.path(sandbox.docroot) / "keep.txt").write_text("kept\n")
+    (ns.path(sandbox.served) / "keep.txt").write_text("kept\n")
 
     # The size never arrives within the wait: the run goes on and succeeds.
     late = ns.boot(VOLUME_SIZE_GIB=3, DEVICE_WAIT_SECONDS=1)
@@ -370,7 +370,7 @@ def test_growth_waits_for_the_size_the_deployment_names(harness, volume):
     assert result.elapsed >= 1.5
     assert "the volume is 2 GiB; waiting up to 20s for the new size" in result.output
     assert df_bytes(ns.path(sandbox.docroot)) > 1900 * 1024 * 1024
-    assert (ns.path(sandbox.docroot) / "keep.txt").read_text() == "kept\n"
+    assert (ns.path(sandbox.served) / "keep.txt").read_text() == "kept\n"
     again = ns.boot(VOLUME_SIZE_GIB=2)
     assert "waiting" not in again.output
     assert "growing" not in again.output

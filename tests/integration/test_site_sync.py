@@ -41,7 +41,7 @@ def site(served_site, aws: AwsSandbox):  # noqa: F811
         return result
 
     served_site.sync = sync
-    served_site.root = root = Path(served_site.docroot_in_ns)
+    served_site.root = root = Path(served_site.served_in_ns)
     before = {p.name for p in root.iterdir()}
     page = (root / "index.html").read_bytes()
     yield served_site

@@ -142,6 +142,13 @@ PROD_ACKNOWLEDGEMENTS = sorted(
             "AwsSolutions-IAM5[Resource::<RunOutputBucketB28E9AAF.Arn>/site-configuration/*]",
         ),
         ("Configuration/InstancePolicy/Resource", f"AwsSolutions-IAM5[Resource::{_ACCOUNT_KEYS}]"),
+        *(
+            (
+                "Releases/InstancePolicy/Resource",
+                f"AwsSolutions-IAM5[Resource::<RunOutputBucketB28E9AAF.Arn>/{p}*]",
+            )
+            for p in ("site-commands/", "site-transfer/")
+        ),
         ("Fallback/Bucket/Resource", "AwsSolutions-S1"),
         ("RunOutput/Bucket/Resource", "AwsSolutions-S1"),
         ("ImageCdn/Distribution/Resource", "AwsSolutions-CFR4"),

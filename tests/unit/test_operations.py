@@ -1,9 +1,10 @@
-"""operations/: make deploy's, verify's and os-update's tool, in-process and offline.
+"""operations/: the tool behind make deploy, verify, os-update, publish and restore, in-process and offline.
 
 Each test has an account of its own: its stacks are a dict that answers CloudFormation's
-DescribeStacks by name (moto's CloudFormation and EC2 take longer to load than this whole file
-takes to run); its EC2 and SSM calls go through botocore's Stubber, whose scripted answers must come
-in the order given; S3 is moto's (`mock_aws`, its accounts reset before each test). The page and the
+DescribeStacks by name (moto's CloudFormation takes longer to load than this whole file takes to
+run); its EC2 and SSM calls go through botocore's Stubber, whose scripted answers must come in the
+order given, but for a restore from a snapshot, whose volume calls go to moto's EC2; S3 is moto's
+(`mock_aws`, its accounts reset before each test). The page and the
 image come from an HTTP server on 127.0.0.1; the CDK CLI is a callable that writes an assembly of the
 committed template snapshots. moto, the clients and the server are made once for the module. Fake
 credentials, and mock_aws around every test: nothing here can reach AWS.
@@ -11,12 +12,18 @@ credentials, and mock_aws around every test: nothing here can reach AWS.
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
 import html
+import io
 import json
 import os
+import re
 import runpy
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,11 +37,11 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.retries.standard import ExponentialBackoff
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from moto.core.base_backend import BackendDict
 
-from operations import cli
+from operations import cli, site_folder
 from operations.cli import OpsError, Poll, main, read_site_stacks
 from tests.unit.template_queries import write_assembly
 from tests.unit.test_app_cli import CDK_CLI, QUIET_CDK
@@ -43,6 +50,7 @@ REGION = "eu-west-1"
 INSTANCE = "i-0123456789abcdef0"
 ASSOCIATION = "11111111-2222-3333-4444-555555555555"
 DOCUMENT = "SiteWebServer-dev-OsUpdate-ABC"
+RELEASE_DOCUMENT = "SiteWebServer-dev-ReleasesDocument-ABC"
 COMMAND_ID = "c0ffee00-1111-2222-3333-444444444444"
 IMAGE_PATH = "/images/site-image.jpg"
 RUN_OUTPUT_BUCKET = "site-run-output-test"
@@ -95,6 +103,9 @@ class SiteState:
     page_statuses: list[int] = field(default_factory=lambda: [200])  # one per request, the last repeated
     image_type: str = "image/jpeg"
     requests: list[str] = field(default_factory=list)
+    bodies: dict[str, list[bytes]] = field(
+        default_factory=dict
+    )  # a path's answers in turn, the last repeated
 
 
 class _SiteHandler(BaseHTTPRequestHandler):
@@ -104,7 +115,9 @@ class _SiteHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         state: SiteState = self.server.state  # type: ignore[attr-defined]
         state.requests.append(self.path)
-        if self.path.split("?")[0] == IMAGE_PATH:
+        if bodies := state.bodies.get(self.path):
+            status, body, content_type = 200, bodies.pop(0) if len(bodies) > 1 else bodies[0], "text/html"
+        elif self.path.split("?")[0] == IMAGE_PATH:
             status, body, content_type = 200, b"\xff\xd8\xff\xe0" + bytes(64), state.image_type
         else:
             status = state.page_statuses.pop(0) if len(state.page_statuses) > 1 else state.page_statuses[0]
@@ -189,6 +202,8 @@ class Account:
             "SiteDistributionId": "E2SITE",
             "ConfigurationAssociationId": ASSOCIATION,
             "OsUpdateDocument": DOCUMENT,
+            "ReleaseDocument": RELEASE_DOCUMENT,
+            "RunOutputBucketName": RUN_OUTPUT_BUCKET,
         }
         self.stacks["SiteContent-dev"] = {"ImageUrl": self.state.image_url, "ImageDistributionId": "E2IMAGE"}
 
@@ -1027,4 +1042,454 @@ def test_the_tool_without_a_command_says_its_usage_in_one_line(monkeypatch, caps
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "usage: python -m operations {deploy,verify,os-update}" in _error_line(err)
+    assert "usage: python -m operations {deploy,verify,os-update,publish,restore}" in _error_line(err)
+
+
+# ---- publish
+
+
+def write_site(root: Path, files: dict[str, bytes]) -> Path:
+    for key, data in files.items():
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(data)
+    return root
+
+
+SERVED = {"index.html": b"<p>served</p>\n", "css/site.css": b"body{}\n", "old.html": b"<p>old</p>\n"}
+LOCAL = {"index.html": b"<p>new</p>\n", "css/site.css": b"body{}\n", "img/a.bin": bytes(5000)}
+
+
+def release_command(
+    account: Account, action: str, *, status: str = "Success", stdout_url: str = "", looks: int = 2, **answer
+):
+    """SendCommand of the release document, then its invocation as the waiter (``looks``, the last with
+    ``status``) and the tool read it."""
+    instance = account.stacks["SiteWebServer-dev"]["InstanceId"]
+    parameters = {"Action": [action], "Release": [ANY], "VolumeId": [ANY], "DeviceName": [ANY]}
+    sent = {
+        "DocumentName": RELEASE_DOCUMENT,
+        "InstanceIds": [instance],
+        "Parameters": parameters,
+        "Comment": ANY,
+        "OutputS3BucketName": RUN_OUTPUT_BUCKET,
+        "OutputS3KeyPrefix": "site-commands",
+    }
+    account.ssm.add_response("send_command", {"Command": {"CommandId": COMMAND_ID}}, sent)
+    invocation = {"CommandId": COMMAND_ID, "InstanceId": instance}
+    answer = {**invocation, "Status": status, "StandardOutputUrl": stdout_url, **answer}
+    for _ in range(looks - 1):
+        account.ssm.add_response("get_command_invocation", {**answer, "Status": "InProgress"}, invocation)
+    account.ssm.add_response("get_command_invocation", answer, invocation)
+    if status == "Success":
+        account.ssm.add_response("get_command_invocation", answer, invocation)
+
+
+def inventory(account: Account, served: dict[str, bytes], *, free: int = 10**9) -> None:
+    """The server's answer to the inventory: the served tree, listed by site-release.sh, in S3."""
+    entries, _ = site_folder.read_folder(write_site(account.tmp / "served", served))
+    listing = f"#free\t{free}\0#block\t4096\0#served\t20260101T000000Z-initial\0".encode()
+    text = base64.b64encode(gzip.compress(listing + site_folder.manifest(entries))).decode() + "\n"
+    s3 = account.aws.s3
+    s3.create_bucket(Bucket=RUN_OUTPUT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    key = f"site-commands/{COMMAND_ID}/{INSTANCE}/awsrunShellScript/changeServedTree/stdout"
+    s3.put_object(Bucket=RUN_OUTPUT_BUCKET, Key=key, Body=text.encode())
+    release_command(
+        account, "inventory", stdout_url=f"https://s3.{REGION}.amazonaws.com/{RUN_OUTPUT_BUCKET}/{key}"
+    )
+
+
+def transfers(account: Account) -> dict[str, bytes]:
+    listed = account.aws.s3.list_objects_v2(Bucket=RUN_OUTPUT_BUCKET, Prefix="site-transfer/").get(
+        "Contents", []
+    )
+    return {
+        o["Key"]: account.aws.s3.get_object(Bucket=RUN_OUTPUT_BUCKET, Key=o["Key"])["Body"].read()
+        for o in listed
+    }
+
+
+def test_publish_refuses_what_it_cannot_carry_one_line_each_before_anything_else(account):
+    site = write_site(account.tmp / "site", {"about.html": b"<p>about</p>\n", "_maintenance/x.html": b"x"})
+    (site / "passwd").symlink_to("/etc/passwd")
+    (site / "up").symlink_to("../outside")
+    (site / "a.css").symlink_to("about.html")  # stays inside: fine
+    os.mkfifo(site / "pipe")
+    (site / ".htaccess").write_text("Require all denied\n")
+    (site / "tab\there.html").write_text("x")
+    with open(os.path.join(os.fsencode(site), b"caf\xe9.html"), "wb") as latin1:
+        latin1.write(b"x")
+
+    code, out, err = account.run("publish", "--site", str(site))
+
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert all(line.startswith("error: ") for line in lines), err
+    assert len(lines) == 8, err
+    for expected in (
+        "passwd: a symbolic link that leaves the folder (-> /etc/passwd)",
+        "up: a symbolic link that leaves the folder (-> ../outside)",
+        "pipe: a special file",
+        "'.htaccess': Apache refuses to serve .ht* files",
+        "'tab\\there.html': its name holds a control character",
+        "'caf\\udce9.html': its name is not UTF-8",
+        "'_maintenance': _maintenance/ in the fallback bucket belongs to the maintenance page",
+        "index.html: missing at the top of the folder",
+    ):
+        assert any(expected in line for line in lines), (expected, err)
+    assert account.connected == []
+    assert account.cdk_calls == []
+    assert out == ""
+
+
+def test_force_takes_a_folder_without_index_html_and_a_missing_site_is_named(account):
+    site = write_site(account.tmp / "site", {"about.html": b"<p>about</p>\n"})
+    account.cdk_exit["synth"] = 1  # stop right after the checks
+
+    forced = account.run("publish", "--site", str(site), "--force", "1")
+    unset = account.run("publish", "--site", "")
+    absent = account.run("publish", "--site", str(account.tmp / "nowhere"))
+
+    assert _error_line(forced[2]) == "error: cdk synth failed (exit status 1)"
+    assert _error_line(unset[2]).startswith("error: SITE is not set: make publish SITE=path/to/folder")
+    assert _error_line(absent[2]).startswith(f"error: SITE={account.tmp / 'nowhere'} is not a folder")
+    assert unset[0] == absent[0] == 2
+
+
+def test_plan_lists_what_would_be_added_changed_and_deleted_with_sizes_and_changes_nothing(account):
+    site = write_site(account.tmp / "site", LOCAL)
+    inventory(account, SERVED)
+
+    code, out, err = account.run("publish", "--site", str(site), "--plan", "1")
+
+    assert code == 0, out + err
+    lines = out.splitlines()
+    listed = [" ".join(line.split()) for line in lines if line.startswith("  ")]
+    assert listed == [
+        "add (folder) img",
+        "add 4.9 KiB img/a.bin",
+        "change 11 B index.html",
+        "delete 11 B old.html",
+    ]  # css/site.css has the same bytes: unchanged
+    assert "plan against 20260101T000000Z-initial: 2 to add (4.9 KiB), 1 to change (11 B), 1 to delete" in out
+    assert lines[-1] == "PLAN=1: nothing was uploaded or changed"
+    assert transfers(account) == {}
+    assert account.state.requests == []  # and no publish command: the stub has none to give
+
+
+def test_publish_refuses_a_tree_larger_than_the_free_space_the_server_measured(account):
+    site = write_site(account.tmp / "site", LOCAL)
+    inventory(account, SERVED, free=16384)
+
+    code, _, err = account.run("publish", "--site", str(site))
+
+    assert code == 1
+    assert _error_line(err) == (
+        f"error: {site} needs 24.0 KiB on the volume, which has 16.0 KiB free (measured on {INSTANCE}): "
+        "raise volume_size_gib, or publish less; nothing was uploaded or changed"
+    )
+    assert transfers(account) == {}
+
+
+def test_publish_uploads_what_the_server_lacks_applies_it_and_ends_with_the_verdict(account):
+    site = write_site(account.tmp / "site", LOCAL)
+    inventory(account, SERVED)
+    release_command(account, "publish", StandardOutputContent="served x 1 1\n")
+    account.state.bodies["/"] = [SERVED["index.html"], LOCAL["index.html"]]  # until CloudFront is invalidated
+
+    code, out, err = account.run("publish", "--site", str(site))
+
+    assert code == 0, out + err
+    uploaded = transfers(account)
+    (manifest_key,) = [key for key in uploaded if key.endswith("/manifest")]
+    name = manifest_key.split("/")[1]
+    assert re.fullmatch(r"\d{8}T\d{6}Z-publish-[0-9a-f]{4}", name)
+    assert uploaded[manifest_key] == site_folder.manifest(site_folder.read_folder(site)[0])
+    with tarfile.open(fileobj=io.BytesIO(uploaded[f"site-transfer/{name}/files.tar"])) as tar:
+        assert {m.name: tar.extractfile(m).read() for m in tar.getmembers()} == {
+            "img/a.bin": LOCAL["img/a.bin"],
+            "index.html": LOCAL["index.html"],
+        }
+    assert re.search(r"\] upload: \d+\.\d KiB of \d+\.\d KiB\n", out)
+    assert f"publish on {INSTANCE}: InProgress" in out
+    assert "another index.html" in out
+    digest = hashlib.sha256(LOCAL["index.html"]).hexdigest()
+    assert out.splitlines()[-1] == (
+        f"site works: {account.site.site_url} serves the published index.html (sha256 {digest[:12]})"
+    )
+
+
+def test_a_failed_apply_ends_with_its_output_and_where_to_look(account):
+    site = write_site(account.tmp / "site", LOCAL)
+    inventory(account, SERVED)
+    release_command(
+        account,
+        "publish",
+        status="Failed",
+        StandardErrorContent="site-boot[release-publish]: ERROR: the tree does not match its manifest\n",
+    )
+
+    code, _, err = account.run("publish", "--site", str(site))
+
+    assert code == 1
+    assert "does not match its manifest" in err
+    assert _error_line(err).startswith(
+        f"error: publish Failed on {INSTANCE}; details: aws ssm get-command-invocation"
+    )
+    assert account.state.requests == []
+
+
+def test_a_folder_the_server_serves_already_is_not_uploaded_again_but_verified(account):
+    site = write_site(account.tmp / "site", SERVED)
+    inventory(account, SERVED)
+    account.state.bodies["/"] = [SERVED["index.html"]]
+
+    code, out, err = account.run("publish", "--site", str(site))
+
+    assert code == 0, out + err
+    assert "nothing to publish: the server serves this folder already (20260101T000000Z-initial)" in out
+    assert transfers(account) == {}
+    assert out.splitlines()[-1].startswith("site works: ")
+
+
+def test_a_site_that_never_serves_the_published_page_ends_at_wait_seconds(account, monkeypatch):
+    monkeypatch.setenv("WAIT_SECONDS", "0.2")
+    site = write_site(account.tmp / "site", SERVED | {"index.html": b"<p>another</p>\n"})
+    inventory(account, SERVED)
+    release_command(account, "publish")
+    account.state.bodies["/"] = [SERVED["index.html"]]
+
+    code, _, err = account.run("publish", "--site", str(site))
+
+    assert code == 1
+    assert f"page {account.site.site_url} still 'HTTP 200, another index.html'" in _error_line(err)
+    assert "journalctl -u site-sync" in _error_line(err)
+
+
+# ---- restore: the list, and back to the tree on the volume
+
+
+def status_lines(page: bytes, *, previous: bool = True) -> str:
+    lines = ["served 20260102T000000Z-publish-0002 307200 5"]
+    lines += ["previous 20260101T000000Z-publish-0001 2048 2"] if previous else []
+    return "\n".join([*lines, f"page {hashlib.sha256(page).hexdigest()} index.html", ""])
+
+
+def test_restore_lists_the_tree_on_the_volume_and_the_volumes_snapshots(account):
+    release_command(account, "status", StandardOutputContent=status_lines(b"x"))
+    listed = [
+        {"SnapshotId": "snap-0aaaaaaaaaaaaaaaa", "StartTime": NOW - timedelta(days=1), "VolumeSize": 5,
+         "State": "completed", "VolumeId": VOLUME},
+        {"SnapshotId": "snap-0bbbbbbbbbbbbbbbb", "StartTime": NOW, "VolumeSize": 8, "State": "pending",
+         "VolumeId": VOLUME},
+    ]  # fmt: skip
+    filters = {"OwnerIds": ["self"], "Filters": [{"Name": "volume-id", "Values": [VOLUME]}]}
+    account.ec2.add_response("describe_snapshots", {"Snapshots": listed}, filters)
+
+    code, out, err = account.run("restore")
+
+    assert code == 0, out + err
+    assert out.splitlines()[-5:] == [
+        f"{INSTANCE} serves 20260102T000000Z-publish-0002 (300.0 KiB, 5 files)",
+        "restore points:",
+        "  on the volume  20260101T000000Z-publish-0001 (2.0 KiB, 2 files): make restore PREVIOUS=1",
+        "  snapshot       snap-0bbbbbbbbbbbbbbbb of 2026-01-01 12:00 UTC (8 GiB volume, pending): "
+        "make restore SNAPSHOT=snap-0bbbbbbbbbbbbbbbb",
+        "  snapshot       snap-0aaaaaaaaaaaaaaaa of 2025-12-31 12:00 UTC (5 GiB volume): "
+        "make restore SNAPSHOT=snap-0aaaaaaaaaaaaaaaa",
+    ]
+    assert account.state.requests == []
+
+
+def test_restore_says_when_there_is_no_restore_point_yet(account):
+    release_command(account, "status", StandardOutputContent=status_lines(b"x", previous=False))
+    account.ec2.add_response("describe_snapshots", {"Snapshots": []})
+
+    code, out, _ = account.run("restore")
+
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        f"  none yet: the first publish keeps one, and {VOLUME} is snapshotted daily at 03:00 UTC"
+    )
+
+
+def test_restore_previous_switches_back_and_ends_with_the_verdict(account):
+    page = b"<p>yesterday</p>\n"
+    release_command(account, "previous", StandardOutputContent=status_lines(page))
+    account.state.bodies["/"] = [b"<p>today</p>\n", page]
+
+    code, out, err = account.run("restore", "--previous", "1")
+
+    assert code == 0, out + err
+    assert f"restore on {INSTANCE}: InProgress" in out
+    assert out.splitlines()[-1] == (
+        f"site works: {account.site.site_url} serves the restored index.html "
+        f"(sha256 {hashlib.sha256(page).hexdigest()[:12]})"
+    )
+
+
+def test_restore_previous_without_a_restore_point_is_the_servers_one_line(account):
+    release_command(
+        account,
+        "previous",
+        status="Failed",
+        StandardErrorContent="ERROR: the tree x has no restore point on the volume; nothing was changed",
+    )
+
+    code, _, err = account.run("restore", "--previous", "1")
+
+    assert code == 1
+    assert "has no restore point on the volume; nothing was changed" in err
+    assert _error_line(err).startswith(f"error: restore Failed on {INSTANCE}")
+
+
+def test_a_flag_with_another_value_than_1_is_a_usage_error(account):
+    code, _, err = account.run("restore", "--previous", "yes")
+
+    assert code == 2
+    assert "argument --previous: invalid choice: 'yes'" in _error_line(err)
+    assert account.connected == []
+
+
+# ---- restore from a snapshot: the EC2 calls against moto, the server's command stubbed
+
+
+@pytest.fixture(scope="module")
+def moto_ec2(moto):
+    """EC2 as moto keeps it (the account's own EC2 client answers from its Stubber)."""
+    return boto3.client("ec2", region_name=REGION, config=cli.CLIENT_CONFIG)
+
+
+@pytest.fixture
+def snapshot_account(account, moto_ec2):
+    """The account with moto's EC2: the server with its document-root volume, and that volume's snapshot."""
+    zone = f"{REGION}b"
+    placement = {"AvailabilityZone": zone}
+    (server,) = moto_ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, Placement=placement)[
+        "Instances"
+    ]
+    docroot = moto_ec2.create_volume(AvailabilityZone=zone, Size=5, VolumeType="gp3")["VolumeId"]
+    moto_ec2.attach_volume(VolumeId=docroot, InstanceId=server["InstanceId"], Device="/dev/sdf")
+    snapshot = moto_ec2.create_snapshot(VolumeId=docroot)["SnapshotId"]
+    account.stacks["SiteWebServer-dev"].update(InstanceId=server["InstanceId"], DocumentRootVolumeId=docroot)
+    account.aws = account.aws._replace(ec2=moto_ec2)
+    account.server, account.docroot, account.snapshot, account.zone = (
+        server["InstanceId"],
+        docroot,
+        snapshot,
+        zone,
+    )
+    sent = []
+
+    def seen_by_the_command(params, **_):  # the volume as the server finds it while the command runs
+        if params["Parameters"]["Action"] == ["snapshot"]:
+            (volume,) = moto_ec2.describe_volumes(VolumeIds=params["Parameters"]["VolumeId"])["Volumes"]
+            sent.append((params["Parameters"], volume))
+
+    account.aws.ssm.meta.events.register("provide-client-params.ssm.SendCommand", seen_by_the_command)
+    account.sent = sent
+    yield account
+    account.aws.ssm.meta.events.unregister("provide-client-params.ssm.SendCommand", seen_by_the_command)
+
+
+def temporary_volumes(account) -> list[dict]:
+    volumes = account.aws.ec2.describe_volumes()["Volumes"]
+    return [
+        v for v in volumes if v["VolumeId"] != account.docroot and v.get("SnapshotId") == account.snapshot
+    ]
+
+
+def test_restore_from_a_snapshot_copies_through_a_temporary_volume_that_is_deleted_after(snapshot_account):
+    account = snapshot_account
+    page = b"<p>as it was</p>\n"
+    release_command(account, "snapshot", StandardOutputContent=status_lines(page))
+    account.state.bodies["/"] = [page]
+
+    code, out, err = account.run("restore", "--snapshot", account.snapshot)
+
+    assert code == 0, out + err
+    ((parameters, volume),) = account.sent
+    assert parameters["Action"] == ["snapshot"]
+    assert re.fullmatch(rf"\d{{8}}T\d{{6}}Z-{account.snapshot}", parameters["Release"][0])
+    assert parameters["DeviceName"] == ["/dev/sdg"]  # the first name the server does not use
+    assert volume["SnapshotId"] == account.snapshot
+    assert volume["AvailabilityZone"] == account.zone
+    assert volume["VolumeId"] == parameters["VolumeId"][0] != account.docroot
+    assert [(a["InstanceId"], a["Device"], a["State"]) for a in volume["Attachments"]] == [
+        (account.server, "/dev/sdg", "attached")
+    ]
+    assert temporary_volumes(account) == []
+    (docroot,) = account.aws.ec2.describe_volumes(VolumeIds=[account.docroot])["Volumes"]
+    assert [a["InstanceId"] for a in docroot["Attachments"]] == [account.server]
+    assert f"deleted the temporary volume {volume['VolumeId']}" in out
+    assert out.splitlines()[-1].startswith(
+        f"site works: {account.site.site_url} serves the restored index.html"
+    )
+
+
+def test_a_failed_copy_removes_the_temporary_volume_and_says_what_failed(snapshot_account):
+    account = snapshot_account
+    release_command(
+        account, "snapshot", status="Failed", StandardErrorContent="ERROR: no filesystem on /dev/nvme2n1"
+    )
+
+    code, out, err = account.run("restore", "--snapshot", account.snapshot)
+
+    assert code == 1
+    assert "no filesystem on /dev/nvme2n1" in err
+    assert _error_line(err).startswith(f"error: restore Failed on {account.server}")
+    assert temporary_volumes(account) == []
+    assert "deleted the temporary volume" in out
+    assert account.state.requests == []
+
+
+def test_a_restore_interrupted_while_it_waits_removes_the_temporary_volume(snapshot_account, monkeypatch):
+    account = snapshot_account
+    monkeypatch.setenv("WAIT_SECONDS", "0")
+    release_command(account, "snapshot", status="InProgress", looks=1)
+
+    code, _, err = account.run("restore", "--snapshot", account.snapshot)
+
+    assert code == 1
+    assert "still 'InProgress'" in _error_line(err)
+    assert temporary_volumes(account) == []
+
+
+def test_an_unknown_snapshot_is_one_line_and_no_volume(snapshot_account):
+    code, _, err = snapshot_account.run("restore", "--snapshot", "snap-0123456789abcdef0")
+
+    assert code == 1
+    assert "InvalidSnapshot.NotFound" in _error_line(err)
+    assert len(err.strip().splitlines()) == 1
+    assert temporary_volumes(snapshot_account) == []
+
+
+def test_a_snapshot_still_being_taken_is_one_line_and_no_volume(account):
+    pending = {"SnapshotId": "snap-0123456789abcdef0", "State": "pending", "VolumeSize": 5}
+    account.ec2.add_response(
+        "describe_snapshots", {"Snapshots": [pending]}, {"SnapshotIds": [pending["SnapshotId"]]}
+    )
+
+    code, _, err = account.run("restore", "--snapshot", pending["SnapshotId"])
+
+    assert code == 1  # and no CreateVolume: the stub has no answer for one
+    assert _error_line(err) == (
+        "error: snap-0123456789abcdef0 is pending: restore from it once it is completed (make restore)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--snapshot", "snap-12"],
+            "error: SNAPSHOT=snap-12 is not a snapshot id such as snap-0123456789abcdef0",
+        ),
+        (["--snapshot", "snap-0123456789abcdef0", "--previous", "1"], "error: PREVIOUS=1 and SNAPSHOT= name"),
+    ],
+)
+def test_restore_refuses_a_bad_snapshot_id_or_two_restore_points_before_anything(account, args, expected):
+    code, _, err = account.run("restore", *args)
+
+    assert code == 2
+    assert _error_line(err).startswith(expected)
+    assert account.connected == []

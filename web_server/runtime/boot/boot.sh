@@ -38,6 +38,7 @@ run_step() {
 run_step install-httpd configure-httpd.sh install
 run_step attach-volume attach-volume.sh
 run_step prepare-docroot prepare-docroot.sh
+run_step layout-docroot site-release.sh layout
 run_step seed-page seed-page.sh
 run_step start-httpd configure-httpd.sh start
 

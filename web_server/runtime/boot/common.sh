@@ -23,6 +23,11 @@ FS_TYPE=${FS_TYPE:-xfs}
 FS_LABEL=${FS_LABEL:-site-docroot}
 HTTPD_SERVICE=${HTTPD_SERVICE:-httpd}
 HTTPD_CONF_DIR=${HTTPD_CONF_DIR:-/etc/httpd/conf.d}
+# The served tree on the volume (site-release.sh): Apache's DocumentRoot is the
+# link SERVED, which names one of the trees in RELEASES.
+RELEASES=$DOCROOT/.releases
+# shellcheck disable=SC2034 # for the scripts that source this
+SERVED=$RELEASES/current
 # The instance's identity: from IMDS unless set (boot.sh exports it for its steps).
 INSTANCE_ID=${INSTANCE_ID:-}
 AWS_REGION=${AWS_REGION:-}
@@ -53,9 +58,9 @@ log() {
 }
 
 # die MESSAGE [STATUS]: log the error with the step, the volume and the device
-# being worked on, then exit with STATUS (1).
+# being worked on (where known), then exit with STATUS (1).
 die() {
-  log "ERROR: step $STEP failed for volume ${VOLUME_ID:-<unset>}${CURRENT_DEVICE:+ (device $CURRENT_DEVICE)}: $1"
+  log "ERROR: step $STEP failed${VOLUME_ID:+ for volume $VOLUME_ID}${CURRENT_DEVICE:+ (device $CURRENT_DEVICE)}: $1"
   exit "${2:-1}"
 }
 

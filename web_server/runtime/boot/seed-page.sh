@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Write DOCROOT/index.html from the page template, without ever overwriting a
-# page somebody edited.
+# Write index.html of the served tree from the page template, without ever
+# overwriting a page somebody edited.
 #
 # Each {{NAME}} is the deployment's value NAME, HTML-escaped. The page ends
 # with a marker carrying the sha256 of everything before it: a page that still
 # matches it is re-rendered (a new image URL or title); an edited one stays as
-# it is, and the fresh rendering goes to index.html.sample-new instead.
+# it is, and the fresh rendering goes to DOCROOT/index.html.sample-new, outside
+# the served tree, instead. A missing page is written only into a tree the
+# server made itself: a published or restored tree is served as it came.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -16,8 +18,10 @@ enable_error_trap
 require_values IMAGE_URL
 [[ -r $PAGE_TEMPLATE ]] || die "page template $PAGE_TEMPLATE is not readable"
 mountpoint -q "$DOCROOT" || die "$DOCROOT is not mounted; refusing to write the page onto the root disk"
+[[ -L $SERVED ]] || die "$SERVED does not exist; the layout-docroot step makes it"
 
-PAGE="$DOCROOT/index.html"
+TREE=$(readlink -f "$SERVED")
+PAGE="$TREE/index.html"
 SAMPLE="$DOCROOT/index.html.sample-new"
 MARKER_PREFIX="<!-- site-boot generated page; sha256:"
 MARKER_SUFFIX=" -->"
@@ -75,7 +79,9 @@ is_unedited_seed() {
 }
 
 render
-if [[ ! -e $PAGE && ! -L $PAGE ]]; then
+if [[ ! -e $PAGE && ! -L $PAGE && $TREE != *-initial && $TREE != *-migrated ]]; then
+  log "the served tree ${TREE##*/} has no index.html; it is served as it came"
+elif [[ ! -e $PAGE && ! -L $PAGE ]]; then
   write_file "$PAGE" 0644 "$PAGE_NEW"
   log "seeded $PAGE with image $IMAGE_URL"
 elif has_content "$PAGE" "$PAGE_NEW"; then

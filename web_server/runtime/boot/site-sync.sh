@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Keeps the fallback bucket (CloudFront's second origin) a copy of what Apache
-# serves from the document root, and has CloudFront drop its cached pages when
-# the copy changed (docs/fallback.md). Run by site-sync.timer every 15 s.
+# serves, the tree DOCROOT/.releases/current names, and has CloudFront drop its
+# cached pages when the copy changed (docs/fallback.md). Run by
+# site-sync.timer every 15 s, and right after a publish or a restore.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -31,10 +32,16 @@ if ! mountpoint -q "$DOCROOT"; then
   log "$DOCROOT is not mounted; nothing to mirror"
   exit 0
 fi
+if [[ ! -L $SERVED ]]; then
+  log "$SERVED does not exist yet; nothing to mirror"
+  exit 0
+fi
+tree=$(readlink -f "$SERVED")
 # Every create, edit, delete, rename or chmod changes the ctime of the file or
-# of its directory: nothing newer than the last good pass, no AWS call.
+# of its directory, a switch to another tree that of the link: nothing newer
+# than the last good pass, no AWS call.
 if [[ -f $LAST_PASS && ! -f $INVALIDATION_DUE ]] &&
-  [[ -z $(find "$DOCROOT" -cnewer "$LAST_PASS" -print -quit) ]]; then
+  [[ -z $(find "$SERVED" "$tree" -cnewer "$LAST_PASS" -print -quit) ]]; then
   exit 0
 fi
 # This pass covers what changed before now; what changes during it is the next one's.
@@ -47,7 +54,7 @@ aws=$(command -v aws)
 # .ht* files (Apache refuses them), symlinks and the maintenance page stay out.
 rc=0
 output=$(runuser -u "$HTTPD_USER" -- "$aws" --region "$AWS_REGION" \
-  s3 sync "$DOCROOT" "s3://$FALLBACK_BUCKET" --delete --no-follow-symlinks --no-progress \
+  s3 sync "$tree" "s3://$FALLBACK_BUCKET" --delete --no-follow-symlinks --no-progress \
   --exclude "$RESERVED_PREFIX*" --exclude ".ht*" --exclude "*/.ht*" 2>&1) || rc=$?
 [[ -z $output ]] || log "aws s3 sync: ${output//$'\n'/; }"
 # 2: some files were skipped (unreadable to Apache, special files, names that are not UTF-8).
