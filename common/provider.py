@@ -3,13 +3,29 @@ arise: the framework's own functions, roles and waiter state machine, which the 
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from common.nag import acknowledge, acknowledge_lambda_logs, default_policy
+
+
+def handler_function(
+    scope: Construct, construct_id: str, *, code: lambda_.Code, handler: str, description: str, **props
+) -> lambda_.Function:
+    """A Python handler the framework calls: each call is one quick step, a minute at most."""
+    return lambda_.Function(
+        scope,
+        construct_id,
+        description=description,
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        handler=handler,
+        code=code,
+        timeout=Duration.minutes(1),
+        **props,
+    )
 
 
 def provider(scope: Construct, construct_id: str, **props) -> cr.Provider:

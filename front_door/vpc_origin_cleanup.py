@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from common.nag import acknowledge, acknowledge_lambda_logs, default_policy
-from common.provider import provider
+from common.provider import handler_function, provider
 
 HANDLER_DIR = Path(__file__).resolve().parent / "runtime" / "vpc_origin_cleanup"
 # CloudFormation waits at most an hour for a custom resource; the interfaces usually go within minutes
@@ -29,23 +29,19 @@ class VpcOriginCleanup(Construct):
         code = lambda_.Code.from_asset(str(HANDLER_DIR))
         # "Function" keeps the logical id of the earlier version's function, so that its resource's last
         # event, on the update that removes it, reaches code that answers at once.
-        on_event = lambda_.Function(
+        on_event = handler_function(
             self,
             "Function",
             description="The VPC-origin clean-up's start: nothing to do until the waiter's looks",
-            runtime=lambda_.Runtime.PYTHON_3_14,
             handler="vpc_origin_cleanup.on_event",
             code=code,
-            timeout=Duration.minutes(1),
         )
-        waiter = lambda_.Function(
+        waiter = handler_function(
             self,
             "Waiter",
             description="On stack deletion: a look at CloudFront's VPC-origin interfaces; deletes its group",
-            runtime=lambda_.Runtime.PYTHON_3_14,
             handler="vpc_origin_cleanup.is_complete",
             code=code,
-            timeout=Duration.minutes(1),
             initial_policy=[
                 iam.PolicyStatement(
                     actions=["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"], resources=["*"]

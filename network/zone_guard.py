@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, CustomResource, Duration, Fn, Stack
+from aws_cdk import Aws, CustomResource, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from common.nag import acknowledge, acknowledge_lambda_logs, default_policy
-from common.provider import provider
+from common.provider import handler_function, provider
 from network.zones import NO_VPC_ORIGIN_ZONE_IDS
 
 HANDLER_DIR = Path(__file__).resolve().parent / "runtime" / "zone_guard"
@@ -31,14 +31,12 @@ class ZoneGuard(Construct):
         instance_type: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        function = lambda_.Function(
+        function = handler_function(
             self,
             "Function",
             description="On deploy: checks the web subnet's zone (VPC origins, instance type, never a move)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
             handler="zone_guard.on_event",
             code=lambda_.Code.from_asset(str(HANDLER_DIR)),
-            timeout=Duration.minutes(1),
             initial_policy=[
                 iam.PolicyStatement(
                     actions=[
