@@ -28,7 +28,7 @@ from urllib.request import Request, urlopen
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, WaiterError
 
 from operations import site_folder
 from settings.context import CONTEXT_FILE, context_file_problem
@@ -695,6 +695,9 @@ def main(argv: list[str] | None = None, *, connect=connect, run_cdk=subprocess.c
         return error.code
     except KeyboardInterrupt:
         return 130
+    except (NoCredentialsError, NoRegionError) as error:  # what a first run on a new machine meets
+        print(f"error: {error} (README.md, Deploy: credentials, then the Region)", file=sys.stderr)
+        return 1
     except Exception as error:  # AWS, credentials, the network, the files: one line, never a traceback
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

@@ -1493,3 +1493,11 @@ def test_restore_refuses_a_bad_snapshot_id_or_two_restore_points_before_anything
     assert code == 2
     assert _error_line(err).startswith(expected)
     assert account.connected == []
+
+
+def test_no_region_or_no_credentials_is_one_line_saying_where_to_set_them(monkeypatch, capsys):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+
+    assert main(["verify"]) == 1  # the clients are made before the CDK CLI runs
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == "error: You must specify a region. (README.md, Deploy: credentials, then the Region)"
