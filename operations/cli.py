@@ -235,15 +235,23 @@ def run_output_tail(aws: Aws, url: str) -> list[str]:
     return lines or [f"(no stdout or stderr under s3://{bucket}/{prefix})"]
 
 
-def _http_state(url: str, *, shows: str = "") -> tuple[str, str | None]:
-    """A look for Poll.until: the media type once the answer is an image, or a page that ``shows`` it."""
+def _get(url: str) -> tuple[int | None, Any, bytes | str]:
+    """(status, headers, body) of a GET of ``url``, an error status included; (None, None, why) when
+    no answer came: no connection, a timeout, a cut answer."""
     try:
         with urlopen(Request(url, headers={"User-Agent": "site-verify"}), timeout=15) as response:
-            status, headers, body = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        status, headers, body = error.code, error.headers, error.read()
-    except (OSError, http.client.HTTPException) as error:  # no connection, a timeout, a cut answer
-        return f"no answer ({getattr(error, 'reason', error)})", None
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:  # any status but 2xx, once redirects are followed
+        return error.code, error.headers, error.read()
+    except (OSError, http.client.HTTPException) as error:
+        return None, None, f"no answer ({getattr(error, 'reason', error)})"
+
+
+def _http_state(url: str, *, shows: str = "") -> tuple[str, str | None]:
+    """A look for Poll.until: the media type once the answer is an image, or a page that ``shows`` it."""
+    status, headers, body = _get(url)
+    if status is None:
+        return body, None
     media_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     state = f"HTTP {status} {media_type or '(no content type)'}"
     if status != 200:
@@ -256,14 +264,13 @@ def _http_state(url: str, *, shows: str = "") -> tuple[str, str | None]:
 
 
 def _http_body(url: str) -> tuple[str, bytes | None]:
-    """A look's state and, once the answer is 200, the body."""
-    try:
-        with urlopen(Request(url, headers={"User-Agent": "site-verify"}), timeout=15) as response:
-            return f"HTTP {response.status}", response.read()
-    except urllib.error.HTTPError as error:
-        return f"HTTP {error.code}, waiting for 200", None
-    except (OSError, http.client.HTTPException) as error:
-        return f"no answer ({getattr(error, 'reason', error)})", None
+    """A look's state and, once the answer is a success, the body."""
+    status, _, body = _get(url)
+    if status is None:
+        return body, None
+    if not 200 <= status < 300:
+        return f"HTTP {status}, waiting for 200", None
+    return f"HTTP {status}", body
 
 
 def verify(aws: Aws, poll: Poll, web_server: Stack, content: Stack) -> None:
