@@ -3,6 +3,7 @@ what it allows beyond its type, its help in the docstring under it), and validat
 say, each AWS limit with its source; pycountry, Pillow, idna and email-validator load only when needed."""
 
 import difflib
+import functools
 import json
 import mimetypes
 import os
@@ -273,13 +274,19 @@ def tag_map(value: Any) -> dict[str, str]:
     return dict(pairs)
 
 
+@functools.cache
+def _dlm_tag_key() -> re.Pattern[str]:
+    import botocore.session  # a session loads its service models afresh: once is enough
+
+    return re.compile(
+        botocore.session.get_session().get_service_model("dlm").shape_for("TagKey").metadata["pattern"]
+    )
+
+
 def dlm_takes(key: str) -> bool:
     """Whether Data Lifecycle Manager takes ``key`` as a tag key: botocore's pattern for it, ASCII letters,
     digits and + , - . / : ; < = _ only, is narrower than any other service's (a unit test checks all)."""
-    import botocore.session
-
-    pattern = botocore.session.get_session().get_service_model("dlm").shape_for("TagKey").metadata["pattern"]
-    return re.fullmatch(pattern, key) is not None
+    return _dlm_tag_key().fullmatch(key) is not None
 
 
 class SettingsError(ValueError):
