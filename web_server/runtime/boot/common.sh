@@ -110,6 +110,16 @@ now_ms() {
   printf '%s\n' $((10#$t / 1000))
 }
 
+# wait_until COMMAND...: run COMMAND every DEVICE_POLL_SECONDS until it
+# succeeds; false once DEVICE_WAIT_SECONDS have passed.
+wait_until() {
+  local deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
+  until "$@"; do
+    (($(now_ms) < deadline)) || return 1
+    sleep "$DEVICE_POLL_SECONDS"
+  done
+}
+
 # read_file VAR FILE: the file byte for byte into VAR, without a subshell.
 # Fails if it cannot be opened or holds a NUL byte (a variable cannot).
 # shellcheck disable=SC2034 # read_file_into names the caller's variable

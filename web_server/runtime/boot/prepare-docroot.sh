@@ -28,16 +28,6 @@ device_size() {
   ((SIZE >= ${2:-1}))
 }
 
-# wait_until COMMAND...: run COMMAND every DEVICE_POLL_SECONDS until it
-# succeeds; false once DEVICE_WAIT_SECONDS have passed.
-wait_until() {
-  local deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
-  until "$@"; do
-    (($(now_ms) < deadline)) || return 1
-    sleep "$DEVICE_POLL_SECONDS"
-  done
-}
-
 # Set DISK to the resolved block device of the volume if it is present and
 # has a non-zero size (a block node alone is not proof of a disk). An NVMe
 # device whose controller serial names another volume is not ours.

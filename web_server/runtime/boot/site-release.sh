@@ -202,11 +202,16 @@ status() {
   printf 'page %s %s\n' "${hash%% *}" "${page:--}"
 }
 
+# The bytes the document root's filesystem has free.
+free_bytes() {
+  df -B1 --output=avail "$DOCROOT" | tail -n 1 | tr -d ' '
+}
+
 inventory() {
   local tree
   tree=$(served_tree)
   {
-    printf '#free\t%s\0#block\t%s\0#served\t%s\0' "$(df -B1 --output=avail "$DOCROOT" | tail -n 1 | tr -d ' ')" \
+    printf '#free\t%s\0#block\t%s\0#served\t%s\0' "$(free_bytes)" \
       "$(stat -f -c %S "$DOCROOT")" "${tree##*/}"
     tree_state "$tree"
   } | gzip -c | base64 -w 0
@@ -229,6 +234,13 @@ mirror() {
   else
     log "WARNING: $MIRROR_UNIT failed; its timer retries (journalctl -u ${MIRROR_UNIT%.service})"
   fi
+}
+
+# serve ID: the switch to the tree ID, then what follows every switch.
+serve() {
+  switch_to "$1"
+  prune
+  mirror
 }
 
 # publish ID: builds the tree ID beside the served one from the manifest and
@@ -271,9 +283,7 @@ publish() {
   mv -T "$new" "$RELEASES/$id"
   rm -f "$manifest"
   log "built $id: $(find "$RELEASES/$id" -type f | wc -l) files, checked against the manifest"
-  switch_to "$id"
-  prune
-  mirror
+  serve "$id"
 }
 
 # Back to the restore point. Its files get the time of the switch: each is
@@ -285,9 +295,7 @@ previous() {
   [[ -n $previous && -d $RELEASES/$previous ]] ||
     die "the served tree ${tree##*/} has no restore point on the volume; nothing was changed (make restore lists the snapshots)"
   find "$RELEASES/$previous" -type f -exec touch -c -- {} +
-  switch_to "$previous"
-  prune
-  mirror
+  serve "$previous"
 }
 
 # The block device of VOLUME, attached as DEVICE: its udev link on Nitro
@@ -327,18 +335,15 @@ find_filesystem() {
 # root on a volume from before this layout) becomes the tree ID. Read-only:
 # with nouuid for XFS, whose copy has the live filesystem's UUID.
 snapshot() {
-  local id=$1 volume=$2 device=$3 mnt new source options=ro entries needed free deadline
+  local id=$1 volume=$2 device=$3 mnt new source options=ro entries needed free
   [[ $id =~ ^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]+$ && $volume =~ ^vol-[0-9a-f]+$ ]] || die "usage: snapshot ID VOLUME DEVICE"
   source=$(served_tree)
   if [[ ${source##*/} == "$id" ]]; then
     log "$id is already the served tree; nothing to do"
     return 0
   fi
-  deadline=$(($(now_ms) + DEVICE_WAIT_SECONDS * 1000))
-  until find_disk "$volume" "$device"; do
-    (($(now_ms) < deadline)) || die "no block device for $volume ($device) within ${DEVICE_WAIT_SECONDS}s; nothing was changed"
-    sleep "$DEVICE_POLL_SECONDS"
-  done
+  wait_until find_disk "$volume" "$device" ||
+    die "no block device for $volume ($device) within ${DEVICE_WAIT_SECONDS}s; nothing was changed"
   find_filesystem
   prune
   mnt=$RUN_DIR/restore-$id new=$RELEASES/.new-$id
@@ -356,16 +361,14 @@ snapshot() {
   root_entries entries "$source" .releases lost+found
   needed=0
   ((${#entries[@]} == 0)) || needed=$(du -scB1 -- "${entries[@]/#/$source/}" | tail -n 1 | cut -f1)
-  free=$(df -B1 --output=avail "$DOCROOT" | tail -n 1 | tr -d ' ')
+  free=$(free_bytes)
   ((needed < free)) || die "the tree on $volume takes $needed bytes, the volume has $free free; nothing was changed"
   mkdir -m 0755 "$new"
   # Each file the time of the copy: newer than its copy in the fallback bucket, which the mirror replaces.
   ((${#entries[@]} == 0)) || cp -a --no-preserve=timestamps -- "${entries[@]/#/$source/}" "$new/"
   mv -T "$new" "$RELEASES/$id"
   log "copied ${#entries[@]} entries of the tree on $volume into $id"
-  switch_to "$id"
-  prune
-  mirror
+  serve "$id"
 }
 
 layout() {
